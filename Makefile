@@ -1,0 +1,47 @@
+# chaton-ops — developer entry points. `make test` and `make demo` work on a fresh Debian machine (as root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install deps test unit lint demo bench lab-up lab-down lab-status clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+deps:
+	bash scripts/install-lab-deps
+
+test: install deps
+	$(BIN)/python -m pytest -q
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+demo: install
+	bash scripts/demo
+
+bench: install deps
+	$(BIN)/python bench/run.py
+
+lab-up: install deps
+	$(BIN)/python tests/lab/lab.py up
+
+lab-down: install
+	$(BIN)/python tests/lab/lab.py down
+
+lab-status: install
+	$(BIN)/python tests/lab/lab.py status
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,3 @@
+from chaton_ops.cli.main import run
+
+run()

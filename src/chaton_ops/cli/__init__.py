@@ -1,0 +1,1 @@
+"""The `chaton` command: a thin skin over chaton_ops.ops. Only this layer prints and exits."""

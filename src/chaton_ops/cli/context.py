@@ -1,0 +1,37 @@
+"""Global options, carried on ctx.obj from the root callback to every command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+
+from chaton_ops.core.loader import LoadedInventory, load_inventory, locate_inventory
+
+
+@dataclass
+class Options:
+    inventory: str | None = None
+    json: bool = False
+    verbose: int = 0
+    quiet: bool = False
+    dry_run: bool = False
+    yes: bool = False
+    _loaded: LoadedInventory | None = field(default=None, repr=False)
+
+    def inventory_path(self) -> Path:
+        return locate_inventory(self.inventory)
+
+    def load(self) -> LoadedInventory:
+        """The inventory, loaded once per run."""
+        if self._loaded is None:
+            self._loaded = load_inventory(self.inventory_path())
+        return self._loaded
+
+
+def options(ctx: typer.Context) -> Options:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Options):
+        root.obj = Options()
+    return root.obj

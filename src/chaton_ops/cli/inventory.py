@@ -1,0 +1,113 @@
+"""`chaton inventory`: tables, check, show, schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from chaton_ops.cli.context import options
+from chaton_ops.cli.output import print_json, print_table, stdout, warn
+
+app = typer.Typer(help="Show, check and describe the inventory.", invoke_without_command=True, no_args_is_help=False)
+
+
+@app.callback()
+def overview(ctx: typer.Context) -> None:
+    """Tables of hosts, services, tenants, repositories and DNS zones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from chaton_ops.ops.inventory import describe_inventory
+
+    opts = options(ctx)
+    tables = describe_inventory(opts.load().inventory)
+    if opts.json:
+        print_json(tables)
+        return
+    print_table("Hosts", ["host", "kind", "address", "VM", "services"],
+                [[r["name"], r["kind"], r["address"], r["vm"], r["services"]] for r in tables["hosts"]])
+    print_table("Services", ["service", "host", "tenant", "priority", "fallback", "repositories", "data"],
+                [[r["name"], r["host"], r["tenant"], r["priority"], r["fallback"], r["repositories"],
+                  r["data"] + r["databases"]] for r in tables["services"]])
+    print_table("Tenants", ["tenant", "contact", "last contact", "repository", "services"],
+                [[r["name"], r["contact"],
+                  (r["last_contact"] or "-") + (" (over a year ago)" if r["inactive"] else ""),
+                  r["repository"], r["services"]] for r in tables["tenants"]])
+    print_table("Repositories", ["repository", "url", "password", "services"],
+                [[r["name"], r["url"], r["password"], r["services"]] for r in tables["repositories"]])
+    print_table("DNS zones", ["zone", "provider", "server", "TSIG key", "failover TTL"],
+                [[r["zone"], r["provider"], r["server"], r["key_name"], r["failover_ttl"]] for r in tables["dns"]])
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    path: Annotated[str | None, typer.Argument(help="Inventory file or directory (default: -i or its default).")] = None,
+) -> None:
+    """Validate the inventory: every error at once (file:line:column), exit 2 if any."""
+    from chaton_ops.adapters.secrets import exposure_warning
+
+    opts = options(ctx)
+    if path is not None:
+        opts.inventory = path
+    loaded = opts.load()
+    inventory = loaded.inventory
+    warnings: list[str] = []
+    for name, ref in inventory.secrets.items():
+        if ref.file is not None:
+            secret_path = loaded.resolve_path(ref.file)
+            message = exposure_warning(name, secret_path)
+            if message:
+                warnings.append(message)
+    for message in warnings:
+        warn(message)
+    files = [str(f) for f in loaded.files]
+    summary = {
+        "ok": True,
+        "files": files,
+        "hosts": len(inventory.hosts),
+        "services": len(inventory.services),
+        "tenants": len(inventory.tenants),
+        "repositories": len(inventory.repositories),
+        "warnings": warnings,
+    }
+    if opts.json:
+        print_json(summary)
+    elif not opts.quiet:
+        stdout.print(f"inventory OK: {summary['hosts']} hosts, {summary['services']} services, "
+                     f"{summary['tenants']} tenants, {summary['repositories']} repositories "
+                     f"({', '.join(files)})", highlight=False)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Host, service, tenant or repository.")]) -> None:
+    """One host, service, tenant or repository, with everything that refers to it."""
+    from chaton_ops.ops.inventory import show_object
+
+    opts = options(ctx)
+    found = show_object(opts.load(), name)
+    if opts.json:
+        print_json(found)
+        return
+    for item in found:
+        rows = [["defined at", item["defined_at"]]]
+        rows += [[key, _flat(value)] for key, value in item["settings"].items()]
+        rows += [[key, _flat(value)] for key, value in item.items()
+                 if key not in ("type", "name", "defined_at", "settings")]
+        print_table(f"{item['type']} {item['name']}", ["field", "value"], rows)
+
+
+@app.command("schema")
+def schema(ctx: typer.Context) -> None:
+    """Print the JSON Schema of the inventory format (generated from the models)."""
+    from chaton_ops.ops.inventory import inventory_schema
+
+    print_json(inventory_schema())
+
+
+def _flat(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_flat(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_flat(v) for v in value) if value else "-"
+    return "-" if value is None else str(value)

@@ -1,0 +1,1 @@
+"""Models, plans and pure logic. Imports no CLI, no subprocess and no network library."""

@@ -1,0 +1,391 @@
+"""The inventory, format version 1 (DESIGN.md): frozen pydantic models, unknown keys forbidden.
+
+Every field carries a description: the JSON Schema (`chaton inventory schema`) and the reference
+documentation are generated from these models, never written twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+NAME_RE = re.compile(NAME_PATTERN)
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=NAME_PATTERN),
+    Field(description="A name: lowercase letters, digits and '-', starting with a letter or digit, ≤ 63 characters."),
+]
+
+# Hostnames and addresses are passed to ssh and restic: allow only what DNS and IP literals use.
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
+_ABSOLUTE_PATH_RE = re.compile(r"^/[^\0\n]*$")
+
+Priority = Literal["critical", "high", "normal", "low"]
+PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+def _check_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOSTNAME_RE.match(value):
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
+    return value
+
+
+def _check_absolute_path(value: str) -> str:
+    if not _ABSOLUTE_PATH_RE.match(value):
+        raise ValueError(f"{value!r} is not an absolute path")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+AbsolutePath = Annotated[str, AfterValidator(_check_absolute_path)]
+
+
+class Collective(Model):
+    """Who the inventory describes."""
+
+    name: str = Field(min_length=1, description="Display name of the collective.")
+    domain: Address = Field(description="The collective's main DNS domain.")
+    contact: str = Field(description="Mail address of the admins, used in notifications.")
+
+
+    @field_validator("contact")
+    @classmethod
+    def _contact_is_mail(cls, value: str) -> str:
+        if not re.match(r"^[^@\s]+@[^@\s]+$", value):
+            raise ValueError(f"{value!r} is not a mail address")
+        return value
+
+
+class SshSettings(Model):
+    """How chaton reaches hosts over SSH. Host keys are always verified against `known_hosts`."""
+
+    user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Remote user.")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
+    identity: str | None = Field(default=None, description="Private key file (`~` expanded); default: the agent or ~/.ssh keys.")
+    known_hosts: str | None = Field(
+        default=None, description="known_hosts file used to verify host keys (`~` expanded); default ~/.ssh/known_hosts."
+    )
+    connect_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for a connection and its handshake.")
+
+
+class SshOverride(Model):
+    """Per-host SSH settings; unset fields fall back to `defaults.ssh`."""
+
+    user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Remote user.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="SSH port.")
+    identity: str | None = Field(default=None, description="Private key file.")
+    known_hosts: str | None = Field(default=None, description="known_hosts file.")
+    connect_timeout: float | None = Field(default=None, gt=0, le=300, description="Connection timeout in seconds.")
+
+
+class Retention(Model):
+    """How many snapshots `restic forget` keeps (per service). Unset means no rule of that kind."""
+
+    last: int | None = Field(default=None, ge=0, description="Keep the N most recent snapshots.")
+    hourly: int | None = Field(default=None, ge=0, description="Keep one snapshot per hour for N hours.")
+    daily: int | None = Field(default=None, ge=0, description="Keep one snapshot per day for N days.")
+    weekly: int | None = Field(default=None, ge=0, description="Keep one snapshot per week for N weeks.")
+    monthly: int | None = Field(default=None, ge=0, description="Keep one snapshot per month for N months.")
+    yearly: int | None = Field(default=None, ge=0, description="Keep one snapshot per year for N years.")
+    within: str | None = Field(
+        default=None, pattern=r"^(\d+[yYmMdDhH])+$", description="Keep every snapshot within this duration (e.g. 2d12h)."
+    )
+
+
+class Defaults(Model):
+    """Settings that apply wherever a host, repository or service does not say otherwise."""
+
+    ssh: SshSettings = Field(default_factory=SshSettings, description="SSH settings for every host.")
+    retention: Retention = Field(
+        default_factory=lambda: Retention(last=3, daily=7, weekly=5, monthly=12),
+        description="Retention policy for every service without its own.",
+    )
+    min_free_percent: float = Field(
+        default=10.0, ge=0, le=100, description="Refuse a backup when the repository's filesystem has less free space (%)."
+    )
+    max_age_hours: float = Field(
+        default=26.0, gt=0, description="`chaton check` reports a service whose newest snapshot is older (hours)."
+    )
+    jobs: int = Field(default=4, ge=1, le=64, description="How many hosts are worked on in parallel.")
+
+
+class SecretRef(Model):
+    """Where a secret is found: exactly one of `env`, `file` or `command`. Never the value itself."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable.")
+    file: str | None = Field(default=None, description="File whose first line is the secret (should be mode 0600).")
+    command: str | None = Field(
+        default=None, description="Command (split like a shell would, run without one) whose output's first line is the secret."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_literal(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(
+                "a secret is a reference ({env: VAR}, {file: PATH} or {command: CMD}), never a literal value"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [k for k in ("env", "file", "command") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of env, file or command")
+        return self
+
+    def describe(self) -> str:
+        if self.env is not None:
+            return f"env:{self.env}"
+        if self.file is not None:
+            return f"file:{self.file}"
+        return "command"
+
+
+class Repository(Model):
+    """A restic repository. The URL is as restic takes it (path, sftp:, rest:, s3:, b2:, …)."""
+
+    url: str = Field(min_length=1, description="restic repository URL, e.g. sftp:backup@host:/srv/restic/main.")
+    password: Name = Field(description="Name of the secret holding the repository password.")
+    min_free_percent: float | None = Field(
+        default=None, ge=0, le=100, description="Override of defaults.min_free_percent for this repository."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if any(ch in value for ch in "\n\r\0"):
+            raise ValueError("the URL contains a control character")
+        return value
+
+
+class Proxmox(Model):
+    """A Proxmox VE cluster reached through its API with a token."""
+
+    api: str = Field(pattern=r"^https://[^\s/]+(:\d+)?/?$", description="API base URL, e.g. https://pve1.example:8006.")
+    token_id: str = Field(pattern=r"^[^\s@]+@[^\s!]+![A-Za-z0-9_-]+$", description="API token id, user@realm!tokenname.")
+    token: Name = Field(description="Name of the secret holding the token's value.")
+    verify_tls: bool = Field(default=True, description="Verify the API's TLS certificate.")
+    ca_file: str | None = Field(default=None, description="CA bundle for a self-signed cluster certificate.")
+
+
+class VmRef(Model):
+    """Where a host lives when it is a Proxmox guest."""
+
+    proxmox: Name = Field(description="Name of the Proxmox cluster (key of `proxmox`).")
+    node: Name = Field(description="Proxmox node name.")
+    vmid: int = Field(ge=100, le=999_999_999, description="Guest id.")
+
+
+class Capacity(Model):
+    """What a host can take, for failover planning."""
+
+    disk_gb: float = Field(gt=0, description="Free disk for restored data, in GB.")
+    memory_gb: float = Field(gt=0, description="Memory, in GB.")
+
+
+HostKind = Literal["server", "vm", "proxmox-node", "fallback"]
+
+
+class Host(Model):
+    """A machine chaton works on: a Proxmox node, a VM, a plain server or a fallback VPS."""
+
+    address: Address = Field(description="IP address or DNS name chaton connects to.")
+    kind: HostKind = Field(
+        default="server",
+        description="proxmox-node, vm (default when `vm` is given), server (default) or fallback (can take failed-over services).",
+    )
+    proxmox: Name | None = Field(default=None, description="For a proxmox-node: its cluster (key of `proxmox`).")
+    vm: VmRef | None = Field(default=None, description="For a VM: its Proxmox cluster, node and vmid.")
+    capacity: Capacity | None = Field(default=None, description="For a fallback: what it can take.")
+    ssh: SshOverride | None = Field(default=None, description="SSH settings for this host.")
+    restic: str = Field(default="restic", description="restic binary on this host.")
+    description: str | None = Field(default=None, description="Free text.")
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data and data.get("vm") is not None:
+            return {**data, "kind": "vm"}
+        return data
+
+    @model_validator(mode="after")
+    def _kind_matches(self) -> Host:
+        if self.vm is not None and self.kind != "vm":
+            raise ValueError(f"`vm` is only for kind vm, not {self.kind}")
+        if self.kind == "proxmox-node" and self.proxmox is None:
+            raise ValueError("a proxmox-node needs `proxmox`: the name of its cluster")
+        if self.proxmox is not None and self.kind != "proxmox-node":
+            raise ValueError(f"`proxmox` is only for kind proxmox-node, not {self.kind}")
+        return self
+
+
+TsigAlgorithm = Literal["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5"]
+
+
+class DnsZone(Model):
+    """A DNS zone chaton may update (RFC 2136 dynamic updates signed with TSIG)."""
+
+    provider: Literal["rfc2136"] = Field(default="rfc2136", description="How records are changed.")
+    server: Address = Field(description="Primary server accepting updates.")
+    port: int = Field(default=53, ge=1, le=65535, description="Server port.")
+    key_name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="TSIG key name.")
+    key: Name = Field(description="Name of the secret holding the TSIG key (base64).")
+    algorithm: TsigAlgorithm = Field(default="hmac-sha256", description="TSIG algorithm.")
+    failover_ttl: int = Field(default=60, ge=1, le=86400, description="TTL set on records during a failover (s).")
+    ttl: int = Field(default=3600, ge=1, le=604800, description="TTL of records in normal operation (s).")
+
+
+
+class Tenant(Model):
+    """A member association or person hosted by the collective."""
+
+    contact: str = Field(description="Mail address of the tenant's contact.")
+    last_contact: dt.date | None = Field(default=None, description="Last time the tenant answered (YYYY-MM-DD).")
+    repository: Name | None = Field(default=None, description="Repository the tenant's services back up to by default.")
+    description: str | None = Field(default=None, description="Free text.")
+
+
+class Database(Model):
+    """A database dumped before each backup of its service."""
+
+    engine: Literal["postgres", "mysql", "mariadb"] = Field(description="Database engine.")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$", description="Database name.")
+    user: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$", description="System or database user that runs the dump."
+    )
+
+
+class DnsRecord(Model):
+    """A record pointing at the service's host, moved during failover."""
+
+    zone: str = Field(description="Zone (key of `dns`).")
+    name: str = Field(pattern=r"^(@|[A-Za-z0-9_*]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*)$",
+                      description="Record name relative to the zone, or @.")
+    type: Literal["A", "AAAA"] = Field(default="A", description="Record type.")
+
+
+class HttpCheck(Model):
+    """An HTTP(S) probe."""
+
+    url: str = Field(pattern=r"^https?://\S+$", description="URL to fetch.")
+    status: int = Field(default=200, ge=100, le=599, description="Expected status code.")
+    contains: str | None = Field(default=None, description="Text the body must contain.")
+    timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds.")
+
+
+class SmtpCheck(Model):
+    """An SMTP banner probe."""
+
+    host: Address = Field(description="Host name or address.")
+    port: int = Field(default=25, ge=1, le=65535, description="Port.")
+    banner_contains: str | None = Field(default=None, description="Text the 220 banner must contain.")
+    timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds.")
+
+
+
+class TcpCheck(Model):
+    """A TCP connect probe."""
+
+    host: Address = Field(description="Host name or address.")
+    port: int = Field(ge=1, le=65535, description="Port.")
+    timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds.")
+
+
+
+class ServiceCheck(Model):
+    """How to tell that a service works."""
+
+    http: HttpCheck | None = Field(default=None, description="HTTP probe.")
+    smtp: SmtpCheck | None = Field(default=None, description="SMTP banner probe.")
+    tcp: TcpCheck | None = Field(default=None, description="TCP connect probe.")
+
+
+class Service(Model):
+    """Something the collective runs for its members: its data, where it runs, how to check it."""
+
+    host: Name = Field(description="Host the service runs on (key of `hosts`).")
+    tenant: Name | None = Field(default=None, description="Tenant it belongs to (key of `tenants`).")
+    priority: Priority = Field(default="normal", description="Failover order: critical, high, normal, low.")
+    playbook: Name | None = Field(default=None, description="Playbook that installs it (playbooks/NAME.yml).")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Variables for the playbook's templates.")
+    data: list[AbsolutePath] = Field(default_factory=list, description="Absolute paths backed up on the host.")
+    exclude: list[str] = Field(default_factory=list, description="restic exclude patterns.")
+    databases: list[Database] = Field(default_factory=list, description="Databases dumped before each backup.")
+    repositories: list[Name] | None = Field(
+        default=None, description="Repositories it backs up to; default: the tenant's, else every repository."
+    )
+    retention: Retention | None = Field(default=None, description="Retention policy; default: defaults.retention.")
+    max_age_hours: float | None = Field(default=None, gt=0, description="Freshness limit; default: defaults.max_age_hours.")
+    dns: list[DnsRecord] = Field(default_factory=list, description="DNS records that point at the service.")
+    check: ServiceCheck | None = Field(default=None, description="Health probes.")
+    fallback: Name | None = Field(default=None, description="Host of kind fallback that takes it over (key of `hosts`).")
+    description: str | None = Field(default=None, description="Free text.")
+
+
+class Inventory(Model):
+    """The whole collective, format version 1."""
+
+    version: Literal[1] = Field(description="Inventory format version; only 1 exists.")
+    collective: Collective = Field(description="Who this inventory describes.")
+    defaults: Defaults = Field(default_factory=Defaults, description="Defaults for hosts, repositories and services.")
+    secrets: dict[Name, SecretRef] = Field(default_factory=dict, description="Secret references by name.")
+    repositories: dict[Name, Repository] = Field(default_factory=dict, description="restic repositories by name.")
+    proxmox: dict[Name, Proxmox] = Field(default_factory=dict, description="Proxmox VE clusters by name.")
+    hosts: dict[Name, Host] = Field(default_factory=dict, description="Hosts by name.")
+    dns: dict[str, DnsZone] = Field(default_factory=dict, description="DNS zones by zone name.")
+    tenants: dict[Name, Tenant] = Field(default_factory=dict, description="Tenants by name.")
+    services: dict[Name, Service] = Field(default_factory=dict, description="Services by name.")
+
+    def ssh_for(self, host_name: str) -> SshSettings:
+        """The effective SSH settings of a host: its overrides on top of `defaults.ssh`."""
+        base = self.defaults.ssh
+        override = self.hosts[host_name].ssh
+        if override is None:
+            return base
+        changes = {k: v for k, v in override.model_dump().items() if v is not None}
+        return base.model_copy(update=changes)
+
+    def retention_for(self, service_name: str) -> Retention:
+        return self.services[service_name].retention or self.defaults.retention
+
+    def repositories_for(self, service_name: str) -> list[str]:
+        """Repositories a service backs up to: its own list, else its tenant's, else all."""
+        service = self.services[service_name]
+        if service.repositories is not None:
+            return list(service.repositories)
+        if service.tenant is not None:
+            tenant_repo = self.tenants[service.tenant].repository
+            if tenant_repo is not None:
+                return [tenant_repo]
+        return list(self.repositories)
+
+    def services_on(self, host_name: str) -> list[str]:
+        return [name for name, service in self.services.items() if service.host == host_name]
+
+    def services_by_priority(self, names: list[str]) -> list[str]:
+        return sorted(names, key=lambda n: (PRIORITY_ORDER[self.services[n].priority], n))

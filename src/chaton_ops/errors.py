@@ -1,0 +1,119 @@
+"""The one family of errors chaton raises, and the exit codes they map to.
+
+Only the CLI layer turns these into messages and exit codes; library code raises them and never
+prints. Messages must never contain a secret's value: argv is masked before it reaches an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (README, DESIGN.md)."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    PARTIAL = 3
+    UNREACHABLE = 4
+
+
+class ChatonError(Exception):
+    """Base of every error chaton expects and reports without a traceback."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ChatonError):
+    """Bad arguments on the command line."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, located in a source file."""
+
+    message: str
+    path: str = ""
+    file: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    def location(self) -> str:
+        parts = [self.file] if self.file else []
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def render(self) -> str:
+        where = self.location()
+        at = f"at '{self.path}': " if self.path else ""
+        return f"{where}: {at}{self.message}" if where else f"{at}{self.message}"
+
+
+class InventoryError(ChatonError):
+    """The inventory (or a playbook) cannot be used; carries every problem found."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, problems: list[Problem] | Problem | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = problems
+        count = len(problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the inventory"
+        super().__init__(head + ":\n" + "\n".join("  " + p.render() for p in problems))
+
+
+class SecretError(ChatonError):
+    """A secret reference cannot be resolved (never carries the secret's value)."""
+
+    exit_code = ExitCode.FAILED
+
+
+class ConnectError(ChatonError):
+    """A host could not be reached (refused, timed out, host key rejected, auth failed)."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+    def __init__(self, host: str, cause: str) -> None:
+        super().__init__(f"{host}: {cause}")
+        self.host = host
+        self.cause = cause
+
+
+class CommandFailed(ChatonError):
+    """A command on a host exited non-zero. argv is already masked."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, host: str, argv: list[str], returncode: int, stderr_tail: str = "") -> None:
+        self.host = host
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        shown = " ".join(argv)
+        message = f"{host}: `{shown}` exited with {returncode}"
+        if stderr_tail.strip():
+            message += ": " + stderr_tail.strip()
+        super().__init__(message)
+
+
+class LockError(ChatonError):
+    """Another run holds the lock."""
+
+    exit_code = ExitCode.FAILED
