@@ -1,0 +1,75 @@
+"""The local transport: commands on the machine running chaton (host address localhost/127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from chaton_ops.core.masking import mask_argv, mask_text
+from chaton_ops.core.ports import CommandResult
+from chaton_ops.errors import CommandFailed, ConnectError
+
+
+class LocalTransport:
+    """Runs argv lists with subprocess (never a shell); writes files atomically."""
+
+    def __init__(self, host: str = "localhost") -> None:
+        self.host = host
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        full_env = {**os.environ, **(env or {}), **(secret_env or {})}
+        shown = tuple(mask_argv(list(argv)))
+        started = time.monotonic()
+        try:
+            done = subprocess.run(list(argv), input=stdin if stdin is not None else b"", capture_output=True,
+                                  env=full_env, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise CommandFailed(self.host, list(shown), 127, f"{argv[0]}: command not found") from None
+        except subprocess.TimeoutExpired:
+            raise ConnectError(self.host, f"`{' '.join(shown)}` did not finish within {timeout} s") from None
+        result = CommandResult(
+            host=self.host,
+            argv=shown,
+            returncode=done.returncode,
+            stdout=done.stdout.decode("utf-8", "replace"),
+            stderr=mask_text(done.stderr.decode("utf-8", "replace")),
+            duration=time.monotonic() - started,
+        )
+        if check and not result.ok:
+            raise CommandFailed(self.host, list(shown), result.returncode, result.stderr_tail())
+        return result
+
+    def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
+        target = Path(remote_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def get(self, remote_path: str) -> bytes:
+        try:
+            return Path(remote_path).read_bytes()
+        except OSError as error:
+            raise CommandFailed(self.host, ["get", remote_path], 1, error.strerror or str(error)) from None
+
+    def close(self) -> None:
+        return None
