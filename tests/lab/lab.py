@@ -22,6 +22,7 @@ Library::
 Only the standard library is needed (PyYAML is used for the inventory when present; otherwise
 the inventory is written as JSON, which is valid YAML too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 BRIDGE = "lab0"
-NETWORK = "10.77.0"           # /24; the bridge is .1
+NETWORK = "10.77.0"  # /24; the bridge is .1
 BRIDGE_ADDRESS = f"{NETWORK}.1"
 NETNS_PREFIX = "lab-"
 ZONE = "lab.test"
 TSIG_KEY_NAME = "chaton"
 RESTIC_PASSWORD = "restic-lab"
-HOST_RESTIC_PASSWORD_FILE = "/root/restic-lab.pass"   # inside every host
-EXTRA_FIRST = 11              # node1 = 10.77.0.11
+HOST_RESTIC_PASSWORD_FILE = "/root/restic-lab.pass"  # inside every host
+EXTRA_FIRST = 11  # node1 = 10.77.0.11
 MAX_EXTRA = 200
 
 
@@ -81,7 +82,7 @@ PRIVATE_PATHS: tuple[PrivatePath, ...] = (
     PrivatePath("/var/log"),
     PrivatePath("/tmp", mode=0o1777),
     PrivatePath("/etc/hosts", "file", 0o644),
-    PrivatePath("/etc/ssh"),                      # sshd_config + this host's key (+ client config)
+    PrivatePath("/etc/ssh"),  # sshd_config + this host's key (+ client config)
     PrivatePath("/etc/nginx", "copy"),
     PrivatePath("/var/lib/nginx", "copy"),
     PrivatePath("/etc/postfix", "copy"),
@@ -98,7 +99,7 @@ PRIVATE_PATHS: tuple[PrivatePath, ...] = (
 class HostSpec:
     name: str
     address: str
-    services: tuple[str, ...] = ()     # of: nginx, postgres, knot, restic-repo
+    services: tuple[str, ...] = ()  # of: nginx, postgres, knot, restic-repo
 
 
 BASE_HOSTS: tuple[HostSpec, ...] = (
@@ -207,13 +208,22 @@ INSERT INTO pages VALUES (1, '/', 'Chaton lab'), (2, '/about', 'About'), (3, '/c
 
 def _run(argv, *, check=True, input=None, timeout=60, cwd=None, env=None):
     try:
-        cp = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
-                            cwd=cwd, env=env, stdin=None if input is not None else subprocess.DEVNULL)
+        cp = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            env=env,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
     except FileNotFoundError as exc:
         raise LabError(f"command not found: {argv[0]} (run scripts/install-lab-deps)") from exc
     if check and cp.returncode != 0:
-        raise LabError(f"command failed ({cp.returncode}): {shlex.join(map(str, argv))}\n"
-                       f"{cp.stdout}{cp.stderr}".rstrip())
+        raise LabError(
+            f"command failed ({cp.returncode}): {shlex.join(map(str, argv))}\n{cp.stdout}{cp.stderr}".rstrip()
+        )
     return cp
 
 
@@ -237,8 +247,14 @@ def _alive(pid: int) -> bool:
 
 def _postgres_version() -> str | None:
     base = Path("/usr/lib/postgresql")
-    versions = sorted((p.name for p in base.glob("*") if (p / "bin" / "postgres").exists()),
-                      key=lambda v: int(v) if v.isdigit() else 0) if base.is_dir() else []
+    versions = (
+        sorted(
+            (p.name for p in base.glob("*") if (p / "bin" / "postgres").exists()),
+            key=lambda v: int(v) if v.isdigit() else 0,
+        )
+        if base.is_dir()
+        else []
+    )
     return versions[-1] if versions else None
 
 
@@ -292,22 +308,45 @@ class Lab:
         raise ValueError(f"{path} is not private to a lab host (see PRIVATE_PATHS)")
 
     def ssh_options(self) -> list[str]:
-        return ["-F", "/dev/null", "-i", str(self.identity), "-o", "IdentitiesOnly=yes",
-                "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"]
+        return [
+            "-F",
+            "/dev/null",
+            "-i",
+            str(self.identity),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+        ]
 
     def ssh_argv(self, host: str, *argv: str) -> list[str]:
         """One argument: a remote shell command line as is; several: quoted with shlex.join."""
         command = argv[0] if len(argv) == 1 else shlex.join(argv)
         return ["ssh", *self.ssh_options(), f"root@{self.address(host)}", *([command] if argv else [])]
 
-    def ssh(self, host: str, *argv: str, check: bool = False, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+    def ssh(
+        self, host: str, *argv: str, check: bool = False, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         """Run a command on a lab host with the real ssh client; text output captured."""
-        return subprocess.run(self.ssh_argv(host, *argv), input=input, capture_output=True,
-                              text=True, timeout=timeout, check=check,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        return subprocess.run(
+            self.ssh_argv(host, *argv),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
 
     # ---------------------------------------------------------------- up
     def up(self, extra: int | None = None, *, timeout: float = 30.0) -> float:
@@ -319,7 +358,9 @@ class Lab:
         self._preflight()
         self.down()
         self._prepare_state()
-        pg_cache = self._postgres_cache() if any("postgres" in s.services for s in self.specs.values()) else None
+        pg_cache = (
+            self._postgres_cache() if any("postgres" in s.services for s in self.specs.values()) else None
+        )
         skel = self._build_skeleton()
         for spec in self.specs.values():
             self._build_host(spec, skel, pg_cache)
@@ -328,16 +369,20 @@ class Lab:
         for spec in self.specs.values():
             self._start_host(spec)
         self._wait_ready(time.monotonic() + timeout)
-        (self.state_dir / "lab.json").write_text(json.dumps(
-            {"extra": self.extra, "hosts": self.hosts}, indent=1) + "\n")
+        (self.state_dir / "lab.json").write_text(
+            json.dumps({"extra": self.extra, "hosts": self.hosts}, indent=1) + "\n"
+        )
         self.write_inventory()
         return time.monotonic() - t0
 
     def _preflight(self):
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network and mount namespaces); run as root")
-        missing = [b for b in ("ip", "unshare", "setsid", "ssh", "ssh-keygen", "/usr/sbin/sshd")
-                   if not shutil.which(b)]
+        missing = [
+            b
+            for b in ("ip", "unshare", "setsid", "ssh", "ssh-keygen", "/usr/sbin/sshd")
+            if not shutil.which(b)
+        ]
         if missing:
             raise LabError(f"missing commands: {', '.join(missing)} (run scripts/install-lab-deps)")
         needs = {"nginx": "nginx", "knot": "knotd"}
@@ -348,8 +393,7 @@ class Lab:
         probe = f"{NETNS_PREFIX}probe{os.getpid() % 10000}"
         cp = _run(["ip", "netns", "add", probe], check=False)
         if cp.returncode != 0:
-            raise LabError(f"cannot create network namespaces (`ip netns add` failed): "
-                           f"{cp.stderr.strip()}")
+            raise LabError(f"cannot create network namespaces (`ip netns add` failed): {cp.stderr.strip()}")
         _run(["ip", "netns", "del", probe], check=False)
 
     def _prepare_state(self):
@@ -360,15 +404,17 @@ class Lab:
             os.chmod(d, 0o700)
         if not self.identity.exists():
             self.identity.with_suffix(".pub").unlink(missing_ok=True)
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "chaton-lab",
-                  "-f", str(self.identity)])
+            _run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "chaton-lab", "-f", str(self.identity)]
+            )
         for spec in self.specs.values():
             key = self.state_dir / "keys" / spec.name / "ssh_host_ed25519_key"
             if not key.exists():
                 key.parent.mkdir(exist_ok=True)
                 key.with_suffix(".pub").unlink(missing_ok=True)
-                _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{spec.name}",
-                      "-f", str(key)])
+                _run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{spec.name}", "-f", str(key)]
+                )
         if not self.tsig_key_file.exists():
             _write(self.tsig_key_file, base64.b64encode(secrets.token_bytes(32)).decode() + "\n", 0o600)
         _write(self.restic_password_file, RESTIC_PASSWORD + "\n", 0o600)
@@ -405,8 +451,11 @@ runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d site <<'EOF'
 EOF
 pg_ctlcluster {version} main stop
 """
-        _run(["unshare", "--mount", "--net", "--propagation", "private", "bash", "-c", script],
-             cwd=cache, timeout=120)
+        _run(
+            ["unshare", "--mount", "--net", "--propagation", "private", "bash", "-c", script],
+            cwd=cache,
+            timeout=120,
+        )
         shutil.rmtree(cache / "run")
         shutil.rmtree(cache / "log")
         (cache / "ok").write_text(version + "\n")
@@ -431,11 +480,15 @@ pg_ctlcluster {version} main stop
                 os.chmod(target, pp.mode)
                 shutil.chown(target, pp.owner, pp.owner if pp.owner != "root" else "root")
         # per-host services' directories
-        for d, mode, owner in (("run/sshd", 0o755, "root"), ("run/knot", 0o755, "root"),
-                               ("run/postgresql", 0o2775, "postgres"),
-                               ("var/log/nginx", 0o755, "root"),
-                               ("var/log/postgresql", 0o755, "postgres"),
-                               ("root/.ssh", 0o700, "root"), ("srv/www", 0o755, "root")):
+        for d, mode, owner in (
+            ("run/sshd", 0o755, "root"),
+            ("run/knot", 0o755, "root"),
+            ("run/postgresql", 0o2775, "postgres"),
+            ("var/log/nginx", 0o755, "root"),
+            ("var/log/postgresql", 0o755, "postgres"),
+            ("root/.ssh", 0o700, "root"),
+            ("srv/www", 0o755, "root"),
+        ):
             p = fs / d
             p.mkdir(parents=True, exist_ok=True)
             os.chmod(p, mode)
@@ -451,9 +504,17 @@ pg_ctlcluster {version} main stop
         main_cf = fs / "etc/postfix/main.cf"
         if main_cf.exists() and shutil.which("postconf"):
             _run(["postconf", "-c", str(main_cf.parent), "-X", "myhostname"], check=False)
-            _run(["postconf", "-c", str(main_cf.parent), "-e",
-                  "mydestination = $myhostname, localhost.localdomain, localhost",
-                  "inet_protocols = ipv4", "maillog_file = /var/log/postfix.log"])
+            _run(
+                [
+                    "postconf",
+                    "-c",
+                    str(main_cf.parent),
+                    "-e",
+                    "mydestination = $myhostname, localhost.localdomain, localhost",
+                    "inet_protocols = ipv4",
+                    "maillog_file = /var/log/postfix.log",
+                ]
+            )
         hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         hosts += [f"{s.address}\t{s.name}" for s in self.specs.values()]
         (fs / "etc/hosts").write_text("\n".join(hosts) + "\n")
@@ -488,15 +549,26 @@ pg_ctlcluster {version} main stop
             for sub, target in (("etc", "etc/postgresql"), ("lib", "var/lib/postgresql")):
                 shutil.rmtree(fs / target)
                 _run(["cp", "-a", "--reflink=auto", str(pg_cache / sub), str(fs / target)])
-            start_pg = (f"pg_ctlcluster {version} main start "
-                        f">/var/log/postgresql/lab-start.log 2>&1 </dev/null &\n")
+            start_pg = (
+                f"pg_ctlcluster {version} main start >/var/log/postgresql/lab-start.log 2>&1 </dev/null &\n"
+            )
         if "knot" in spec.services:
-            (fs / "etc/knot/knot.conf").write_text(KNOT_CONF.format(
-                name=spec.name, address=spec.address, key_name=TSIG_KEY_NAME,
-                secret=self.tsig_secret, zone=ZONE))
-            (fs / f"var/lib/knot/{ZONE}.zone").write_text(ZONE_FILE.format(
-                zone=ZONE, dns=self.specs["dns"].address if "dns" in self.specs else spec.address,
-                primary=self.specs["primary"].address if "primary" in self.specs else spec.address))
+            (fs / "etc/knot/knot.conf").write_text(
+                KNOT_CONF.format(
+                    name=spec.name,
+                    address=spec.address,
+                    key_name=TSIG_KEY_NAME,
+                    secret=self.tsig_secret,
+                    zone=ZONE,
+                )
+            )
+            (fs / f"var/lib/knot/{ZONE}.zone").write_text(
+                ZONE_FILE.format(
+                    zone=ZONE,
+                    dns=self.specs["dns"].address if "dns" in self.specs else spec.address,
+                    primary=self.specs["primary"].address if "primary" in self.specs else spec.address,
+                )
+            )
         mounts = []
         for pp in PRIVATE_PATHS:
             if os.path.exists(pp.path) and (fs / pp.path.lstrip("/")).exists():
@@ -532,20 +604,32 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             _write(self.host_dir(spec.name) / "fs/root/.ssh/known_hosts", text, 0o644)
 
     def _network_up(self):
-        batch = [f"link add {BRIDGE} type bridge", f"addr add {BRIDGE_ADDRESS}/24 dev {BRIDGE}",
-                 f"link set {BRIDGE} up"]
+        batch = [
+            f"link add {BRIDGE} type bridge",
+            f"addr add {BRIDGE_ADDRESS}/24 dev {BRIDGE}",
+            f"link set {BRIDGE} up",
+        ]
         for spec in self.specs.values():
             ns, veth = NETNS_PREFIX + spec.name, "vl-" + spec.name
-            batch += [f"netns add {ns}",
-                      f"link add {veth} type veth peer name eth0 netns {ns}",
-                      f"link set {veth} master {BRIDGE}", f"link set {veth} up"]
+            batch += [
+                f"netns add {ns}",
+                f"link add {veth} type veth peer name eth0 netns {ns}",
+                f"link set {veth} master {BRIDGE}",
+                f"link set {veth} up",
+            ]
         _run(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
         procs = []
         for spec in self.specs.values():
             ns_batch = ["link set lo up", f"addr add {spec.address}/24 dev eth0", "link set eth0 up"]
-            procs.append(subprocess.Popen(["ip", "-n", NETNS_PREFIX + spec.name, "-batch", "-"],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))
+            procs.append(
+                subprocess.Popen(
+                    ["ip", "-n", NETNS_PREFIX + spec.name, "-batch", "-"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
             procs[-1].stdin.write("\n".join(ns_batch) + "\n")
             procs[-1].stdin.close()
         for p in procs:
@@ -557,11 +641,27 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
         hdir = self.host_dir(spec.name)
         with open(hdir / "init.log", "ab") as log:
             # setsid -f: the init is not our child (no zombies), in its own session, no TTY
-            subprocess.run(["setsid", "-f", "ip", "netns", "exec", NETNS_PREFIX + spec.name,
-                            "unshare", "--mount", "--uts", "--propagation", "private",
-                            str(hdir / "init.sh")],
-                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
-                           check=True)
+            subprocess.run(
+                [
+                    "setsid",
+                    "-f",
+                    "ip",
+                    "netns",
+                    "exec",
+                    NETNS_PREFIX + spec.name,
+                    "unshare",
+                    "--mount",
+                    "--uts",
+                    "--propagation",
+                    "private",
+                    str(hdir / "init.sh"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                close_fds=True,
+                check=True,
+            )
 
     def _wait_ready(self, deadline: float):
         pending = {n: self._readiness(s) for n, s in self.specs.items()}
@@ -573,14 +673,23 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             if not pending:
                 break
             if time.monotonic() > deadline:
-                raise LabError("lab hosts not ready: " + ", ".join(
-                    f"{n}: {', '.join(c[0] for c in cs)}" for n, cs in pending.items())
-                    + f" (see {self.state_dir}/hosts/*/init.log)")
+                raise LabError(
+                    "lab hosts not ready: "
+                    + ", ".join(f"{n}: {', '.join(c[0] for c in cs)}" for n, cs in pending.items())
+                    + f" (see {self.state_dir}/hosts/*/init.log)"
+                )
             time.sleep(0.02)
         # a real login on every host, in parallel
-        procs = {n: subprocess.Popen(self.ssh_argv(n, "true"), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for n in self.specs}
+        procs = {
+            n: subprocess.Popen(
+                self.ssh_argv(n, "true"),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for n in self.specs
+        }
         failed = {}
         for n, p in procs.items():
             out, _ = p.communicate(timeout=max(5, deadline - time.monotonic()))
@@ -624,7 +733,7 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             if pids:
                 time.sleep(0.01)
         _signal({p for p in pids if _alive(p)}, 9)
-        for ns in namespaces:   # late arrivals (forked during TERM)
+        for ns in namespaces:  # late arrivals (forked during TERM)
             cp = _run(["ip", "netns", "pids", ns], check=False)
             _signal({int(p) for p in cp.stdout.split() if p.isdigit()} - {os.getpid()}, 9)
         batch = [f"netns del {ns}" for ns in namespaces]
@@ -632,7 +741,7 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             batch.append(f"link del {BRIDGE}")
         if batch:
             _run(["ip", "-force", "-batch", "-"], input="\n".join(batch) + "\n", check=False)
-        for link in Path("/sys/class/net").glob("vl-*"):   # veths whose netns vanished oddly
+        for link in Path("/sys/class/net").glob("vl-*"):  # veths whose netns vanished oddly
             _run(["ip", "link", "del", link.name], check=False)
         return time.monotonic() - t0
 
@@ -642,8 +751,13 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
         rows = []
         for spec in self.specs.values():
             up = NETNS_PREFIX + spec.name in namespaces
-            row = {"host": spec.name, "address": spec.address, "netns": up,
-                   "sshd": up and _tcp_open(spec.address, 22), "services": {}}
+            row = {
+                "host": spec.name,
+                "address": spec.address,
+                "netns": up,
+                "sshd": up and _tcp_open(spec.address, 22),
+                "services": {},
+            }
             for name, check in self._readiness(spec)[1:]:
                 row["services"][name] = bool(up and check())
             rows.append(row)
@@ -667,8 +781,12 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             "version": 1,
             "collective": {"name": "Chaton Lab", "domain": ZONE, "contact": f"admins@{ZONE}"},
             "defaults": {
-                "ssh": {"user": "root", "port": 22, "identity": str(self.identity),
-                        "known_hosts": str(self.known_hosts)},
+                "ssh": {
+                    "user": "root",
+                    "port": 22,
+                    "identity": str(self.identity),
+                    "known_hosts": str(self.known_hosts),
+                },
                 "retention": {"last": 3, "daily": 7, "weekly": 5, "monthly": 12},
             },
             "secrets": {
@@ -676,18 +794,28 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
                 "tsig": {"file": str(self.tsig_key_file)},
             },
             "repositories": {
-                "main": {"url": f"sftp:root@{self.specs['backup'].address}:/srv/restic/main",
-                         "password": "restic-lab"},
+                "main": {
+                    "url": f"sftp:root@{self.specs['backup'].address}:/srv/restic/main",
+                    "password": "restic-lab",
+                },
             },
             "hosts": hosts,
             "dns": {
-                ZONE: {"provider": "rfc2136", "server": self.specs["dns"].address,
-                       "key_name": TSIG_KEY_NAME, "key": "tsig", "algorithm": "hmac-sha256",
-                       "failover_ttl": 60},
+                ZONE: {
+                    "provider": "rfc2136",
+                    "server": self.specs["dns"].address,
+                    "key_name": TSIG_KEY_NAME,
+                    "key": "tsig",
+                    "algorithm": "hmac-sha256",
+                    "failover_ttl": 60,
+                },
             },
             "tenants": {
-                "lab": {"contact": f"admins@{ZONE}", "last_contact": datetime.date.today(),
-                        "repository": "main"},
+                "lab": {
+                    "contact": f"admins@{ZONE}",
+                    "last_contact": datetime.date.today(),
+                    "repository": "main",
+                },
             },
             "services": {
                 "www": {
@@ -717,8 +845,9 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
         header = "# chaton inventory of the test lab (generated by tests/lab/lab.py inventory)\n"
         try:
             import yaml
+
             text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-        except ImportError:   # JSON is YAML too
+        except ImportError:  # JSON is YAML too
             text = json.dumps(data, indent=2, default=str) + "\n"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(header + text)
@@ -766,8 +895,10 @@ def main(argv: list[str] | None = None) -> int:
             took = lab.up()
             print(f"lab up in {took:.2f} s: {len(lab.specs)} hosts, state in {lab.state_dir}")
             print_status(lab)
-            print(f"ssh: ssh -i {lab.identity} -o UserKnownHostsFile={lab.known_hosts} "
-                  f"root@{lab.address('primary')}")
+            print(
+                f"ssh: ssh -i {lab.identity} -o UserKnownHostsFile={lab.known_hosts} "
+                f"root@{lab.address('primary')}"
+            )
         elif args.cmd == "down":
             took = Lab().down()
             print(f"lab down in {took:.2f} s")
