@@ -223,6 +223,11 @@ class Host(Model):
     capacity: Capacity | None = Field(default=None, description="For a fallback: what it can take.")
     ssh: SshOverride | None = Field(default=None, description="SSH settings for this host.")
     restic: str = Field(default="restic", description="restic binary on this host.")
+    service_manager: Literal["systemd", "direct"] = Field(
+        default="systemd",
+        description="How playbooks start and reload services: systemd (systemctl) or direct (the service's own "
+        "commands, for hosts without an init system such as containers and the test lab).",
+    )
     description: str | None = Field(default=None, description="Free text.")
 
 
