@@ -330,6 +330,49 @@ class ServiceCheck(Model):
     tcp: TcpCheck | None = Field(default=None, description="TCP connect probe.")
 
 
+NotifyEvent = Literal["failure", "recovery", "warning", "success"]
+
+
+def _default_notify_events() -> list[NotifyEvent]:
+    return ["failure", "recovery"]
+
+
+class Notify(Model):
+    """Where chaton reports how a run ended. Every entry is the NAME of a secret holding the URL,
+    because ping and webhook URLs carry tokens."""
+
+    healthchecks: list[Name] = Field(
+        default_factory=list,
+        description="Secrets holding healthchecks-style ping URLs for the run as a whole: `<url>/start` when it "
+        "starts, `<url>` when it succeeds, `<url>/fail` when a target fails.",
+    )
+    apprise: list[Name] = Field(
+        default_factory=list,
+        description="Secrets holding apprise URLs (mmosts://…, matrixs://…, ntfys://…, mailtos://…) told about "
+        "the run's events.",
+    )
+    events: list[NotifyEvent] = Field(
+        default_factory=_default_notify_events,
+        description="Which events reach the apprise URLs: failure (a service failed), recovery (it failed last "
+        "time and succeeds now), warning (it succeeded with a warning), success (it succeeded, on every run).",
+    )
+
+
+class ServiceNotify(Model):
+    """Notifications of one service, on top of (healthchecks) or instead of (apprise) the top-level ones."""
+
+    healthchecks: list[Name] = Field(
+        default_factory=list,
+        description="Secrets holding ping URLs for this service alone (start, success, fail), in addition to "
+        "the run's.",
+    )
+    apprise: list[Name] | None = Field(
+        default=None,
+        description="Secrets holding apprise URLs that replace `notify.apprise` for this service's events "
+        "(list the admins' too to keep them informed; [] silences the service).",
+    )
+
+
 class Service(Model):
     """Something the collective runs for its members: its data, where it runs, how to check it."""
 
@@ -349,6 +392,9 @@ class Service(Model):
     dns: list[DnsRecord] = Field(default_factory=list, description="DNS records that point at the service.")
     check: ServiceCheck | None = Field(default=None, description="Health probes.")
     fallback: Name | None = Field(default=None, description="Host of kind fallback that takes it over (key of `hosts`).")
+    notify: ServiceNotify | None = Field(
+        default=None, description="This service's own notifications (see the top-level `notify`)."
+    )
     description: str | None = Field(default=None, description="Free text.")
 
 
@@ -365,6 +411,7 @@ class Inventory(Model):
     dns: dict[str, DnsZone] = Field(default_factory=dict, description="DNS zones by zone name.")
     tenants: dict[Name, Tenant] = Field(default_factory=dict, description="Tenants by name.")
     services: dict[Name, Service] = Field(default_factory=dict, description="Services by name.")
+    notify: Notify = Field(default_factory=Notify, description="Notifications at the end of runs (healthchecks, apprise).")
 
     def ssh_for(self, host_name: str) -> SshSettings:
         """The effective SSH settings of a host: its overrides on top of `defaults.ssh`."""

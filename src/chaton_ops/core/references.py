@@ -41,6 +41,22 @@ def _secret_references(inventory: Inventory) -> Iterator[Finding]:
     for zone, settings in inventory.dns.items():
         if settings.key not in secrets:
             yield _missing("secret", settings.key, secrets), ("dns", zone, "key")
+    yield from _notify_secret_references(inventory)
+
+
+def _notify_secret_references(inventory: Inventory) -> Iterator[Finding]:
+    secrets = inventory.secrets
+    for kind in ("healthchecks", "apprise"):
+        for index, name in enumerate(getattr(inventory.notify, kind)):
+            if name not in secrets:
+                yield _missing("secret", name, secrets), ("notify", kind, index)
+    for service_name, service in inventory.services.items():
+        if service.notify is None:
+            continue
+        for kind in ("healthchecks", "apprise"):
+            for index, name in enumerate(getattr(service.notify, kind) or []):
+                if name not in secrets:
+                    yield _missing("secret", name, secrets), ("services", service_name, "notify", kind, index)
 
 
 def _host_references(inventory: Inventory) -> Iterator[Finding]:

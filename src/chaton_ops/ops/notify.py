@@ -1,0 +1,106 @@
+"""Tell people and monitors how a run went: healthchecks pings and apprise messages.
+
+Delivery problems are returned, never raised: a monitor that is down must not turn a good backup
+into a failed run. The caller shows them as warnings. URLs are secrets, resolved only here, right
+before sending; problems name the secret, never its value.
+
+Recoveries need the previous status of each service: it is kept in a small state file
+(adapters/run_state.py) rather than derived from the journal, so notifications do not depend on how
+each command names its journal steps, and a journal cleanup does not fake a recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from chaton_ops.adapters.notifiers import DeliveryError, send_apprise, send_ping
+from chaton_ops.adapters.run_state import default_state_path, load_last_statuses, save_last_statuses
+from chaton_ops.adapters.secrets import SecretValue, resolve_secret
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.masking import mask_text, register_secret
+from chaton_ops.core.notifications import Message, Ping, ping_url, plan_notifications, plan_start_pings
+from chaton_ops.core.report import RunReport
+from chaton_ops.errors import SecretError
+
+log = logging.getLogger(__name__)
+
+
+def ping_start(loaded: LoadedInventory, services: Iterable[str]) -> list[str]:
+    """Send `/start` to the run's healthchecks URLs and to those of `services`; return delivery problems."""
+    secrets = _Secrets(loaded)
+    return [problem for ping in plan_start_pings(loaded.inventory, tuple(services))
+            if (problem := _deliver_ping(secrets, ping)) is not None]
+
+
+def notify_run(loaded: LoadedInventory, run: RunReport, *, previous: dict[str, str] | None = None) -> list[str]:
+    """Ping healthchecks and send apprise messages for `run`; return delivery problems (never raises for them).
+
+    `previous` is the last status per service; by default it is read from the state file, which is
+    then updated with this run's statuses.
+    """
+    problems: list[str] = []
+    state_path = default_state_path()
+    if previous is None:
+        try:
+            previous = load_last_statuses(state_path, run.command)
+        except ValueError as error:
+            problems.append(f"notifications: previous statuses unknown, recoveries not reported: {error}")
+            previous = {}
+    plan = plan_notifications(loaded.inventory, run, previous)
+    secrets = _Secrets(loaded)
+    for ping in plan.pings:
+        if (problem := _deliver_ping(secrets, ping)) is not None:
+            problems.append(problem)
+    for message in plan.messages:
+        if (problem := _deliver_message(secrets, message)) is not None:
+            problems.append(problem)
+    try:
+        save_last_statuses(state_path, run.command, plan.statuses)
+    except OSError as error:
+        problems.append(f"notifications: cannot record this run's statuses in {state_path}: {error.strerror}")
+    return [mask_text(problem) for problem in problems]
+
+
+class _Secrets:
+    """Each secret resolved at most once per call; a failure is remembered as a problem text."""
+
+    def __init__(self, loaded: LoadedInventory) -> None:
+        self.loaded = loaded
+        self.cache: dict[str, SecretValue | str] = {}
+
+    def get(self, name: str) -> SecretValue | str:
+        if name not in self.cache:
+            try:
+                self.cache[name] = resolve_secret(self.loaded, name)
+            except SecretError as error:
+                self.cache[name] = error.message
+        return self.cache[name]
+
+
+def _deliver_ping(secrets: _Secrets, ping: Ping) -> str | None:
+    what = f"healthchecks ping '{ping.secret}' ({ping.signal}, {ping.scope})"
+    secret = secrets.get(ping.secret)
+    if isinstance(secret, str):
+        return f"{what} not sent: {secret}"
+    url = ping_url(secret.reveal(), ping.signal)
+    register_secret(url)  # the base without its trailing '/' may not contain the registered value
+    try:
+        send_ping(url, mask_text(ping.body))
+    except DeliveryError as error:
+        return f"{what} failed: {error}"
+    log.debug("%s delivered", what)
+    return None
+
+
+def _deliver_message(secrets: _Secrets, message: Message) -> str | None:
+    what = f"apprise '{message.secret}' ({message.notify_type})"
+    secret = secrets.get(message.secret)
+    if isinstance(secret, str):
+        return f"{what} not sent: {secret}"
+    try:
+        send_apprise(secret.reveal(), mask_text(message.title), mask_text(message.body), message.notify_type)
+    except DeliveryError as error:
+        return f"{what} failed: {error}"
+    log.debug("%s delivered", what)
+    return None
