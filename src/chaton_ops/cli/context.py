@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from chaton_ops.core.loader import LoadedInventory, load_inventory, locate_inventory
+if TYPE_CHECKING:
+    from chaton_ops.core.loader import LoadedInventory
+
+# The loader (pydantic models) is imported only when a command loads the inventory: `chaton --help`
+# and the help of every command must not pay for building the models.
 
 
 @dataclass
@@ -21,11 +26,15 @@ class Options:
     _loaded: LoadedInventory | None = field(default=None, repr=False)
 
     def inventory_path(self) -> Path:
+        from chaton_ops.core.loader import locate_inventory
+
         return locate_inventory(self.inventory)
 
     def load(self) -> LoadedInventory:
         """The inventory, loaded once per run."""
         if self._loaded is None:
+            from chaton_ops.core.loader import load_inventory
+
             self._loaded = load_inventory(self.inventory_path())
         return self._loaded
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from chaton_ops.cli.context import options
-from chaton_ops.cli.output import print_json, print_table, stdout, warn
+from chaton_ops.cli.output import print_json, print_line, print_table, warn
 
 app = typer.Typer(help="Show, check and describe the inventory.", invoke_without_command=True, no_args_is_help=False)
 
@@ -26,8 +26,9 @@ def overview(ctx: typer.Context) -> None:
         return
     print_table("Hosts", ["host", "kind", "address", "VM", "services"],
                 [[r["name"], r["kind"], r["address"], r["vm"], r["services"]] for r in tables["hosts"]])
-    print_table("Services", ["service", "host", "tenant", "priority", "fallback", "repositories", "data"],
-                [[r["name"], r["host"], r["tenant"], r["priority"], r["fallback"], r["repositories"],
+    # Repositories per service are in the Repositories table: seven columns do not fit 80 characters.
+    print_table("Services", ["service", "host", "tenant", "priority", "fallback", "data"],
+                [[r["name"], r["host"], r["tenant"], r["priority"], r["fallback"],
                   r["data"] + r["databases"]] for r in tables["services"]])
     print_table("Tenants", ["tenant", "contact", "last contact", "repository", "services"],
                 [[r["name"], r["contact"],
@@ -74,9 +75,9 @@ def check(
     if opts.json:
         print_json(summary)
     elif not opts.quiet:
-        stdout.print(f"inventory OK: {summary['hosts']} hosts, {summary['services']} services, "
-                     f"{summary['tenants']} tenants, {summary['repositories']} repositories "
-                     f"({', '.join(files)})", highlight=False)
+        print_line(f"inventory OK: {summary['hosts']} hosts, {summary['services']} services, "
+                   f"{summary['tenants']} tenants, {summary['repositories']} repositories "
+                   f"({', '.join(files)})")
 
 
 @app.command("show")

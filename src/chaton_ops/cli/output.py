@@ -1,30 +1,98 @@
-"""Data on stdout (tables or JSON), messages and progress on stderr."""
+"""Data on stdout (tables or JSON), messages and progress on stderr.
+
+rich is imported on first use, not when this module is: `chaton --help` and `chaton inventory check`
+print a line or two and must start fast. `stdout` and `stderr` are created on first access, so import
+this module's functions at the top of a command module but touch `stdout`/`stderr` inside functions.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
-stdout = Console(soft_wrap=False)
-stderr = Console(stderr=True)
+# Between two columns: one space of padding and the (blank) vertical rule.
+COLUMN_GAP = 2
+# A word longer than this (a path, a URL) may be folded rather than widen its column.
+LONGEST_UNBROKEN_WORD = 24
+MIN_COLUMN = 6
+
+
+@cache
+def _console(to_stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True) if to_stderr else Console(soft_wrap=False)
+
+
+def __getattr__(name: str) -> Any:
+    # Module attributes `stdout` and `stderr`, created lazily (PEP 562).
+    if name == "stdout":
+        return _console(False)
+    if name == "stderr":
+        return _console(True)
+    raise AttributeError(name)
 
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def print_line(text: str) -> None:
+    """One plain line of data on stdout (no markup, no highlighting)."""
+    sys.stdout.write(text + "\n")
+
+
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(format_cell(cell) for cell in row))
-    stdout.print(table)
+    """A table on stdout, readable at 80 columns: the first column (the name) never wraps, other cells
+    wrap between words, lists are shown one item a line and only a word too long for any column (a long path or
+    URL) is folded."""
+    from rich import box
+    from rich.table import Table
+
+    cells = [[format_cell(cell) for cell in row] for row in rows]
+    console = _console(False)
+    widths = fit_column_widths(columns, cells, console.width)
+    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for index, column in enumerate(columns):
+        table.add_column(column, no_wrap=index == 0, overflow="fold", width=widths[index] if widths else None)
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+
+
+def fit_column_widths(columns: Sequence[str], cells: list[list[str]], total: int) -> list[int] | None:
+    """Column widths that fit `total` characters, or None when the natural widths already fit.
+
+    Rich shrinks every column evenly, which breaks short names mid-word; here the widest columns give
+    way first, down to their longest word, and only then below it. The first column (the name) stays
+    whole."""
+    gap = COLUMN_GAP
+    available = total - gap * (len(columns) - 1)
+    wanted = [max([len(column), *(len(line) for row in cells for line in row[i].splitlines())])
+              for i, column in enumerate(columns)]
+    if sum(wanted) <= available:
+        return None
+    floors = [wanted[0]] + [
+        min(wanted[i], max([len(word) for word in column.split()]
+                           + [len(word) for row in cells for word in row[i].split()]), LONGEST_UNBROKEN_WORD)
+        for i, column in enumerate(columns) if i > 0
+    ]
+    widths = list(wanted)
+    for limit in (floors, [wanted[0]] + [min(f, MIN_COLUMN) for f in floors[1:]]):
+        while sum(widths) > available:
+            slack = [(widths[i] - limit[i], i) for i in range(len(widths)) if widths[i] > limit[i]]
+            if not slack:
+                break
+            widths[max(slack)[1]] -= 1
+    return widths
 
 
 def format_cell(value: Any) -> str:
@@ -33,19 +101,32 @@ def format_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) if value else "-"
+        return "\n".join(str(v) for v in value) if value else "-"
     return str(value)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False)
+    _message("warning", "33", message)
 
 
 def error(message: str) -> None:
-    stderr.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
+    _message("error", "31", message)
+
+
+def _message(label: str, colour: str, message: str) -> None:
+    # Plain text, not rich: a message is never re-wrapped at 80 columns (file:line stays on one line,
+    # greppable) and printing an error costs no import.
+    stream = sys.stderr
+    if stream.isatty() and not os.environ.get("NO_COLOR"):
+        label = f"\x1b[{colour}m{label}:\x1b[0m"
+    else:
+        label += ":"
+    stream.write(f"{label} {message}\n")
+    stream.flush()
 
 
 def escape(text: str) -> str:
+    """Escape rich markup in `text` (for callers that print through the rich consoles)."""
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)

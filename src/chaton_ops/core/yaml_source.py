@@ -16,6 +16,9 @@ from chaton_ops.errors import Problem
 
 PathKey = tuple[str | int, ...]
 
+# libyaml's parser is ten times faster than the pure-Python one and gives the same nodes and marks.
+_COMPOSE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Position:
@@ -123,7 +126,7 @@ def read_yaml_file(path: Path, positions: Positions, problems: list[Problem]) ->
         problems.append(Problem("not a text file (contains NUL bytes)", file=file))
         return None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_COMPOSE_LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = _describe_yaml_error(error, text)
