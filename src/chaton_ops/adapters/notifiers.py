@@ -44,8 +44,12 @@ def send_ping(url: str, body: str = "", *, timeout: float = TIMEOUT_SECONDS, ret
         try:
             response = httpx.post(url, content=body.encode("utf-8"), timeout=timeout,
                                   headers={"User-Agent": "chaton-ops", "Content-Type": "text/plain; charset=utf-8"})
-        except httpx.HTTPError as error:
+        except httpx.UnsupportedProtocol:
+            raise DeliveryError("not an http:// or https:// URL") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             reason = f"{type(error).__name__}: {error}".rstrip(": ")
+            if isinstance(error, httpx.InvalidURL):
+                break
             continue
         if response.is_success:
             return
