@@ -145,8 +145,10 @@ class SecretRef(Model):
     @classmethod
     def _reject_literal(cls, data: Any) -> Any:
         if not isinstance(data, dict):
+            # Never quote `data`: it is likely the secret itself.
             raise ValueError(
-                "a secret is a reference ({env: VAR}, {file: PATH} or {command: CMD}), never a literal value"
+                "this is a value, not a reference: give {env: VAR}, {file: PATH} or {command: CMD}, "
+                "never the secret itself"
             )
         return data
 

@@ -97,9 +97,11 @@ def _merge_files(files: list[Path], positions: Positions, problems: list[Problem
         data = read_yaml_file(path, local, problems)
         if data is None:
             continue
+        root = local.by_path[()]
+        positions.by_path.setdefault((), root)
         if not isinstance(data, dict):
             problems.append(Problem("the top level must be a mapping (version:, collective:, hosts:, …)",
-                                    file=str(path), line=1, column=1))
+                                    file=str(path), line=root.line, column=root.column))
             continue
         for key, value in data.items():
             here = local.by_path.get((key,))
@@ -172,14 +174,61 @@ def _explain(item: Any, loc: PathKey) -> tuple[PathKey, str]:
         return loc, f"unknown key '{key}'" + (f" (did you mean '{suggestion}'?)" if suggestion else "")
     if kind == "missing":
         return loc, f"'{loc[-1]}' is required"
-    if kind == "string_pattern_mismatch" and loc and loc[-1] in ("password", "token", "key", "host", "tenant",
-                                                                   "fallback", "playbook", "repository"):
+    if loc and loc[-1] in SECRET_NAME_FIELDS and loc[0] != "secrets":
+        # Where a secret's name is expected, an admin may have pasted the secret: never echo it.
+        return loc, "must be the name of a secret (a key of `secrets:`), not the secret itself"
+    if loc and loc[0] == "secrets":
+        # Anything under `secrets:` may be a value pasted by mistake: describe, never quote.
+        return loc, _without_input(item, message)
+    if kind == "string_pattern_mismatch" and loc and loc[-1] in NAME_FIELDS:
         return loc, f"must be a name ({NAME_PATTERN}); got {item.get('input')!r}"
     if kind == "string_pattern_mismatch":
         return loc, f"{item.get('input')!r} does not have the expected form ({item['ctx']['pattern']})"
     if kind in ("dict_type", "model_type", "model_attributes_type") and item.get("input") is None:
         return loc, "is empty; give a mapping or remove the key"
-    return loc, message
+    if kind in PLAIN_MESSAGES:
+        return loc, f"{PLAIN_MESSAGES[kind]}; got {_short(item.get('input'))}"
+    if kind == "literal_error":
+        return loc, f"must be {item['ctx']['expected']}; got {_short(item.get('input'))}"
+    return loc, _without_input(item, message)
+
+
+# Where the model wants a secret's name; the value found there is never shown.
+SECRET_NAME_FIELDS = ("password", "token", "key")
+NAME_FIELDS = ("host", "tenant", "fallback", "playbook", "repository", "proxmox", "node")
+# pydantic's wording for common type errors, said the way an admin reads a YAML file.
+PLAIN_MESSAGES = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list (`- item` lines or [a, b])",
+    "dict_type": "must be a mapping (`key: value` lines or {key: value})",
+    "model_type": "must be a mapping (`key: value` lines or {key: value})",
+    "model_attributes_type": "must be a mapping (`key: value` lines or {key: value})",
+    "date_type": "must be a date (YYYY-MM-DD)",
+    "date_parsing": "must be a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+    "date_from_datetime_inexact": "must be a date (YYYY-MM-DD)",
+}
+
+
+def _without_input(item: Any, message: str) -> str:
+    kind = item["type"]
+    if kind in PLAIN_MESSAGES:
+        return PLAIN_MESSAGES[kind]
+    if kind == "string_pattern_mismatch":
+        return f"does not have the expected form ({item['ctx']['pattern']})"
+    return message.replace("Input should be", "must be")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _suggest(key: str, parent: PathKey) -> str | None:

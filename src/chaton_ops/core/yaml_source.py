@@ -78,7 +78,12 @@ class _Builder:
                 self.positions.by_path.setdefault((*path, index), self.mark(item))
                 result.append(self.build(item, (*path, index)))
             return result
-        return self.constructor.construct_object(node, deep=True)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError):
+            # A scalar that looks like a date or number but is not one (2026-13-40): keep the text, so
+            # the model reports it where a date is expected and accepts it where text is.
+            return node.value
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -142,6 +147,7 @@ def read_yaml_file(path: Path, positions: Positions, problems: list[Problem]) ->
         problems.append(Problem("the file is empty", file=file))
         return None
     builder = _Builder(file, positions, problems)
+    positions.by_path.setdefault((), builder.mark(node))
     try:
         return builder.build(node, ())
     except yaml.MarkedYAMLError as error:
