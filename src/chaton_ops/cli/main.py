@@ -10,14 +10,21 @@ import logging
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from chaton_ops import __version__
+from chaton_ops.cli import deploy as deploy_cli
+from chaton_ops.cli import history as history_cli
 from chaton_ops.cli import inventory as inventory_cli
+from chaton_ops.cli import ping as ping_cli
 from chaton_ops.cli.context import Options
 from chaton_ops.core.masking import mask_text
 from chaton_ops.errors import ChatonError, ExitCode
+
+try:  # recent typer carries its own copy of click and raises that copy's exceptions
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 app = typer.Typer(
     name="chaton",
@@ -30,6 +37,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(inventory_cli.app, name="inventory")
+app.command("history")(history_cli.history)
+app.command("ping")(ping_cli.ping)
+app.command("deploy")(deploy_cli.deploy)
 
 # Flags that belong to the root callback but that admins write after the subcommand
 # (`chaton backup --all --dry-run`): moved in front of it before click parses argv.
@@ -115,16 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     except ChatonError as failure:
         error(mask_text(failure.message))
         return int(failure.exit_code)
-    except click.exceptions.NoArgsIsHelpError as failure:
-        click.echo(failure.ctx.get_help() if failure.ctx else "", err=False)
+    except click_errors.NoArgsIsHelpError as failure:
+        typer.echo(failure.ctx.get_help() if failure.ctx else "", err=False)
         return int(ExitCode.OK)
-    except click.UsageError as failure:
+    except click_errors.UsageError as failure:
         failure.show()
         return int(ExitCode.USAGE)
-    except click.ClickException as failure:
+    except click_errors.ClickException as failure:
         failure.show()
         return int(ExitCode.FAILED)
-    except click.exceptions.Abort:
+    except typer.Abort:
         error("aborted")
         return int(ExitCode.FAILED)
     except KeyboardInterrupt:

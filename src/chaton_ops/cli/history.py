@@ -1,0 +1,69 @@
+"""`chaton history`: what ran, when, by whom, on what machine, and how it ended."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from chaton_ops.cli.context import options
+from chaton_ops.cli.output import print_json, print_line, print_table
+
+
+def history(
+    ctx: typer.Context,
+    run_id: Annotated[int | None, typer.Argument(help="Show this run and its steps.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent runs to list.")] = 20,
+) -> None:
+    """The journal: recent runs (id, when, command, user, machine, status, exit code), or one run's steps."""
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.ops.history import describe_run, list_runs
+
+    opts = options(ctx)
+    path = default_journal_path()
+    if not path.exists() and run_id is None:
+        # Reading the history must not create a journal where none was ever written.
+        _show_runs([], opts.json, opts.quiet)
+        return
+    journal = Journal(path)
+    try:
+        if run_id is None:
+            _show_runs(list_runs(journal, limit), opts.json, opts.quiet)
+        else:
+            _show_run(describe_run(journal, run_id), opts.json)
+    finally:
+        journal.close()
+
+
+def _show_runs(runs: list[dict[str, Any]], as_json: bool, quiet: bool) -> None:
+    if as_json:
+        print_json(runs)
+        return
+    if not runs:
+        if not quiet:
+            print_line("no run recorded yet")
+        return
+    print_table("Runs", ["id", "when (UTC)", "command", "user", "machine", "status", "exit"],
+                [[r["id"], _when(r["started_at"]), " ".join([r["command"], *r["args"]]), r["user"], r["machine"],
+                  r["status"], r["exit_code"]] for r in runs])
+
+
+def _show_run(run: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(run)
+        return
+    print_line(f"run {run['id']}: chaton {' '.join([run['command'], *run['args']])} — {run['status']}"
+               f" (exit {run['exit_code'] if run['exit_code'] is not None else '-'}), by {run['user']}"
+               f" on {run['machine']}, {_when(run['started_at'])} → {_when(run['ended_at'])}")
+    print_table("Steps", ["#", "target", "step", "status", "started", "detail"],
+                [[index, s["target"], s["step"], s["status"], _when(s["started_at"])[11:], _detail(s["detail"])]
+                 for index, s in enumerate(run["steps"], start=1)])
+
+
+def _when(stamp: str | None) -> str:
+    # Stored as ISO 8601 UTC; a table needs minutes, not the offset.
+    return "-" if not stamp else stamp.replace("T", " ")[:19].removesuffix("+00:00")
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in detail.items()) or "-"
