@@ -1,8 +1,8 @@
 """Data on stdout (tables or JSON), messages and progress on stderr.
 
 rich is imported on first use, not when this module is: `chaton --help` and `chaton inventory check`
-print a line or two and must start fast. `stdout` and `stderr` are created on first access, so import
-this module's functions at the top of a command module but touch `stdout`/`stderr` inside functions.
+print a line or two and must start fast. `stdout` and `stderr` stand for rich consoles created when
+first used, so they may be imported at the top of a command module.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,13 +31,19 @@ def _console(to_stderr: bool) -> Console:
     return Console(stderr=True) if to_stderr else Console(soft_wrap=False)
 
 
-def __getattr__(name: str) -> Any:
-    # Module attributes `stdout` and `stderr`, created lazily (PEP 562).
-    if name == "stdout":
-        return _console(False)
-    if name == "stderr":
-        return _console(True)
-    raise AttributeError(name)
+class _LazyConsole:
+    """Stands for a rich Console and creates it on first use, so that importing `stdout`/`stderr` at the
+    top of a command module costs nothing until something is printed."""
+
+    def __init__(self, to_stderr: bool) -> None:
+        self._to_stderr = to_stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(self._to_stderr), name)
+
+
+stdout = cast("Console", _LazyConsole(False))
+stderr = cast("Console", _LazyConsole(True))
 
 
 def print_json(data: Any) -> None:
