@@ -121,7 +121,6 @@ def _merge_files(files: list[Path], positions: Positions, problems: list[Problem
                     where = local.by_path.get((key, name))
                     if where:
                         defined_in[(key, name)] = where
-                _copy_positions(local, positions, (key,))
             elif key == "version" and "version" in merged:
                 if merged["version"] != value and here:
                     problems.append(Problem(f"version {value!r} differs from the other files' {merged['version']!r}",
@@ -135,14 +134,11 @@ def _merge_files(files: list[Path], positions: Positions, problems: list[Problem
                 merged[key] = value
                 if here:
                     defined_in[(key,)] = here
-                _copy_positions(local, positions, (key,))
+        # Once per file, not per section (that was quadratic); what came first keeps its place, so a
+        # duplicate points at the first definition.
+        for path_key, where in local.by_path.items():
+            positions.by_path.setdefault(path_key, where)
     return merged
-
-
-def _copy_positions(source: Positions, target: Positions, prefix: PathKey) -> None:
-    for path, where in source.by_path.items():
-        if path[: len(prefix)] == prefix:
-            target.by_path.setdefault(path, where)
 
 
 def _structure_problems(error: ValidationError, data: Any, positions: Positions, files: list[Path]) -> list[Problem]:

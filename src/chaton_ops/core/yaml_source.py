@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -18,10 +18,13 @@ PathKey = tuple[str | int, ...]
 
 # libyaml's parser is ten times faster than the pure-Python one and gives the same nodes and marks.
 _COMPOSE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
+    """Where a key or list item stands: 1-based line and column. (A tuple: a big inventory has tens of
+    thousands of them.)"""
+
     file: str
     line: int
     column: int
@@ -78,6 +81,8 @@ class _Builder:
                 self.positions.by_path.setdefault((*path, index), self.mark(item))
                 result.append(self.build(item, (*path, index)))
             return result
+        if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+            return node.value  # most scalars: skip the constructor's dispatch
         try:
             return self.constructor.construct_object(node, deep=True)
         except (ValueError, OverflowError):

@@ -1,0 +1,70 @@
+"""Startup: `chaton --help` and `chaton inventory check inventory/example.yml` against bare `python -c pass`.
+
+Median wall time over RUNS runs of each, interleaved so that a busy machine weighs on all three alike,
+and whether any heavy library got imported by `inventory check` (it must not: fabric, paramiko,
+proxmoxer, httpx, dnspython, jinja2). Target: each ≤ 250 ms.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = Path(sys.executable)
+CHATON = PYTHON.parent / "chaton"
+RUNS = 21
+TARGET_MS = 250.0
+HEAVY = ("fabric", "paramiko", "proxmoxer", "httpx", "dns", "jinja2", "apprise")
+
+COMMANDS = {
+    "python_pass": [str(PYTHON), "-c", "pass"],
+    "help": [str(CHATON), "--help"],
+    "inventory_check": [str(CHATON), "inventory", "check", "inventory/example.yml"],
+}
+
+
+def wall_ms(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return (time.perf_counter() - start) * 1000
+
+
+def imported_heavy(args: list[str]) -> list[str]:
+    probe = (f"import sys\nfrom chaton_ops.cli.main import main\nmain({args!r})\n"
+             f"print('HEAVY:' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))")
+    done = subprocess.run([str(PYTHON), "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    line = next(line for line in done.stdout.splitlines() if line.startswith("HEAVY:"))
+    return [name for name in line.removeprefix("HEAVY:").split(",") if name]
+
+
+def run() -> dict[str, object]:
+    if not CHATON.exists():
+        return {"skipped": f"{CHATON} is not installed (make install)"}
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for argv in COMMANDS.values():  # warm the page cache and .pyc files once
+        wall_ms(argv)
+    for _ in range(RUNS):
+        for name, argv in COMMANDS.items():
+            times[name].append(wall_ms(argv))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    heavy_check = imported_heavy(["inventory", "check", "inventory/example.yml"])
+    heavy_help = imported_heavy(["--help"])
+    figures: dict[str, object] = {"runs": RUNS, "target_ms": TARGET_MS}
+    for name, value in median.items():
+        figures[f"{name}_median_ms"] = value
+        figures[f"{name}_min_ms"] = min(times[name])
+    for name in ("help", "inventory_check"):
+        figures[f"{name}_ratio_to_python"] = round(median[name] / median["python_pass"], 1)
+    figures["heavy_imported_by_check"] = ", ".join(heavy_check) or "none"
+    figures["heavy_imported_by_help"] = ", ".join(heavy_help) or "none"
+    figures["ok"] = (median["help"] <= TARGET_MS and median["inventory_check"] <= TARGET_MS
+                     and not heavy_check and not heavy_help)
+    return figures
+
+
+if __name__ == "__main__":
+    print(run())
