@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -180,6 +181,17 @@ def test_inventory_describes_the_lab(lab):
         assert (lab.state_dir / "secrets") in Path(path).parents
         assert os.stat(path).st_mode & 0o777 == 0o600
     assert lab.tsig_key_file.read_text().strip() == lab.tsig_secret
+
+
+def test_inventory_passes_chaton_inventory_check(lab):
+    cp = subprocess.run(
+        [sys.executable, "-m", "chaton_ops", "-i", str(lab.inventory), "inventory", "check"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert cp.returncode == 0, cp.stdout + cp.stderr
 
 
 @pytest.mark.lab_rebuild
