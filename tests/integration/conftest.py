@@ -23,7 +23,7 @@ _REPO = Path(__file__).resolve().parents[2]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from tests.lab.lab import Lab, LabError  # noqa: E402
+from tests.lab.lab import Lab, LabError, LabLock  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
 
@@ -93,6 +93,7 @@ class LabHandle:
 
 
 _active: list[Lab] = []
+_lock = LabLock()
 
 
 def _teardown_all():
@@ -102,6 +103,7 @@ def _teardown_all():
             lab.down()
         except Exception as exc:  # noqa: BLE001 - best effort at exit
             print(f"lab teardown failed: {exc}", file=sys.stderr)
+    _lock.release()
 
 
 def _on_signal(signum, frame):
@@ -117,6 +119,14 @@ atexit.register(_teardown_all)
 def lab(request) -> LabHandle:
     extra = int(os.environ.get("CHATON_LAB_EXTRA", "0"))
     raw = Lab(extra=extra)
+    problem = None
+    try:
+        # one lab per machine: wait for another test session (another worktree, a colleague) to end
+        _lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="pytest")
+    except (LabError, OSError) as exc:
+        problem = str(exc)
+    if problem:  # the lab belongs to someone else: do not tear it down
+        pytest.fail(f"the test lab could not be brought up: {problem}", pytrace=False)
     _active.append(raw)
     request.addfinalizer(_teardown_all)
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -128,7 +138,9 @@ def lab(request) -> LabHandle:
     try:
         raw.up()
     except (LabError, OSError, subprocess.SubprocessError) as exc:
-        pytest.fail(f"the test lab could not be brought up: {exc}", pytrace=False)
+        problem = f"the test lab could not be brought up: {exc}"
+    if problem:  # fail, never skip: CI must notice a machine that cannot run the lab
+        pytest.fail(problem, pytrace=False)
     return LabHandle(raw)
 
 

@@ -29,6 +29,7 @@ import argparse
 import base64
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -57,6 +58,51 @@ MAX_EXTRA = 200
 
 class LabError(RuntimeError):
     """The lab cannot be built or used (not root, no namespaces, missing binaries, ...)."""
+
+
+# The lab's bridge and namespaces are machine-wide: one user at a time (a pytest session holds
+# this lock from lab up to lab down; the CLI holds it for the duration of a command).
+LOCK_FILE = Path("/run/lock/chaton-lab.lock") if Path("/run/lock").is_dir() else Path("/tmp/chaton-lab.lock")
+
+
+class LabLock:
+    def __init__(self, path: Path = LOCK_FILE):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0, *, who: str = "lab.py") -> None:
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "?"
+                    os.close(fd)
+                    raise LabError(
+                        f"the lab is in use by another process ({holder}); lock {self.path}"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} {who}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 # --------------------------------------------------------------------------------------------
@@ -895,6 +941,9 @@ def print_status(lab: Lab) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="lab.py", description="chaton-ops test lab")
+    ap.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a lab in use (test session)"
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="(re)build the lab")
     p_up.add_argument("--extra", type=int, default=0, metavar="N", help="add hosts node1..nodeN")
@@ -903,7 +952,10 @@ def main(argv: list[str] | None = None) -> int:
     p_inv = sub.add_parser("inventory", help="write a chaton inventory of the lab")
     p_inv.add_argument("path", nargs="?", help="default: <state>/inventory.yml")
     args = ap.parse_args(argv)
+    lock = LabLock()
     try:
+        if args.cmd in ("up", "down"):
+            lock.acquire(timeout=args.wait, who=f"lab.py {args.cmd}")
         if args.cmd == "up":
             lab = Lab(extra=args.extra)
             took = lab.up()
@@ -923,6 +975,8 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
     return 0
 
 
