@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps test unit lint demo bench lab-up lab-down lab-status clean
+.PHONY: install deps test unit test-integration lint demo bench lab-up lab-down lab-status lab-inventory clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,10 @@ test: install deps
 	$(BIN)/python -m pytest -q
 
 unit: install
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit tests/e2e
+
+test-integration: install deps
+	$(BIN)/python -m pytest -q tests/integration -m lab
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -35,13 +38,16 @@ bench: install deps
 	$(BIN)/python bench/run.py
 
 lab-up: install deps
-	$(BIN)/python tests/lab/lab.py up
+	$(BIN)/python tests/lab/lab.py up $(if $(EXTRA),--extra $(EXTRA))
 
 lab-down: install
 	$(BIN)/python tests/lab/lab.py down
 
 lab-status: install
 	$(BIN)/python tests/lab/lab.py status
+
+lab-inventory: install
+	$(BIN)/python tests/lab/lab.py inventory
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
