@@ -1,0 +1,401 @@
+"""The SSH transport: commands and files on a host over fabric 3 / paramiko.
+
+Security choices (DESIGN.md, LAB-NOTES.md):
+- host keys are checked against the inventory's known_hosts only, loaded read-only into paramiko,
+  with a reject policy: an unknown or changed key ends the connection, nothing is ever added;
+- no agent forwarding, no TTY, no password prompts (paramiko never prompts; an identity from the
+  inventory is the only key offered, like `IdentitiesOnly yes`);
+- fabric's config files and ~/.ssh/config are not read: the inventory is the one source of truth;
+- secret environment values travel through the command's stdin to a tiny `sh` wrapper, so they
+  never appear in the remote command line, `ps`, logs or errors.
+
+Commands run on a raw paramiko channel of the fabric connection rather than through
+`Connection.run`: invoke's runner feeds stdin one byte per 10 ms and decodes it as text, which
+would corrupt binary stdin (tar, dumps) and crawl on anything large.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import select
+import shlex
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+from fabric import Config, Connection
+
+from chaton_ops.adapters.local import LocalTransport
+from chaton_ops.core.masking import mask_argv, mask_text, register_secret
+from chaton_ops.core.ports import CommandResult, Transport
+from chaton_ops.errors import CommandFailed, ConnectError, SecretError, UsageError
+
+if TYPE_CHECKING:
+    from chaton_ops.core.loader import LoadedInventory
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LOCAL_NAMES = ("localhost",)
+# SFTP reads and writes have no timeout parameter in the port; bound them anyway so that a host
+# that stops answering mid-transfer cannot hang a run forever.
+SFTP_TIMEOUT = 120.0
+READ_CHUNK = 65536
+
+
+class UnknownHostKey(paramiko.SSHException):
+    """The server's key is not in known_hosts (raised by the reject policy instead of adding it)."""
+
+
+class RejectUnknownHostKey(paramiko.RejectPolicy):
+    """paramiko's RejectPolicy, with an exception we can tell apart from other SSH failures."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise UnknownHostKey(f"{hostname} {key.get_name()} {key.fingerprint}")
+
+
+def secret_wrapper(names: Sequence[str]) -> list[str]:
+    """argv prefix reading one line per secret from stdin, exporting it, then exec'ing the command."""
+    reads = " && ".join(f"IFS= read -r {name} && export {name}" for name in names)
+    return ["sh", "-c", f'{reads} && exec "$@"', "sh"]
+
+
+def build_remote_command(
+    argv: Sequence[str], env: Mapping[str, str] | None, secret_env: Mapping[str, str] | None
+) -> tuple[str, bytes]:
+    """The remote command line and the stdin prefix that carries the secrets (empty if none)."""
+    if not argv:
+        raise UsageError("empty command")
+    for name in [*(env or {}), *(secret_env or {})]:
+        if not ENV_NAME.match(name):
+            raise UsageError(f"invalid environment variable name {name!r}")
+    command = list(argv)
+    if env:
+        command = ["env", *(f"{name}={value}" for name, value in env.items()), *command]
+    prefix = b""
+    if secret_env:
+        for name, value in secret_env.items():
+            if "\n" in value or "\0" in value:
+                raise SecretError(f"the value of {name} contains a newline or NUL; it cannot be passed over stdin")
+        command = [*secret_wrapper(list(secret_env)), *command]
+        prefix = "".join(f"{value}\n" for value in secret_env.values()).encode()
+    return shlex.join(command), prefix
+
+
+class SshTransport:
+    """One SSH connection to one host, opened on first use and reused by every run/put/get."""
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        *,
+        user: str = "root",
+        port: int = 22,
+        identity: Path | None = None,
+        known_hosts: Path,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.address = address
+        self.user = user
+        self.port = port
+        self.identity = identity
+        self.known_hosts = known_hosts
+        self.connect_timeout = connect_timeout
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+        self._sftp_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SshTransport({self.host!r}, {self.user}@{self.address}:{self.port})"
+
+    # ------------------------------------------------------------------ connection
+    def _connected(self) -> Connection:
+        with self._lock:
+            if self._connection is not None and self._connection.is_connected:
+                return self._connection
+            if self._connection is not None:
+                self._close_connection(self._connection)
+            self._connection = self._open()
+            return self._connection
+
+    def _open(self) -> Connection:
+        host_keys = self._host_key_file()
+        identity = self._identity_file()
+        sock = self._open_socket()
+        connect_kwargs: dict[str, Any] = {
+            "sock": sock,
+            "timeout": self.connect_timeout,
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+            "channel_timeout": self.connect_timeout,
+            # with an identity from the inventory, offer that key only (IdentitiesOnly);
+            # without one, fall back to the agent and ~/.ssh keys like ssh does
+            "allow_agent": identity is None,
+            "look_for_keys": identity is None,
+        }
+        if identity is not None:
+            connect_kwargs["key_filename"] = [str(identity)]
+        config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
+        connection = Connection(
+            self.address, user=self.user, port=self.port, config=config,
+            forward_agent=False, connect_kwargs=connect_kwargs,
+        )
+        # fabric installs AutoAddPolicy; never accept a key that is not in known_hosts
+        connection.client.set_missing_host_key_policy(RejectUnknownHostKey())
+        try:
+            connection.client.load_system_host_keys(str(host_keys))
+        except (OSError, paramiko.SSHException) as error:
+            sock.close()
+            raise ConnectError(self.host, f"host key verification failed (cannot read {host_keys}: {error})") from None
+        started = time.monotonic()
+        try:
+            connection.open()
+        except Exception as error:  # noqa: BLE001 - every failure becomes one ConnectError
+            transport = connection.client.get_transport()
+            got_banner = bool(transport is not None and transport.remote_version)
+            self._close_connection(connection)
+            sock.close()
+            raise ConnectError(self.host, self._explain(error, got_banner, time.monotonic() - started)) from None
+        return connection
+
+    def _host_key_file(self) -> Path:
+        if not self.known_hosts.is_file():
+            raise ConnectError(self.host, f"host key verification failed (known_hosts file {self.known_hosts} does not exist)")
+        return self.known_hosts
+
+    def _identity_file(self) -> Path | None:
+        if self.identity is not None and not self.identity.is_file():
+            raise ConnectError(self.host, f"identity file {self.identity} does not exist")
+        return self.identity
+
+    def _open_socket(self) -> socket.socket:
+        # The TCP part is done here so that its failures are told apart cleanly from SSH ones.
+        try:
+            return socket.create_connection((self.address, self.port), timeout=self.connect_timeout)
+        except TimeoutError:
+            raise ConnectError(self.host, f"timed out after {self.connect_timeout:g} s "
+                                          f"(no answer from {self.address} port {self.port})") from None
+        except socket.gaierror as error:
+            raise ConnectError(self.host, f"cannot resolve {self.address}: {error.strerror}") from None
+        except OSError as error:
+            if error.errno == errno.ECONNREFUSED:
+                raise ConnectError(self.host, f"connection refused ({self.address} port {self.port})") from None
+            if error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                raise ConnectError(self.host, f"no route to {self.address}") from None
+            raise ConnectError(self.host, f"cannot connect to {self.address} port {self.port}: "
+                                          f"{error.strerror or error}") from None
+
+    def _explain(self, error: Exception, got_banner: bool, elapsed: float) -> str:
+        timeout = f"{self.connect_timeout:g} s"
+        if isinstance(error, UnknownHostKey):
+            return (f"host key verification failed (unknown host key for {self._key_name()} "
+                    f"in {self.known_hosts})")
+        if isinstance(error, paramiko.BadHostKeyException):
+            return (f"host key CHANGED for {self._key_name()} (known_hosts {self.known_hosts} has another "
+                    f"{error.expected_key.get_name()} key; got {error.key.fingerprint}) — "
+                    "possible man-in-the-middle; refusing")
+        if isinstance(error, paramiko.PasswordRequiredException):
+            return f"key {self.identity} is protected by a passphrase (load it into an agent)"
+        if isinstance(error, paramiko.AuthenticationException):
+            key = f"key {self.identity}" if self.identity else "agent or ~/.ssh keys"
+            return f"authentication failed for {self.user} ({key})"
+        if not got_banner:
+            if elapsed >= self.connect_timeout * 0.9:
+                return f"no SSH banner within {timeout} (something listens but does not speak SSH)"
+            return f"connection closed by {self.address} port {self.port} before the SSH banner"
+        if isinstance(error, TimeoutError | socket.timeout) or "No existing session" in str(error):
+            return f"SSH handshake did not finish within {timeout}"
+        return f"SSH handshake failed: {error}"
+
+    def _key_name(self) -> str:
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+    @staticmethod
+    def _close_connection(connection: Connection) -> None:
+        try:
+            connection.close()
+        finally:
+            connection.client.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._close_connection(self._connection)
+                self._connection = None
+
+    # ------------------------------------------------------------------ commands
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        for value in (secret_env or {}).values():
+            register_secret(value)
+        shown = tuple(mask_argv(list(argv)))
+        command, secret_lines = build_remote_command(argv, env, secret_env)
+        connection = self._connected()
+        started = time.monotonic()
+        try:
+            channel = connection.client.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
+        except Exception as error:  # noqa: BLE001 - a dead connection is reported like a failed one
+            self.close()
+            raise ConnectError(self.host, f"cannot open an SSH session: {mask_text(str(error)) or type(error).__name__}") from None
+        try:
+            channel.exec_command(command)
+            feeder = _start_stdin_feeder(channel, secret_lines + (stdin or b""))
+            returncode, stdout, stderr = _collect(channel, started, timeout)
+            feeder.join(timeout=1)
+        except TimeoutError:
+            raise ConnectError(self.host, f"`{' '.join(shown)}` did not finish within {timeout:g} s") from None
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            self.close()
+            raise ConnectError(self.host, f"connection lost while running `{' '.join(shown)}`: "
+                                          f"{mask_text(str(error)) or type(error).__name__}") from None
+        finally:
+            channel.close()
+        result = CommandResult(
+            host=self.host,
+            argv=shown,
+            returncode=returncode,
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=mask_text(stderr.decode("utf-8", "replace")),
+            duration=time.monotonic() - started,
+        )
+        if check and not result.ok:
+            raise CommandFailed(self.host, list(shown), result.returncode, result.stderr_tail())
+        return result
+
+    # ------------------------------------------------------------------ files
+    def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
+        """Write a file atomically: a temporary name in the same folder, chmod, then posix-rename."""
+        target = PurePosixPath(remote_path)
+        temporary = str(target.parent / f".{target.name}.chaton-{uuid.uuid4().hex[:12]}")
+        with self._sftp_lock:
+            sftp = self._sftp()
+            try:
+                _make_parents(sftp, target.parent)
+                with sftp.open(temporary, "wb") as handle:
+                    handle.set_pipelined(True)
+                    handle.write(data)
+                sftp.chmod(temporary, mode)
+                sftp.posix_rename(temporary, str(target))
+            except OSError as error:
+                _remove_quietly(sftp, temporary)
+                raise CommandFailed(self.host, ["put", remote_path], 1, _sftp_reason(error)) from None
+
+    def get(self, remote_path: str) -> bytes:
+        with self._sftp_lock:
+            sftp = self._sftp()
+            try:
+                with sftp.open(remote_path, "rb") as handle:
+                    handle.prefetch()
+                    return handle.read()
+            except OSError as error:
+                raise CommandFailed(self.host, ["get", remote_path], 1, _sftp_reason(error)) from None
+
+    def _sftp(self) -> paramiko.SFTPClient:
+        connection = self._connected()
+        try:
+            sftp = connection.sftp()
+        except Exception as error:  # noqa: BLE001
+            raise ConnectError(self.host, f"cannot start SFTP: {error or type(error).__name__}") from None
+        channel = sftp.get_channel()
+        if channel is not None:
+            channel.settimeout(SFTP_TIMEOUT)
+        return sftp
+
+
+def _start_stdin_feeder(channel: paramiko.Channel, data: bytes) -> threading.Thread:
+    """Write stdin in a thread (a large stdin must not block reading the output), then send EOF."""
+
+    def feed() -> None:
+        try:
+            if data:
+                channel.sendall(data)
+            channel.shutdown_write()
+        except (OSError, paramiko.SSHException, EOFError):
+            pass  # the command exited without reading all of its stdin; its exit code tells the story
+
+    feeder = threading.Thread(target=feed, name="chaton-ssh-stdin", daemon=True)
+    feeder.start()
+    return feeder
+
+
+def _collect(channel: paramiko.Channel, started: float, timeout: float | None) -> tuple[int, bytes, bytes]:
+    """Read stdout and stderr until the command exits; TimeoutError past `timeout` seconds."""
+    stdout: list[bytes] = []
+    stderr: list[bytes] = []
+    deadline = None if timeout is None else started + timeout
+    while True:
+        while channel.recv_ready():
+            stdout.append(channel.recv(READ_CHUNK))
+        while channel.recv_stderr_ready():
+            stderr.append(channel.recv_stderr(READ_CHUNK))
+        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+            break
+        if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
+            break
+        wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+        if wait <= 0:
+            raise TimeoutError
+        # the channel's fileno is signalled by both its stdout and stderr buffers and by EOF
+        select.select([channel], [], [], wait)
+    status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+    return status, b"".join(stdout), b"".join(stderr)
+
+
+def _make_parents(sftp: paramiko.SFTPClient, folder: PurePosixPath) -> None:
+    missing: list[PurePosixPath] = []
+    current = folder
+    while str(current) not in ("/", "."):
+        try:
+            sftp.stat(str(current))
+            break
+        except FileNotFoundError:
+            missing.append(current)
+            current = current.parent
+    for path in reversed(missing):
+        sftp.mkdir(str(path))
+
+
+def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+    try:
+        sftp.remove(path)
+    except OSError:
+        pass
+
+
+def _sftp_reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
+def open_transport(loaded: LoadedInventory, host_name: str) -> Transport:
+    """A transport to a host of the inventory: local for `localhost`, else SSH with its settings."""
+    inventory = loaded.inventory
+    if host_name not in inventory.hosts:
+        known = ", ".join(sorted(inventory.hosts)) or "none"
+        raise UsageError(f"unknown host {host_name!r} (known hosts: {known})")
+    host = inventory.hosts[host_name]
+    if host_name in LOCAL_NAMES or host.address in LOCAL_NAMES:
+        return LocalTransport(host_name)
+    ssh = inventory.ssh_for(host_name)
+    return SshTransport(
+        host_name,
+        host.address,
+        user=ssh.user,
+        port=ssh.port,
+        identity=loaded.resolve_path(ssh.identity) if ssh.identity else None,
+        known_hosts=loaded.resolve_path(ssh.known_hosts or "~/.ssh/known_hosts"),
+        connect_timeout=ssh.connect_timeout,
+    )
