@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from chaton_ops import __version__
+from chaton_ops.cli import backup as backup_cli
 from chaton_ops.cli import deploy as deploy_cli
 from chaton_ops.cli import history as history_cli
 from chaton_ops.cli import inventory as inventory_cli
@@ -40,6 +41,7 @@ app.add_typer(inventory_cli.app, name="inventory")
 app.command("history")(history_cli.history)
 app.command("ping")(ping_cli.ping)
 app.command("deploy")(deploy_cli.deploy)
+app.command("backup")(backup_cli.backup)
 
 # Flags that belong to the root callback but that admins write after the subcommand
 # (`chaton backup --all --dry-run`): moved in front of it before click parses argv.

@@ -1,0 +1,545 @@
+"""restic, run on the host that owns the data, straight to the repository.
+
+Three parts, kept apart so each is tested on its own:
+- argv builders: small pure functions returning lists (no password ever: it travels in the
+  environment of the command, see `run_restic`);
+- one runner, `run_restic`, that sends an argv through a Transport with RESTIC_PASSWORD in the
+  transport's `secret_env` and classifies the outcome with ONE exit-code table;
+- parsers of restic's `--json` output (0.14 and newer) into small frozen models.
+
+Version differences live in one table, FEATURE_MIN_VERSION; `detect_version` runs `restic version`
+once per host and caches it for the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shlex
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+from chaton_ops.core.ports import CommandResult, Transport
+from chaton_ops.errors import ChatonError, CommandFailed
+
+# ---------------------------------------------------------------------------------------------
+# Versions and features
+# ---------------------------------------------------------------------------------------------
+
+Version = tuple[int, int, int]
+
+
+class Feature(Enum):
+    JSON_INIT = "init --json"
+    JSON_RESTORE = "restore --json"
+    LONG_SNAPSHOT_ID_IN_SUMMARY = "full snapshot id in the backup summary"
+    EXIT_CODES_10_TO_12 = "exit codes 10 (no repository), 11 (locked), 12 (wrong password)"
+    STDIN_FROM_COMMAND = "backup --stdin-from-command (a failing dump makes no snapshot)"
+    SNAPSHOT_SUMMARY = "snapshots --json carries a size summary"
+    RETRY_LOCK = "--retry-lock"
+    GROUP_BY_EMPTY = "--group-by ''"
+
+
+FEATURE_MIN_VERSION: dict[Feature, Version] = {
+    Feature.JSON_INIT: (0, 15, 0),
+    Feature.JSON_RESTORE: (0, 15, 0),
+    Feature.LONG_SNAPSHOT_ID_IN_SUMMARY: (0, 15, 0),
+    Feature.RETRY_LOCK: (0, 16, 0),
+    Feature.GROUP_BY_EMPTY: (0, 16, 0),
+    Feature.EXIT_CODES_10_TO_12: (0, 17, 0),
+    Feature.STDIN_FROM_COMMAND: (0, 17, 0),
+    Feature.SNAPSHOT_SUMMARY: (0, 17, 0),
+}
+
+OLDEST_SUPPORTED: Version = (0, 14, 0)
+
+_VERSION_RE = re.compile(r"restic\s+(\d+)\.(\d+)\.(\d+)")
+
+
+def parse_version(text: str) -> Version:
+    """`restic 0.14.0 compiled with go1.19.8 on linux/amd64` → (0, 14, 0)."""
+    match = _VERSION_RE.search(text)
+    if not match:
+        raise ValueError(f"not a restic version line: {text.strip()[:80]!r}")
+    major, minor, patch = (int(part) for part in match.groups())
+    return (major, minor, patch)
+
+
+def supports(version: Version, feature: Feature) -> bool:
+    return version >= FEATURE_MIN_VERSION[feature]
+
+
+def format_version(version: Version) -> str:
+    return ".".join(str(part) for part in version)
+
+
+class VersionCache:
+    """`restic version` once per host and run (thread-safe: hosts are worked on in parallel)."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, Version] = {}
+        self._lock = threading.Lock()
+
+    def get(self, transport: Transport, binary: str = "restic") -> Version:
+        with self._lock:
+            known = self._versions.get(transport.host)
+        if known is not None:
+            return known
+        version = detect_version(transport, binary)
+        with self._lock:
+            self._versions[transport.host] = version
+        return version
+
+
+def detect_version(transport: Transport, binary: str = "restic") -> Version:
+    result = transport.run(build_version_argv(binary), check=False, timeout=60)
+    if result.returncode == 127 or "not found" in result.stderr:
+        raise ResticError(f"{transport.host}: restic is not installed ({binary!r} not found)", kind="missing")
+    if not result.ok:
+        raise CommandFailed(transport.host, list(result.argv), result.returncode, result.stderr_tail())
+    version = parse_version(result.stdout)
+    if version < OLDEST_SUPPORTED:
+        raise ResticError(f"{transport.host}: restic {format_version(version)} is too old "
+                          f"(chaton needs {format_version(OLDEST_SUPPORTED)} or newer)", kind="fatal")
+    return version
+
+
+# ---------------------------------------------------------------------------------------------
+# argv builders (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def build_version_argv(binary: str = "restic") -> list[str]:
+    return [binary, "version"]
+
+
+def _repo(binary: str, repository_url: str) -> list[str]:
+    return [binary, "--repo", repository_url]
+
+
+def build_init_argv(binary: str, repository_url: str, version: Version) -> list[str]:
+    argv = [*_repo(binary, repository_url), "init"]
+    return argv + (["--json"] if supports(version, Feature.JSON_INIT) else [])
+
+
+def build_cat_config_argv(binary: str, repository_url: str) -> list[str]:
+    return [*_repo(binary, repository_url), "cat", "config"]
+
+
+def build_backup_argv(
+    binary: str,
+    repository_url: str,
+    *,
+    paths: Sequence[str],
+    host: str,
+    tags: Sequence[str],
+    excludes: Sequence[str] = (),
+    time: dt.datetime | None = None,
+) -> list[str]:
+    """`restic backup --json` of paths. `--host` is the inventory host name (failover restores by it)."""
+    argv = [*_repo(binary, repository_url), "backup", "--json", "--host", host]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for pattern in excludes:
+        argv += ["--exclude", pattern]
+    if time is not None:
+        argv += ["--time", time.strftime("%Y-%m-%d %H:%M:%S")]
+    return [*argv, "--", *paths]
+
+
+def build_stdin_backup_argv(
+    binary: str,
+    repository_url: str,
+    *,
+    filename: str,
+    host: str,
+    tags: Sequence[str],
+    command: Sequence[str] | None = None,
+) -> list[str]:
+    """`restic backup --stdin` (or `--stdin-from-command -- COMMAND…` when `command` is given)."""
+    argv = [*_repo(binary, repository_url), "backup", "--json", "--host", host]
+    for tag in tags:
+        argv += ["--tag", tag]
+    if command is None:
+        return [*argv, "--stdin", "--stdin-filename", filename]
+    return [*argv, "--stdin-filename", filename, "--stdin-from-command", "--", *command]
+
+
+def build_forget_argv(
+    binary: str,
+    repository_url: str,
+    *,
+    tags: Sequence[str],
+    keep_flags: Sequence[str],
+    prune: bool,
+    group_by: str = "host,tags",
+) -> list[str]:
+    """`restic forget` limited to snapshots carrying one of `tags` (several `--tag`: any of them)."""
+    if not keep_flags:
+        raise ValueError("forget needs at least one --keep-* rule: without one restic would keep nothing")
+    argv = [*_repo(binary, repository_url), "forget", "--json", "--group-by", group_by]
+    for tag in tags:
+        argv += ["--tag", tag]
+    argv += list(keep_flags)
+    return argv + (["--prune"] if prune else [])
+
+
+def build_forget_ids_argv(binary: str, repository_url: str, snapshot_ids: Sequence[str]) -> list[str]:
+    return [*_repo(binary, repository_url), "forget", *snapshot_ids]
+
+
+def build_prune_argv(binary: str, repository_url: str) -> list[str]:
+    return [*_repo(binary, repository_url), "prune"]
+
+
+def build_snapshots_argv(binary: str, repository_url: str, *, tags: Sequence[str] = (),
+                         host: str | None = None) -> list[str]:
+    argv = [*_repo(binary, repository_url), "snapshots", "--json"]
+    for tag in tags:
+        argv += ["--tag", tag]
+    return argv + (["--host", host] if host else [])
+
+
+def build_check_argv(binary: str, repository_url: str, *, read_data_subset: str | None = None) -> list[str]:
+    argv = [*_repo(binary, repository_url), "check"]
+    return argv + (["--read-data-subset", read_data_subset] if read_data_subset else [])
+
+
+def build_unlock_argv(binary: str, repository_url: str, *, remove_all: bool = False) -> list[str]:
+    return [*_repo(binary, repository_url), "unlock"] + (["--remove-all"] if remove_all else [])
+
+
+def build_list_locks_argv(binary: str, repository_url: str) -> list[str]:
+    return [*_repo(binary, repository_url), "list", "locks", "--no-lock"]
+
+
+def build_dump_argv(binary: str, repository_url: str, snapshot_id: str, path: str) -> list[str]:
+    return [*_repo(binary, repository_url), "dump", snapshot_id, path]
+
+
+PIPE_STATUS_MARKER = "chaton-pipe-status:"
+
+
+def build_dump_pipeline_argv(dump_command: Sequence[str], restic_argv: Sequence[str]) -> list[str]:
+    """`bash -c` running DUMP | RESTIC, both quoted with shlex, reporting both exit codes.
+
+    The password is dropped from the dump tool's environment (`env -u`): only restic needs it.
+    The pipeline exits with restic's code, or 1 when the dump failed (PIPE_STATUS_MARKER on
+    stderr says which; a dump that failed halfway may still have made a snapshot of a truncated
+    file, which the caller then forgets).
+    """
+    script = (
+        f"set -o pipefail; env -u RESTIC_PASSWORD {shlex.join(dump_command)} | {shlex.join(restic_argv)}; "
+        f'statuses=("${{PIPESTATUS[@]}}"); '
+        f'echo "{PIPE_STATUS_MARKER} ${{statuses[0]}} ${{statuses[1]}}" >&2; '
+        f'if [ "${{statuses[0]}}" != 0 ]; then exit 1; fi; exit "${{statuses[1]}}"'
+    )
+    return ["bash", "-c", script]
+
+
+def parse_pipe_status(stderr: str) -> tuple[int, int] | None:
+    """(dump exit code, restic exit code) from the pipeline's marker line, None if absent."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(PIPE_STATUS_MARKER):
+            parts = line[len(PIPE_STATUS_MARKER):].split()
+            if len(parts) == 2 and all(p.lstrip("-").isdigit() for p in parts):
+                return int(parts[0]), int(parts[1])
+    return None
+
+
+def strip_pipe_status(stderr: str) -> str:
+    return "\n".join(line for line in stderr.splitlines() if not line.startswith(PIPE_STATUS_MARKER))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exit codes and error classification: the one table
+# ---------------------------------------------------------------------------------------------
+
+Outcome = Literal["ok", "warning", "fatal", "no-repository", "locked", "wrong-password", "unreachable",
+                  "missing"]
+
+EXIT_CODE_OUTCOMES: dict[int, Outcome] = {
+    0: "ok",
+    1: "fatal",
+    3: "warning",  # snapshot made, but some source files could not be read
+    10: "no-repository",
+    11: "locked",
+    12: "wrong-password",
+}
+
+# restic 0.14–0.16 say everything with exit code 1: the kind is read from stderr.
+STDERR_OUTCOMES: tuple[tuple[str, Outcome], ...] = (
+    ("wrong password or no key found", "wrong-password"),
+    ("repository does not exist", "no-repository"),
+    ("unable to open config file", "no-repository"),
+    ("Is there a repository at the following location", "no-repository"),
+    ("unable to create lock", "locked"),
+    ("repository is already locked", "locked"),
+    ("unable to start the sftp session", "unreachable"),
+    ("Host key verification failed", "unreachable"),
+    ("connection lost", "unreachable"),
+    ("connection reset by peer", "unreachable"),
+    ("broken pipe", "unreachable"),
+)
+
+OUTCOME_MESSAGES: dict[Outcome, str] = {
+    "ok": "ok",
+    "warning": "snapshot incomplete: some files could not be read",
+    "fatal": "restic failed",
+    "no-repository": "the repository does not exist (create it with --init or `chaton repo init`)",
+    "locked": "the repository is locked by another restic process",
+    "wrong-password": "wrong repository password",
+    "unreachable": "the repository cannot be reached",
+    "missing": "restic is not installed",
+}
+
+
+def classify(returncode: int, stderr: str) -> Outcome:
+    """What a restic exit means, for every supported version."""
+    outcome = EXIT_CODE_OUTCOMES.get(returncode, "fatal")
+    if returncode == 127:
+        return "missing"
+    if outcome != "fatal":
+        return outcome
+    lowered = stderr.lower()
+    for needle, kind in STDERR_OUTCOMES:
+        if needle.lower() in lowered:
+            return kind
+    return "fatal"
+
+
+class ResticError(ChatonError):
+    """restic failed on a host; `kind` is the classified outcome (never carries the password)."""
+
+    def __init__(self, message: str, *, kind: Outcome = "fatal", stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.stderr_tail = stderr_tail
+
+
+@dataclass(frozen=True)
+class ResticRun:
+    """A finished restic command: its result and what it means."""
+
+    result: CommandResult
+    outcome: Outcome
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome in ("ok", "warning")
+
+    def error(self, what: str) -> ResticError:
+        tail = _restic_stderr_tail(self.result.stderr)
+        message = f"{self.result.host}: {what}: {OUTCOME_MESSAGES[self.outcome]}"
+        if self.outcome in ("fatal", "unreachable", "locked") and tail:
+            message += f" ({tail})"
+        return ResticError(message, kind=self.outcome, stderr_tail=tail)
+
+
+def _restic_stderr_tail(stderr: str, lines: int = 4) -> str:
+    """The human lines of restic's stderr (its JSON error lines are parsed separately)."""
+    kept = [line.strip() for line in strip_pipe_status(stderr).splitlines()
+            if line.strip() and not line.lstrip().startswith("{")]
+    return " / ".join(kept[-lines:])
+
+
+def run_restic(
+    transport: Transport,
+    argv: Sequence[str],
+    password: str,
+    *,
+    stdin: bytes | None = None,
+    timeout: float | None = None,
+) -> ResticRun:
+    """Run restic (or a pipeline ending in restic) with the password in its environment only.
+
+    The password goes in `secret_env`: never argv, never a file; the SSH transport hands it to a
+    tiny wrapper on stdin, so it is not in the remote command line or `ps` either.
+    """
+    result = transport.run(list(argv), secret_env={"RESTIC_PASSWORD": password}, stdin=stdin,
+                           timeout=timeout, check=False)
+    return ResticRun(result, classify(result.returncode, strip_pipe_status(result.stderr)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsers (restic 0.14 and newer)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    snapshot_id: str | None  # short (0.14) or full (≥ 0.15); None when restic made no snapshot
+    files_new: int
+    files_changed: int
+    files_unmodified: int
+    data_added: int
+    total_files_processed: int
+    total_bytes_processed: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    short_id: str
+    time: dt.datetime
+    hostname: str
+    paths: tuple[str, ...]
+    tags: tuple[str, ...]
+    size: int | None = None  # total bytes processed, when restic recorded it (≥ 0.17)
+
+    def tag_value(self, prefix: str) -> str | None:
+        """`service` → the NAME of a `service:NAME` tag."""
+        for tag in self.tags:
+            if tag.startswith(prefix + ":"):
+                return tag[len(prefix) + 1:]
+        return None
+
+
+@dataclass(frozen=True)
+class ForgetGroup:
+    host: str | None
+    tags: tuple[str, ...]
+    keep: tuple[str, ...]
+    remove: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResticLock:
+    text: str
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class BackupErrors:
+    unreadable: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    objects = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            objects.append(value)
+    return objects
+
+
+def parse_backup_summary(stdout: str) -> BackupSummary | None:
+    """The `message_type: summary` line of `backup --json`; None when there is none."""
+    for message in reversed(_json_lines(stdout)):
+        if message.get("message_type") == "summary":
+            return BackupSummary(
+                snapshot_id=message.get("snapshot_id") or None,
+                files_new=int(message.get("files_new", 0)),
+                files_changed=int(message.get("files_changed", 0)),
+                files_unmodified=int(message.get("files_unmodified", 0)),
+                data_added=int(message.get("data_added", 0)),
+                total_files_processed=int(message.get("total_files_processed", 0)),
+                total_bytes_processed=int(message.get("total_bytes_processed", 0)),
+                duration=float(message.get("total_duration", 0.0)),
+            )
+    return None
+
+
+def parse_backup_errors(stdout: str, stderr: str) -> BackupErrors:
+    """Files restic could not read: `message_type: error` lines (stderr in 0.14, either stream later)."""
+    items: list[str] = []
+    for message in _json_lines(stderr) + _json_lines(stdout):
+        if message.get("message_type") == "error":
+            item = message.get("item") or _error_path(message.get("error"))
+            if item and item not in items:
+                items.append(str(item))
+    return BackupErrors(tuple(items))
+
+
+def _error_path(error: Any) -> str | None:
+    if isinstance(error, dict):
+        path = error.get("Path") or error.get("path")
+        return str(path) if path else None
+    return None
+
+
+def parse_time(value: str) -> dt.datetime:
+    """restic's RFC 3339 times carry nanoseconds, which datetime does not take."""
+    value = value.strip().replace("Z", "+00:00")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", value)
+    if match:
+        head, fraction, zone = match.groups()
+        value = head + ((fraction or "")[:7]) + zone
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_snapshots(stdout: str) -> list[Snapshot]:
+    """`snapshots --json` (a JSON list; `null` or empty output for no snapshot)."""
+    text = stdout.strip()
+    if not text:
+        return []
+    data = json.loads(text)
+    snapshots = []
+    for item in data or []:
+        summary = item.get("summary") or {}
+        size = summary.get("total_bytes_processed")
+        snapshots.append(Snapshot(
+            id=item["id"],
+            short_id=item.get("short_id") or item["id"][:8],
+            time=parse_time(item["time"]),
+            hostname=item.get("hostname", ""),
+            paths=tuple(item.get("paths") or ()),
+            tags=tuple(item.get("tags") or ()),
+            size=int(size) if size is not None else None,
+        ))
+    return sorted(snapshots, key=lambda s: s.time)
+
+
+def parse_forget(stdout: str) -> list[ForgetGroup]:
+    """`forget --json`: one entry per group with the snapshots kept and removed."""
+    text = stdout.strip()
+    # --prune appends plain-text prune output after the JSON line
+    first = text.splitlines()[0] if text else ""
+    if not first.startswith("["):
+        return []
+    groups = []
+    for item in json.loads(first) or []:
+        groups.append(ForgetGroup(
+            host=item.get("host"),
+            tags=tuple(item.get("tags") or ()),
+            keep=tuple(s.get("id", "") for s in item.get("keep") or ()),
+            remove=tuple(s.get("id", "") for s in item.get("remove") or ()),
+        ))
+    return groups
+
+
+def parse_init(stdout: str) -> str | None:
+    """The new repository's id: `{"message_type":"initialized","id":…}` (≥ 0.15) or the 0.14 text."""
+    for message in _json_lines(stdout):
+        if message.get("message_type") == "initialized":
+            return str(message.get("id"))
+    match = re.search(r"created restic repository (\w+) at", stdout)
+    return match.group(1) if match else None
+
+
+_LOCK_RE = re.compile(r"repository is already locked.*?(?=\n\S*(?:Fatal|$))", re.S)
+
+
+def parse_lock_message(stderr: str) -> str:
+    """The lock holder and age from a 'repository is already locked' error, on one line."""
+    lines = [line.strip() for line in stderr.splitlines()
+             if line.strip() and not line.startswith("{")
+             and ("locked" in line or "lock was created" in line or line.startswith("storage ID"))]
+    return " / ".join(lines)
+
+
+def parse_lock_ids(stdout: str) -> list[str]:
+    """`restic list locks`: one id per line."""
+    return [line.strip() for line in stdout.splitlines() if re.fullmatch(r"[0-9a-f]{64}", line.strip())]

@@ -1,0 +1,106 @@
+"""Facts about a repository as seen from a host that uses it: free space, init, locks.
+
+restic runs on the host that owns the data, so every fact is gathered from that host too: the
+repository is checked over the same path restic will use (the host's own ssh for SFTP URLs).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+import threading
+
+from chaton_ops.adapters.restic import (
+    ResticError,
+    ResticRun,
+    Version,
+    build_init_argv,
+    build_list_locks_argv,
+    build_unlock_argv,
+    parse_lock_ids,
+    run_restic,
+)
+from chaton_ops.core.backup import FreeSpace, locate_repository, parse_df_posix, parse_sftp_df
+from chaton_ops.core.ports import Transport
+from chaton_ops.errors import ChatonError
+
+SPACE_TIMEOUT = 30.0
+
+
+def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace | None:
+    """Free space of the repository's filesystem, measured from the host that runs restic.
+
+    SFTP: OpenSSH's `sftp` client in batch mode, `df` (the statvfs@openssh.com extension that
+    internal-sftp serves even to an sftp-only account). A local path: `df -P`. For other
+    backends (rest:, s3:, …) there is no general way: None.
+    The repository folder may not exist yet (before init): its parent is measured then.
+    """
+    location = locate_repository(repository_url)
+    parent = posixpath.dirname(location.path.rstrip("/")) or "/"
+    try:
+        if location.kind == "sftp":
+            destination = f"{location.user}@{location.host}" if location.user else str(location.host)
+            argv = ["sftp", "-q", "-b", "-", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+            if location.port:
+                argv += ["-P", str(location.port)]
+            # a leading '-' lets the batch go on when the first path does not exist yet
+            batch = f"-df {_sftp_quote(location.path)}\n-df {_sftp_quote(parent)}\n"
+            result = transport.run([*argv, destination], stdin=batch.encode(), timeout=SPACE_TIMEOUT,
+                                   check=False)
+            return parse_sftp_df(result.stdout)
+        if location.kind == "local":
+            script = 'for p; do if [ -e "$p" ]; then exec df -P -k "$p"; fi; done; exit 1'
+            result = transport.run(["sh", "-c", script, "sh", location.path, parent], timeout=SPACE_TIMEOUT,
+                                   check=False)
+            return parse_df_posix(result.stdout) if result.ok else None
+    except ChatonError:
+        return None
+    return None
+
+
+def _sftp_quote(path: str) -> str:
+    # sftp's batch parser takes double-quoted arguments with backslash escapes
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_init_locks: dict[str, threading.Lock] = {}
+_init_locks_guard = threading.Lock()
+
+
+def initialise_repository(transport: Transport, binary: str, url: str, password: str, version: Version) -> bool:
+    """`restic init`; True if it created the repository, False if it already existed.
+
+    Serialised per URL: two hosts of one run may both find the repository missing.
+    """
+    with _init_locks_guard:
+        lock = _init_locks.setdefault(url, threading.Lock())
+    with lock:
+        run = run_restic(transport, build_init_argv(binary, url, version), password, timeout=600)
+        if run.succeeded:
+            return True
+        if "already exists" in run.result.stderr or "already initialized" in run.result.stderr:
+            return False
+        raise run.error("restic init")
+
+
+def list_locks(transport: Transport, binary: str, url: str, password: str) -> list[str]:
+    run = run_restic(transport, build_list_locks_argv(binary, url), password, timeout=300)
+    if not run.succeeded:
+        raise run.error("restic list locks")
+    return parse_lock_ids(run.result.stdout)
+
+
+def remove_stale_locks(transport: Transport, binary: str, url: str, password: str,
+                       *, remove_all: bool = False) -> ResticRun:
+    """`restic unlock`: removes the locks restic considers stale (dead process, or older than 30 min)."""
+    run = run_restic(transport, build_unlock_argv(binary, url, remove_all=remove_all), password, timeout=300)
+    if not run.succeeded:
+        raise run.error("restic unlock")
+    return run
+
+
+def describe_command(argv: list[str]) -> str:
+    return shlex.join(argv)
+
+
+__all__ = ["ResticError", "initialise_repository", "list_locks", "measure_free_space", "remove_stale_locks"]
