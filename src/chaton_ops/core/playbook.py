@@ -139,7 +139,7 @@ class ReloadStep(Model):
     Commands depend on the host's `service_manager` (inventory): `systemd` uses systemctl
     (override with `systemd:`), `direct` (no init system, e.g. the lab) needs the `direct:` commands."""
 
-    service: str = Field(min_length=1, pattern=r"^[A-Za-z0-9@._-]+$", description="Service (systemd unit) name.")
+    service: str = Field(min_length=1, description="Service (systemd unit) name; may use template variables.")
     test: list[str] | None = Field(default=None, description="Configuration test run before a start or reload.")
     always: bool = Field(default=False, description="Reload even when no earlier step changed anything.")
     systemd: ServiceCommands | None = Field(default=None, description="Overrides of the systemctl commands.")
@@ -151,6 +151,13 @@ class ReloadStep(Model):
         return {"service": data} if isinstance(data, str) else data
 
     _split = field_validator("test", mode="before")(lambda cls, v: v if v is None else _argv(v))
+
+    @field_validator("service")
+    @classmethod
+    def _unit_name(cls, value: str) -> str:
+        if not _is_template(value) and not re.match(r"^[A-Za-z0-9@._-]+$", value):
+            raise ValueError(f"{value!r} is not a service name (letters, digits, @ . _ -)")
+        return value
 
 
 class WaitStep(Model):
@@ -232,6 +239,17 @@ class Playbook(Model):
                                       description="Steps run by failover after the service's data is restored.")
 
 
+class PlaybookError(InventoryError):
+    """A playbook cannot be used (exit 2): every problem, each with file and line."""
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        super().__init__(problems)
+        count = len(self.problems)
+        self.message = (f"{count} problem{'s' if count != 1 else ''} in the playbook:\n"
+                        + "\n".join("  " + p.render() for p in self.problems))
+        self.args = (self.message,)
+
+
 @dataclass(frozen=True)
 class LoadedPlaybook:
     """A validated playbook with its file, folder of templates and source positions."""
@@ -264,13 +282,13 @@ def playbook_search_path(inventory_dir: Path, environ: dict[str, str] | None = N
 
 def find_playbook(name: str, search_path: list[Path]) -> Path:
     if not re.match(NAME_PATTERN, name):
-        raise InventoryError(Problem(f"playbook name {name!r} must match {NAME_PATTERN}"))
+        raise PlaybookError(Problem(f"playbook name {name!r} must match {NAME_PATTERN}"))
     for folder in search_path:
         candidate = folder / f"{name}.yml"
         if candidate.is_file():
             return candidate
     looked = ", ".join(str(folder) for folder in search_path)
-    raise InventoryError(Problem(f"playbook '{name}' not found (looked for {name}.yml in {looked})"))
+    raise PlaybookError(Problem(f"playbook '{name}' not found (looked for {name}.yml in {looked})"))
 
 
 def load_playbook(file: Path) -> LoadedPlaybook:
@@ -279,14 +297,14 @@ def load_playbook(file: Path) -> LoadedPlaybook:
     problems: list[Problem] = []
     data = read_yaml_file(file, positions, problems)
     if problems:
-        raise InventoryError(problems)
+        raise PlaybookError(problems)
     if not isinstance(data, dict):
-        raise InventoryError(Problem("a playbook is a mapping (description:, vars:, steps:, after_restore:)",
+        raise PlaybookError(Problem("a playbook is a mapping (description:, vars:, steps:, after_restore:)",
                                      file=str(file), line=1))
     try:
         playbook = Playbook.model_validate(data)
     except ValidationError as error:
-        raise InventoryError(validation_problems(error, positions, str(file))) from None
+        raise PlaybookError(validation_problems(error, positions, str(file))) from None
     return LoadedPlaybook(file.stem, playbook, file, positions)
 
 

@@ -20,6 +20,9 @@ PREVIOUS_SUFFIX = ".chaton-prev"
 TEMPORARY_SUFFIX = ".chaton-new"
 STAT_FORMAT = "%F|%a|%U|%G"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+# Where failover leaves a service's restored database dumps for its after_restore steps
+# (file names as core/backup.dump_filename: ENGINE-NAME.sql).
+DUMP_DIR = "/var/lib/chaton/dumps"
 
 
 def template_context(inventory: Inventory, service_name: str, host_name: str,
@@ -40,7 +43,8 @@ def template_context(inventory: Inventory, service_name: str, host_name: str,
             "priority": service.priority,
             "playbook": service.playbook,
             "data": list(service.data),
-            "databases": [db.model_dump() for db in service.databases],
+            "databases": [{**db.model_dump(), "dump_file": f"{DUMP_DIR}/{service_name}/{db.engine}-{db.name}.sql"}
+                          for db in service.databases],
         },
         "host": {"name": host_name, "address": host.address, "kind": host.kind,
                  "service_manager": host.service_manager},

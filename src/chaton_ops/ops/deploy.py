@@ -20,6 +20,7 @@ from chaton_ops.adapters.templates import TemplateRenderer
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.playbook import (
     LoadedPlaybook,
+    PlaybookError,
     Step,
     find_playbook,
     load_playbook,
@@ -171,7 +172,7 @@ def render_steps(loaded: LoadedPlaybook, context: dict[str, Any], phase: Phase,
                                     file, line))
         prepared.append(PreparedStep(index, rendered, content))
     if problems:
-        raise InventoryError(problems)
+        raise PlaybookError(problems)
     return tuple(prepared)
 
 
