@@ -17,6 +17,7 @@ would corrupt binary stdin (tar, dumps) and crawl on anything large.
 from __future__ import annotations
 
 import errno
+import logging
 import re
 import select
 import shlex
@@ -45,6 +46,18 @@ LOCAL_NAMES = ("localhost",)
 # that stops answering mid-transfer cannot hang a run forever.
 SFTP_TIMEOUT = 120.0
 READ_CHUNK = 65536
+# paramiko's transport thread logs every failed handshake at ERROR, with a traceback. We report the
+# failure once, as a ConnectError; its own lines are demoted to DEBUG (shown with -vv).
+WIRE_LOG_CHANNEL = "chaton_ops.ssh.paramiko"
+
+
+class DemoteToDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger(WIRE_LOG_CHANNEL).addFilter(DemoteToDebug())
 
 
 class UnknownHostKey(paramiko.SSHException):
@@ -130,7 +143,9 @@ class SshTransport:
         sock = self._open_socket()
         connect_kwargs: dict[str, Any] = {
             "sock": sock,
-            "timeout": self.connect_timeout,
+            # the handshake wait outlasts the banner wait by a little, so that a silent peer is
+            # reported by the banner timeout (clean) rather than by a race between the two
+            "timeout": self.connect_timeout + 1,
             "banner_timeout": self.connect_timeout,
             "auth_timeout": self.connect_timeout,
             "channel_timeout": self.connect_timeout,
@@ -148,6 +163,7 @@ class SshTransport:
         )
         # fabric installs AutoAddPolicy; never accept a key that is not in known_hosts
         connection.client.set_missing_host_key_policy(RejectUnknownHostKey())
+        connection.client.set_log_channel(WIRE_LOG_CHANNEL)
         try:
             connection.client.load_system_host_keys(str(host_keys))
         except (OSError, paramiko.SSHException) as error:
