@@ -14,10 +14,13 @@ import typer
 
 from chaton_ops import __version__
 from chaton_ops.cli import backup as backup_cli
+from chaton_ops.cli import check as check_cli
 from chaton_ops.cli import deploy as deploy_cli
 from chaton_ops.cli import history as history_cli
 from chaton_ops.cli import inventory as inventory_cli
 from chaton_ops.cli import ping as ping_cli
+from chaton_ops.cli import repo as repo_cli
+from chaton_ops.cli import snapshots as snapshots_cli
 from chaton_ops.cli.context import Options
 from chaton_ops.core.masking import mask_text
 from chaton_ops.errors import ChatonError, ExitCode
@@ -42,6 +45,9 @@ app.command("history")(history_cli.history)
 app.command("ping")(ping_cli.ping)
 app.command("deploy")(deploy_cli.deploy)
 app.command("backup")(backup_cli.backup)
+app.command("snapshots")(snapshots_cli.snapshots)
+app.command("check")(check_cli.check)
+app.add_typer(repo_cli.app, name="repo")
 
 # Flags that belong to the root callback but that admins write after the subcommand
 # (`chaton backup --all --dry-run`): moved in front of it before click parses argv.

@@ -7,11 +7,9 @@ repository is checked over the same path restic will use (the host's own ssh for
 from __future__ import annotations
 
 import posixpath
-import shlex
 import threading
 
 from chaton_ops.adapters.restic import (
-    ResticError,
     ResticRun,
     Version,
     build_init_argv,
@@ -21,8 +19,9 @@ from chaton_ops.adapters.restic import (
     run_restic,
 )
 from chaton_ops.core.backup import FreeSpace, locate_repository, parse_df_posix, parse_sftp_df
+from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.ports import Transport
-from chaton_ops.errors import ChatonError
+from chaton_ops.errors import ChatonError, UsageError
 
 SPACE_TIMEOUT = 30.0
 
@@ -99,8 +98,20 @@ def remove_stale_locks(transport: Transport, binary: str, url: str, password: st
     return run
 
 
-def describe_command(argv: list[str]) -> str:
-    return shlex.join(argv)
+def access_host(inventory: Inventory, repository: str, via: str | None = None) -> str:
+    """The host that talks to `repository` for repository-wide commands: `via`, else the host of the
+    first service (by priority) that backs up there — restic runs where the data is, never here."""
+    if repository not in inventory.repositories:
+        raise UsageError(f"unknown repository: {repository} (known: {', '.join(sorted(inventory.repositories)) or 'none'})")
+    if via is not None:
+        if via not in inventory.hosts:
+            raise UsageError(f"unknown host: {via}")
+        return via
+    users = [name for name in inventory.services if repository in inventory.repositories_for(name)]
+    if not users:
+        raise UsageError(f"no service backs up to repository {repository}: name a host that can reach it with --via HOST")
+    return inventory.services[inventory.services_by_priority(users)[0]].host
 
 
-__all__ = ["ResticError", "initialise_repository", "list_locks", "measure_free_space", "remove_stale_locks"]
+def services_using(inventory: Inventory, repository: str) -> list[str]:
+    return [name for name in inventory.services if repository in inventory.repositories_for(name)]
