@@ -1,0 +1,49 @@
+"""The shipped mail and PHP playbooks deployed for real in the lab."""
+
+from __future__ import annotations
+
+import smtplib
+import urllib.parse
+import urllib.request
+
+import pytest
+from tests.integration.deploy_helpers import chaton, wait_for_page, write_deploy_inventory
+
+
+@pytest.fixture
+def inventory(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHATON_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    return write_deploy_inventory(lab, tmp_path)
+
+
+def test_postfix_relay_on_vps_accepts_mail_for_the_collective_domain_and_queues_it(lab, inventory, capsys):
+    assert chaton("-i", str(inventory), "deploy", "mail", "--to", "vps") == 0
+    with smtplib.SMTP(lab.address("vps"), 25, timeout=10) as smtp:
+        code, banner = smtp.ehlo("tester.example")
+        assert code == 250 and banner.startswith(b"vps.lab.test")
+        assert smtp.mail("alice@example.org")[0] == 250
+        assert smtp.rcpt(f"bob@{lab.zone}")[0] == 250
+        assert smtp.rcpt("carol@elsewhere.example")[0] == 554  # relay access denied
+        assert smtp.data(b"Subject: failover\r\n\r\nqueued while the primary is away\r\n")[0] == 250
+    queue = lab.ssh("vps", "postqueue", "-p", check=True).stdout
+    assert f"bob@{lab.zone}" in queue
+    capsys.readouterr()
+    assert chaton("-i", str(inventory), "--json", "deploy", "mail", "--to", "vps") == 0
+    assert '"changed": 0' in capsys.readouterr().out
+
+
+def test_php_pages_on_vps_stores_notes_in_postgresql_and_a_second_run_changes_nothing(lab, inventory, capsys):
+    assert chaton("-i", str(inventory), "deploy", "pages", "--to", "vps") == 0
+    assert "<h1>Notes</h1>" in wait_for_page(lab.address("vps"), "pages.lab.test", "<h1>Notes</h1>")
+    form = urllib.parse.urlencode({"author": "Camille", "body": "hello from the lab"}).encode()
+    headers = {"Host": "pages.lab.test"}
+    post = urllib.request.Request(f"http://{lab.address('vps')}/", data=form, headers=headers)
+    with urllib.request.urlopen(post, timeout=10) as response:  # noqa: S310 - follows the 303 to GET /
+        page = response.read().decode()
+    assert "<b>Camille</b>: hello from the lab" in page
+    rows = lab.ssh("vps", "runuser", "-u", "postgres", "--", "psql", "-tA", "-d", "pages", "-c",
+                   "SELECT author || '|' || body FROM notes", check=True).stdout
+    assert rows.strip() == "Camille|hello from the lab"
+    capsys.readouterr()
+    assert chaton("-i", str(inventory), "--json", "deploy", "pages", "--to", "vps") == 0
+    assert '"changed": 0' in capsys.readouterr().out
