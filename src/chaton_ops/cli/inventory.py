@@ -106,6 +106,20 @@ def schema(ctx: typer.Context) -> None:
     print_json(inventory_schema())
 
 
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    output_format: Annotated[str, typer.Option("--format", help="Output format: ansible.")] = "ansible",
+) -> None:
+    """Print the inventory in another tool's format (ansible: a YAML inventory with groups and host vars)."""
+    from chaton_ops.errors import UsageError
+    from chaton_ops.ops.export import FORMATS, export_inventory_text
+
+    if output_format not in FORMATS:
+        raise UsageError(f"unknown export format {output_format!r} (known: {', '.join(FORMATS)})")
+    print(export_inventory_text(options(ctx).load(), output_format), end="")
+
+
 def _flat(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_flat(v)}" for k, v in value.items())

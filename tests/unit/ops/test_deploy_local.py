@@ -1,0 +1,192 @@
+"""ops/deploy end to end on the local transport: a playbook in a temporary folder, applied to tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chaton_ops.adapters.journal import Journal
+from chaton_ops.adapters.local import LocalTransport
+from chaton_ops.core.loader import load_inventory
+from chaton_ops.core.playbook import PlaybookError
+from chaton_ops.ops.deploy import prepare_deploy, run_playbook
+
+PLAYBOOK = """\
+description: demo
+vars: {greeting: hello}
+steps:
+  - directory: {path: "{{ data[0] }}", mode: "0750"}
+  - name: greeting
+    template: {src: greeting.txt.j2, dest: "{{ data[0] }}/greeting.txt", mode: "0640"}
+  - command: {argv: [touch, "{{ data[0] }}/built"], creates: "{{ data[0] }}/built"}
+  - reload:
+      service: demo
+      direct:
+        status: [test, -e, "{{ data[0] }}/running"]
+        start: [touch, "{{ data[0] }}/running"]
+        reload: [touch, "{{ data[0] }}/reloaded"]
+  - wait: {tcp: "{{ host.address }}:1", timeout: 1}
+after_restore:
+  - command: [touch, "{{ data[0] }}/restored"]
+"""
+
+
+@pytest.fixture
+def setup(tmp_path):
+    def make(vars: dict | None = None, playbook: str = PLAYBOOK, template: str = "{{ vars.greeting }} {{ service.name }} "
+             "of {{ tenant.name }} on {{ host.name }} ({{ collective.domain }})\n"):
+        folder = tmp_path / "inventory"
+        (folder / "playbooks" / "demo").mkdir(parents=True, exist_ok=True)
+        (folder / "playbooks" / "demo.yml").write_text(playbook)
+        (folder / "playbooks" / "demo" / "greeting.txt.j2").write_text(template)
+        inventory = {
+            "version": 1,
+            "collective": {"name": "Test", "domain": "test.example", "contact": "admins@test.example"},
+            "secrets": {"restic": {"env": "RESTIC_PASSWORD"}},
+            "repositories": {"main": {"url": str(tmp_path / "repo"), "password": "restic"}},
+            "hosts": {"here": {"address": "localhost", "service_manager": "direct"}},
+            "tenants": {"cigales": {"contact": "c@test.example"}},
+            "services": {"web": {"host": "here", "tenant": "cigales", "playbook": "demo", "vars": vars or {},
+                                 "data": [str(tmp_path / "data")]}},
+        }
+        (folder / "inventory.yml").write_text(yaml.safe_dump(inventory))
+        return load_inventory(folder / "inventory.yml")
+    return make
+
+
+def answering(target: str, timeout: float, status: int) -> str | None:
+    return None
+
+
+def deploy(loaded, **kwargs):
+    prepared = prepare_deploy(loaded, "web", environ={}, phase=kwargs.pop("phase", "steps"))
+    return run_playbook(prepared, LocalTransport("here"), probe=answering, **kwargs)
+
+
+def test_a_first_run_changes_everything_and_a_second_run_changes_nothing(setup, tmp_path):
+    loaded = setup()
+    first = deploy(loaded)
+    assert [o.status for o in first.outcomes] == ["changed", "changed", "changed", "changed", "ok"]
+    greeting = tmp_path / "data" / "greeting.txt"
+    assert greeting.read_text() == "hello web of cigales on here (test.example)\n"
+    assert greeting.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "data" / "running").exists()
+
+    second = deploy(loaded)
+    assert {o.status for o in second.outcomes} == {"ok"} and second.changed == 0
+    assert not (tmp_path / "data" / "reloaded").exists()
+    assert not (tmp_path / "data" / "greeting.txt.chaton-prev").exists()
+
+
+def test_a_changed_file_is_replaced_the_previous_version_kept_and_the_service_reloaded(setup, tmp_path):
+    deploy(setup())
+    third = deploy(setup({"greeting": "salut"}))
+    assert [o.status for o in third.outcomes] == ["ok", "changed", "ok", "changed", "ok"]
+    assert (tmp_path / "data" / "greeting.txt").read_text().startswith("salut web")
+    assert (tmp_path / "data" / "greeting.txt.chaton-prev").read_text().startswith("hello web")
+    assert (tmp_path / "data" / "reloaded").exists()
+    assert not list((tmp_path / "data").glob(".*chaton-new"))
+
+
+def test_a_dry_run_plans_with_a_diff_and_changes_nothing(setup, tmp_path):
+    deploy(setup())
+    before = (tmp_path / "data" / "greeting.txt").read_text()
+    report = deploy(setup({"greeting": "salut"}), dry_run=True)
+    by_label = {plan.label: plan for plan in report.plans}
+    assert by_label["greeting"].changes
+    assert "-hello web" in by_label["greeting"].diff and "+salut web" in by_label["greeting"].diff
+    assert by_label["reload demo"].changes  # because the greeting would change
+    assert (tmp_path / "data" / "greeting.txt").read_text() == before
+    assert not (tmp_path / "data" / "reloaded").exists()
+
+
+def test_a_failing_step_stops_the_run_with_command_exit_code_and_output_and_later_steps_do_not_run(setup, tmp_path):
+    playbook = PLAYBOOK.replace('  - command: {argv: [touch, "{{ data[0] }}/built"], creates: "{{ data[0] }}/built"}',
+                                '  - command: [ls, "{{ data[0] }}/missing"]')
+    report = deploy(setup(playbook=playbook))
+    assert [o.status for o in report.outcomes] == ["changed", "changed", "failed"]
+    failure = report.failure
+    assert failure is not None and failure.returncode == 2 and failure.argv[0] == "ls"
+    assert "No such file or directory" in failure.output_tail
+    assert not (tmp_path / "data" / "running").exists()
+
+
+def test_a_missing_variable_names_the_template_file_and_line_before_anything_runs(setup, tmp_path):
+    loaded = setup(template="line one\n{{ vars.greeting }} {{ vars.nope }}\n")
+    with pytest.raises(PlaybookError) as caught:
+        prepare_deploy(loaded, "web", environ={})
+    assert "demo/greeting.txt.j2:2" in str(caught.value) and "nope" in str(caught.value)
+    assert caught.value.exit_code == 2
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_undefined_variable_in_a_playbook_value_names_the_playbook_line(setup):
+    loaded = setup(playbook=PLAYBOOK.replace('"{{ data[0] }}/built"]', '"{{ vars.missing }}/built"]', 1))
+    with pytest.raises(PlaybookError) as caught:
+        prepare_deploy(loaded, "web", environ={})
+    assert "demo.yml:7" in str(caught.value) and "missing" in str(caught.value)
+
+
+def test_a_rendered_value_is_validated_again(setup):
+    loaded = setup(vars={"where": "relative/path"},
+                   playbook=PLAYBOOK.replace('path: "{{ data[0] }}", mode', 'path: "{{ vars.where }}", mode'))
+    with pytest.raises(PlaybookError, match="'relative/path' is not an absolute path"):
+        prepare_deploy(loaded, "web", environ={})
+
+
+def test_every_step_goes_to_the_journal(setup, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite3")
+    report = deploy(setup(), journal=journal)
+    run = journal.run(report.run_id or 0)
+    assert run is not None and (run.command, run.status, run.exit_code) == ("deploy", "ok", 0)
+    steps = journal.steps(run.id)
+    assert [s.status for s in steps] == ["changed", "changed", "changed", "changed", "ok"]
+    assert steps[1].step == "web: greeting"
+
+
+def test_a_wait_that_never_answers_fails_the_step(setup):
+    prepared = prepare_deploy(setup(), "web", environ={})
+    report = run_playbook(prepared, LocalTransport("here"), probe=lambda target, timeout, status: "refused")
+    assert report.outcomes[-1].status == "failed" and report.failure is not None
+    assert report.failure.message == "refused"
+
+
+def test_after_restore_steps_run_on_their_own(setup, tmp_path):
+    (tmp_path / "data").mkdir()
+    report = deploy(setup(), phase="after_restore")
+    assert [o.status for o in report.outcomes] == ["changed"]
+    assert (tmp_path / "data" / "restored").exists() and not (tmp_path / "data" / "greeting.txt").exists()
+
+
+def test_the_target_host_defaults_to_the_service_s_and_must_exist(setup):
+    from chaton_ops.errors import UsageError
+
+    loaded = setup()
+    assert prepare_deploy(loaded, "web", environ={}).host == "here"
+    with pytest.raises(UsageError, match="unknown host 'elsewhere'"):
+        prepare_deploy(loaded, "web", "elsewhere", environ={})
+    with pytest.raises(UsageError, match="unknown service 'nope'"):
+        prepare_deploy(loaded, "nope", environ={})
+
+
+def test_shipped_playbooks_render_for_a_lab_like_service(setup):
+    from chaton_ops.core.inventory import Inventory
+
+    loaded = setup({"server_name": "www.test.example"})
+    data = loaded.inventory.model_dump()
+    data["services"]["web"]["playbook"] = "static-site"
+    data["services"]["mail"] = {**data["services"]["web"], "playbook": "postfix-relay", "vars": {}}
+    data["services"]["app"] = {**data["services"]["web"], "playbook": "php-pages",
+                               "databases": [{"engine": "postgres", "name": "app"}]}
+    from dataclasses import replace
+
+    other = replace(loaded, inventory=Inventory.model_validate(data), source=Path("/nonexistent/inventory.yml"))
+    for service in ("web", "mail", "app"):
+        prepared = prepare_deploy(other, service, environ={})
+        assert prepared.steps
+    main_cf = next(s.content for s in prepare_deploy(other, "mail", environ={}).steps if s.content and
+                   b"relay_domains" in s.content)
+    assert b"relay_domains = test.example" in main_cf and b"defer_transports = relay" in main_cf
