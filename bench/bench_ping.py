@@ -1,0 +1,90 @@
+"""`chaton ping` over 10 lab hosts against 1 host: parallel work costs about the slowest host.
+
+Brings the lab up with `--extra 6` (primary, vps, backup, dns, node1..node6), then times, in process,
+what `chaton ping` does: load the inventory, open a fresh connection per host (TCP, SSH handshake,
+host key check, public-key auth), run `true`, close. Interpreter start and the fabric import are paid
+once before timing (they are the same for 1 or 10 hosts). Repetitions are interleaved (1 host, 10
+hosts, 10 hosts with the default 4 jobs) so a busy machine weighs on all alike. Target: median of 10
+hosts with `--jobs 10` ≤ 2 × median of 1 host. The lab is torn down at the end.
+
+Needs root and the lab's packages; holds the machine-wide lab lock while it runs. Standalone:
+`flock /tmp/chaton-lab.lock .venv/bin/python bench/bench_ping.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+EXTRA_HOSTS = 6
+RUNS = 9
+TARGET_RATIO = 2.0
+DEFAULT_JOBS = 4
+
+
+def ping_once(inventory_path: Path, names: list[str], jobs: int) -> float:
+    """Wall time (ms) of one ping run with fresh connections; raises if any host did not answer."""
+    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.core.loader import load_inventory
+    from chaton_ops.ops.ping import ping_hosts
+
+    started = time.perf_counter()
+    loaded = load_inventory(inventory_path)
+    with HostPool(loaded) as pool:
+        results = ping_hosts(loaded.inventory, names, pool.transport, jobs=jobs)
+    elapsed = (time.perf_counter() - started) * 1000
+    failed = [f"{r.host}: {r.result}" for r in results if not r.ok]
+    if failed:
+        raise RuntimeError("ping failed: " + "; ".join(failed))
+    return elapsed
+
+
+def run() -> dict[str, object]:
+    if os.geteuid() != 0:
+        return {"skipped": "the lab needs root"}
+    from tests.lab.lab import Lab, LabError, LabLock
+
+    lock = LabLock()
+    try:
+        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_ping")
+    except LabError as error:
+        return {"skipped": str(error)}
+    lab = Lab(extra=EXTRA_HOSTS)
+    try:
+        lab.up()
+        hosts = list(lab.hosts)
+        one = [hosts[0]]
+        ping_once(lab.inventory, hosts, len(hosts))  # warm up: imports, page cache, sshd's first fork
+        times: dict[str, list[float]] = {"one_host": [], "ten_hosts": [], "ten_hosts_default_jobs": []}
+        for _ in range(RUNS):
+            times["one_host"].append(ping_once(lab.inventory, one, 1))
+            times["ten_hosts"].append(ping_once(lab.inventory, hosts, len(hosts)))
+            times["ten_hosts_default_jobs"].append(ping_once(lab.inventory, hosts, DEFAULT_JOBS))
+    finally:
+        lab.down()
+        lock.release()
+    median = {name: statistics.median(values) for name, values in times.items()}
+    ratio = median["ten_hosts"] / median["one_host"]
+    return {
+        "hosts": len(hosts),
+        "runs": RUNS,
+        "one_host_ms": round(median["one_host"], 1),
+        "ten_hosts_ms": round(median["ten_hosts"], 1),
+        "ten_hosts_default_jobs_ms": round(median["ten_hosts_default_jobs"], 1),
+        "ratio_ten_to_one": round(ratio, 2),
+        "ratio_ten_default_jobs_to_one": round(median["ten_hosts_default_jobs"] / median["one_host"], 2),
+        "target_ratio": TARGET_RATIO,
+        "ok": ratio <= TARGET_RATIO,
+    }
+
+
+if __name__ == "__main__":
+    for key, value in run().items():
+        print(f"{key:<32} {value}")
