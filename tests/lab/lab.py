@@ -833,7 +833,8 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
     def inventory_data(self) -> dict:
         hosts: dict = {}
         for spec in self.specs.values():
-            hosts[spec.name] = {"address": spec.address}
+            # No systemd in the lab: playbooks start and reload services directly.
+            hosts[spec.name] = {"address": spec.address, "service_manager": "direct"}
         if "vps" in hosts:
             hosts["vps"].update(kind="fallback", capacity={"disk_gb": 20, "memory_gb": 2})
         primary = self.specs["primary"].address
