@@ -83,7 +83,7 @@ class BackupLab:
         self.restic("primary", "init")
 
     def snapshots(self, *tags: str) -> list[dict[str, Any]]:
-        args = ["snapshots", "--json"] + [a for tag in tags for a in ("--tag", tag)]
+        args = ["--no-lock", "snapshots", "--json"] + [a for tag in tags for a in ("--tag", tag)]
         return json.loads(self.restic("primary", *args).stdout) or []
 
     def files_in(self, snapshot: str) -> set[str]:

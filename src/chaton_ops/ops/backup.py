@@ -244,16 +244,18 @@ def _run_with_recovery(context: _Context, transport: Transport, binary: str, ver
         created = initialise_repository(transport, binary, target.repository_url, password, version)
         context.journal.record(target.repository, "init", "ok", {"created": created, "host": target.host})
         return run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
-    if run.outcome == "locked":
-        holder = parse_lock_message(run.result.stderr)
-        if not context.options.unlock:
-            raise ResticError(f"{target.host}: repository {target.repository} is locked: {holder or 'by another process'}"
-                              f"; if that lock is stale (its process is gone), run again with --unlock",
-                              kind="locked")
+    if run.outcome == "locked" and context.options.unlock:
         context.progress(target, "unlock")
         remove_stale_locks(transport, binary, target.repository_url, password)
-        context.journal.record(target.repository, "unlock", "ok", {"lock": holder, "host": target.host})
-        return run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
+        context.journal.record(target.repository, "unlock", "ok",
+                               {"lock": parse_lock_message(run.result.stderr), "host": target.host})
+        run = run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
+    if run.outcome == "locked":
+        holder = parse_lock_message(run.result.stderr) or "by another process"
+        hint = ("that lock is held by a live process (--unlock removes only stale locks)" if context.options.unlock
+                else "if that lock is stale (its process is gone), run again with --unlock")
+        raise ResticError(f"{target.host}: repository {target.repository} is locked: {holder}; {hint}",
+                          kind="locked")
     return run
 
 
@@ -337,7 +339,16 @@ def _forget(context: _Context, group: RetentionGroup, *, prune: bool) -> bool:
     binary = context.loaded.inventory.hosts[group.host].restic
     url = context.loaded.inventory.repositories[group.repository].url
     argv = build_forget_argv(binary, url, tags=group.tags, keep_flags=group.keep_flags, prune=prune)
-    run = run_restic(transport, argv, context.passwords[group.repository], timeout=RETENTION_TIMEOUT)
+    password = context.passwords[group.repository]
+    run = run_restic(transport, argv, password, timeout=RETENTION_TIMEOUT)
+    if run.outcome == "locked" and context.options.unlock:
+        remove_stale_locks(transport, binary, url, password)
+        run = run_restic(transport, argv, password, timeout=RETENTION_TIMEOUT)
+    if run.outcome == "locked":
+        holder = parse_lock_message(run.result.stderr)
+        raise ResticError(f"{group.host}: retention of {group.repository}: the repository is locked: "
+                          f"{holder or 'by another process'}; if that lock is stale, run again with --unlock",
+                          kind="locked")
     if not run.succeeded:
         context.journal.record(group.repository, "forget", "failed",
                                {"services": list(group.services), "error": run.error("forget").message})
