@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 import uuid
@@ -185,3 +186,78 @@ def test_the_host_key_must_match_the_inventory_known_hosts(lab, tmp_path) -> Non
 
     assert raised.value.cause == f"host key verification failed (unknown host key for 10.77.0.2 in {known_hosts})"
     assert known_hosts.read_text() == "\n".join(others) + "\n"  # nothing was added
+
+
+class PortForward:
+    """127.0.0.1:<port> → a lab host's sshd, to reach it on a port other than 22."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target, timeout=5)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def forward_to_primary(lab) -> Iterator[PortForward]:
+    forward = PortForward((lab.address("primary"), 22))
+    yield forward
+    forward.close()
+
+
+def primary_host_key(lab) -> str:
+    line = next(line for line in lab.known_hosts.read_text().splitlines() if line.startswith("10.77.0.2,"))
+    return " ".join(line.split()[1:3])
+
+
+def test_on_a_port_other_than_22_the_host_key_is_looked_up_as_bracketed_address_and_port(
+        lab, tmp_path, forward_to_primary: PortForward) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{forward_to_primary.port} {primary_host_key(lab)}\n")
+    transport = SshTransport("primary", "127.0.0.1", port=forward_to_primary.port, identity=lab.identity,
+                             known_hosts=known_hosts, connect_timeout=2)
+    try:
+        assert transport.run(["uname", "-n"]).stdout == "primary\n"
+    finally:
+        transport.close()
+
+
+def test_on_another_port_a_key_listed_for_the_bare_address_does_not_count(
+        lab, tmp_path, forward_to_primary: PortForward) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"127.0.0.1 {primary_host_key(lab)}\n")
+    transport = SshTransport("primary", "127.0.0.1", port=forward_to_primary.port, identity=lab.identity,
+                             known_hosts=known_hosts, connect_timeout=2)
+
+    with pytest.raises(ConnectError) as raised:
+        transport.run(["true"])
+
+    assert raised.value.cause == (f"host key verification failed (unknown host key for "
+                                  f"[127.0.0.1]:{forward_to_primary.port} in {known_hosts})")
