@@ -365,8 +365,12 @@ def _collect(channel: paramiko.Channel, started: float, timeout: float | None) -
         wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
         if wait <= 0:
             raise TimeoutError
-        # the channel's fileno is signalled by both its stdout and stderr buffers and by EOF
-        select.select([channel], [], [], wait)
+        if channel.eof_received:
+            # after EOF the fileno stays readable: wait for the exit status instead of spinning
+            channel.status_event.wait(wait)
+        else:
+            # the channel's fileno is signalled by both its stdout and stderr buffers and by EOF
+            select.select([channel], [], [], wait)
     status = channel.recv_exit_status() if channel.exit_status_ready() else -1
     return status, b"".join(stdout), b"".join(stderr)
 
