@@ -240,7 +240,10 @@ def parse_df_posix(text: str) -> FreeSpace | None:
     return FreeSpace(int(fields[1]) * 1024, int(fields[3]) * 1024)
 
 
-_SFTP_URL = re.compile(r"^sftp:(?://)?(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d+))?:?(?P<path>/.*)?$")
+# restic's two SFTP forms: sftp:user@host:/path, and sftp://user@host:port//absolute (one slash: relative
+# to the login folder, which sftp's `df` understands too)
+_SFTP_SHORT = re.compile(r"^sftp:(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+):(?P<path>.+)$")
+_SFTP_URL = re.compile(r"^sftp://(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d+))?/(?P<path>.+)$")
 
 
 @dataclass(frozen=True)
@@ -255,12 +258,15 @@ class RepositoryLocation:
 
 
 def locate_repository(url: str) -> RepositoryLocation:
+    match = _SFTP_URL.match(url)
+    if match:
+        port = match.group("port")
+        return RepositoryLocation("sftp", match.group("path"), match.group("user"), match.group("host"),
+                                  int(port) if port else None)
+    match = _SFTP_SHORT.match(url)
+    if match:
+        return RepositoryLocation("sftp", match.group("path"), match.group("user"), match.group("host"))
     if url.startswith("sftp:"):
-        match = _SFTP_URL.match(url)
-        if match and match.group("path"):
-            port = match.group("port")
-            return RepositoryLocation("sftp", match.group("path"), match.group("user"), match.group("host"),
-                                      int(port) if port else None)
         return RepositoryLocation("other")
     if url.startswith("local:"):
         return RepositoryLocation("local", url[len("local:"):])

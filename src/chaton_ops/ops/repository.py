@@ -35,7 +35,7 @@ def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace |
     The repository folder may not exist yet (before init): its parent is measured then.
     """
     location = locate_repository(repository_url)
-    parent = posixpath.dirname(location.path.rstrip("/")) or "/"
+    parent = posixpath.dirname(location.path.rstrip("/")) or ("/" if location.path.startswith("/") else ".")
     try:
         if location.kind == "sftp":
             destination = f"{location.user}@{location.host}" if location.user else str(location.host)

@@ -1,0 +1,120 @@
+"""The backup use case against an in-memory host that behaves like restic (no lab needed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tests.unit.core.test_backup import make_inventory
+
+from chaton_ops.core.backup import plan_backup
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.ports import CommandResult
+from chaton_ops.errors import ExitCode
+from chaton_ops.ops.backup import BackupOptions, backup_exit_code, run_backup
+
+PASSWORD = "s3cret-pass"
+
+
+class FakeResticHost:
+    """A host with restic 0.14 and one SFTP repository; remembers what restic was given."""
+
+    def __init__(self, host: str, repositories: set[str], *, missing_paths: Sequence[str] = ()) -> None:
+        self.host = host
+        self.repositories = repositories
+        self.missing_paths = set(missing_paths)
+        self.snapshots: list[dict[str, object]] = []
+        self.environments: list[Mapping[str, str]] = []
+        self.argvs: list[list[str]] = []
+
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+            secret_env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+            timeout: float | None = None, check: bool = True) -> CommandResult:
+        argv = list(argv)
+        self.argvs.append(argv)
+        self.environments.append(dict(secret_env or {}))
+        if argv[:2] == ["restic", "version"]:
+            return self._done(argv, 0, "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n")
+        if argv[0] == "sftp":
+            return self._done(argv, 0, "   Size   Used   Avail   (root) %Capacity\n")
+        if argv[0] == "sh":
+            return self._done(argv, 0, "".join(f"{p}\n" for p in argv[4:] if p in self.missing_paths))
+        url, command = argv[2], argv[3]
+        if command == "init":
+            self.repositories.add(url)
+            return self._done(argv, 0, "created restic repository 0123456789 at x\n")
+        if url not in self.repositories:
+            return self._done(argv, 1, "", "Fatal: unable to open config file: Stat: file does not exist\n"
+                                           "Is there a repository at the following location?\n")
+        if command == "backup":
+            snapshot_id = f"{len(self.snapshots):08x}"
+            self.snapshots.append({"id": snapshot_id, "tags": [argv[i + 1] for i, a in enumerate(argv) if a == "--tag"]})
+            summary = {"message_type": "summary", "files_new": 2, "files_changed": 0, "data_added": 10,
+                       "snapshot_id": snapshot_id}
+            return self._done(argv, 0, json.dumps(summary) + "\n")
+        if command == "forget":
+            return self._done(argv, 0, "[]\n")
+        return self._done(argv, 1, "", f"unexpected {command}")
+
+    def _done(self, argv: list[str], code: int, stdout: str, stderr: str = "") -> CommandResult:
+        return CommandResult(self.host, tuple(argv), code, stdout, stderr, 0.01)
+
+    def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
+        raise NotImplementedError
+
+    def get(self, remote_path: str) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+INVENTORY = make_inventory(
+    www={"host": "web", "data": ["/srv/www"], "repositories": ["main"]},
+    mail={"host": "mail", "data": ["/var/mail"], "repositories": ["main"]},
+)
+LOADED = LoadedInventory(INVENTORY, Path("inventory.yml"), (Path("inventory.yml"),), positions=None)  # type: ignore[arg-type]
+MAIN = INVENTORY.repositories["main"].url
+
+
+def run(hosts: dict[str, FakeResticHost], services: list[str], **options: bool):
+    plan = plan_backup(INVENTORY, services)
+    return run_backup(LOADED, plan, transports=hosts.__getitem__, options=BackupOptions(jobs=2, **options),
+                      passwords={"main": PASSWORD})
+
+
+def test_a_missing_repository_is_created_only_with_init_and_the_backup_then_made():
+    refused_host = FakeResticHost("web", set())
+    refused = run({"web": refused_host}, ["www"])
+    assert refused.results[0].status == "failed" and "--init" in refused.results[0].message
+    assert refused_host.repositories == set() and refused_host.snapshots == []
+
+    host = FakeResticHost("web", set())
+    report = run({"web": host}, ["www"], init=True)
+    assert report.results[0].status == "ok" and report.results[0].snapshot_id == "00000000"
+    assert host.repositories == {MAIN}
+    assert host.snapshots[0]["tags"] == ["chaton", "service:www"]
+
+
+def test_the_password_reaches_restic_only_through_the_secret_environment():
+    host = FakeResticHost("web", {MAIN})
+    run({"web": host}, ["www"])
+    restic_calls = [(a, e) for a, e in zip(host.argvs, host.environments, strict=True) if a[0] == "restic"
+                    and a[1] != "version"]
+    assert restic_calls and all(e == {"RESTIC_PASSWORD": PASSWORD} for _, e in restic_calls)
+    assert not any(PASSWORD in " ".join(a) for a in host.argvs)
+
+
+def test_one_failing_host_does_not_stop_the_others_and_the_run_is_partial():
+    web = FakeResticHost("web", {MAIN})
+    mail = FakeResticHost("mail", {MAIN}, missing_paths=["/var/mail"])
+    report = run({"web": web, "mail": mail}, ["www", "mail"])
+    statuses = {r.service: r.status for r in report.results}
+    assert statuses == {"www": "ok", "mail": "failed"}
+    assert "source path missing on mail: /var/mail" in report.results[1].message
+    assert backup_exit_code(report) == ExitCode.PARTIAL
+    assert mail.snapshots == [] and len(web.snapshots) == 1
+    # retention thins only what was renewed: the failed service's snapshots are left alone
+    forgets = [a for a in web.argvs + mail.argvs if len(a) > 3 and a[3] == "forget"]
+    assert [a[a.index("--tag") + 1] for a in forgets] == ["service:www"]
