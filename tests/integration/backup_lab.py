@@ -49,8 +49,10 @@ class BackupLab:
                     "COLUMNS": "200"}
 
     def write_inventory(self, services: dict[str, Any], *, defaults: dict[str, Any] | None = None,
-                        password_file: Path | None = None) -> Path:
+                        password_file: Path | None = None, without_hosts: tuple[str, ...] = ()) -> Path:
         data = json.loads(json.dumps(self.lab.raw.inventory_data(), default=str))
+        for host in without_hosts:
+            del data["hosts"][host]
         data["repositories"] = {"main": {"url": self.repo_url, "password": "restic-lab"}}
         if password_file is not None:
             data["secrets"]["restic-lab"] = {"file": str(password_file)}

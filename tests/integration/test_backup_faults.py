@@ -69,6 +69,20 @@ def test_backup_is_refused_when_the_repository_disk_is_below_the_threshold(blab)
     assert blab.snapshots() == []
 
 
+def test_free_space_is_asked_over_sftp_when_the_repository_host_is_not_in_the_inventory(blab):
+    blab.make_files("primary", "/srv/site", {"a": "a"})
+    blab.write_inventory({"site": service("primary", ["/srv/site"])}, defaults={"min_free_percent": 99.99},
+                         without_hosts=("backup",))
+    blab.init_repository()
+
+    refused = blab.chaton("backup", "site")
+    blab.write_inventory({"site": service("primary", ["/srv/site"])}, without_hosts=("backup",))
+    accepted = blab.chaton("--json", "backup", "site")
+
+    assert refused.returncode == 1 and "below min_free_percent 99.99 %" in refused.stderr
+    assert accepted.returncode == 0 and "free space" not in accepted.json()["results"][0]["message"]
+
+
 def test_unreadable_file_gives_exit_3_and_is_listed(blab, lab):
     # restic runs as root, which reads any file whatever its mode; a 0200 sysctl file is one that
     # root cannot read (procfs checks the owner bits for root too): bind-mounted into the data

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from chaton_ops.adapters.restic import (
@@ -39,6 +40,7 @@ from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup import (
     BackupPlan,
     BackupTarget,
+    FreeSpace,
     RetentionGroup,
     database_tag,
     dump_command,
@@ -46,12 +48,17 @@ from chaton_ops.core.backup import (
     format_bytes,
     space_problem,
 )
+from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.report import RunReport, TargetResult
 from chaton_ops.errors import ChatonError, ExitCode
-from chaton_ops.ops.repository import initialise_repository, measure_free_space, remove_stale_locks
+from chaton_ops.ops.repository import (
+    initialise_repository,
+    measure_repository_space,
+    remove_stale_locks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,51 @@ class Journaled:
             self.journal.record_step(self.run_id, target, step, status, detail)  # type: ignore[attr-defined]
 
 
+SPACE_MAX_AGE = 60.0  # seconds a free-space measurement stays good for the next targets
+
+
+class _SpaceProbe:
+    """Free space per repository, measured once at the start of the run in the background (hidden
+    behind the SSH connections and the first commands) and again for targets that start later.
+
+    Where the repository's host is in the inventory, `df` runs there; otherwise the host that runs
+    restic asks over SFTP (statvfs@openssh.com), the way restic itself reaches the repository.
+    """
+
+    def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport]) -> None:
+        self.loaded = loaded
+        self.transports = transports
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="space")
+        self.futures: dict[str, Future[tuple[FreeSpace | None, float]]] = {}
+        self.lock = threading.Lock()
+
+    def start(self, target: BackupTarget) -> None:
+        with self.lock:
+            if target.repository not in self.futures:
+                self.futures[target.repository] = self.pool.submit(self._measure, target)
+
+    def get(self, target: BackupTarget) -> FreeSpace | None:
+        self.start(target)
+        with self.lock:
+            future = self.futures[target.repository]
+        space, measured_at = future.result()
+        if time.monotonic() - measured_at <= SPACE_MAX_AGE:
+            return space
+        space, measured_at = self._measure(target)
+        with self.lock:
+            done: Future[tuple[FreeSpace | None, float]] = Future()
+            done.set_result((space, measured_at))
+            self.futures[target.repository] = done
+        return space
+
+    def _measure(self, target: BackupTarget) -> tuple[FreeSpace | None, float]:
+        space = measure_repository_space(self.loaded.inventory, self.transports, target.repository_url, target.host)
+        return space, time.monotonic()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
 @dataclass
 class _Context:
     loaded: LoadedInventory
@@ -90,6 +142,7 @@ class _Context:
     versions: VersionCache
     journal: Journaled
     progress: Progress
+    space: _SpaceProbe
 
 
 def resolve_passwords(loaded: LoadedInventory, repositories: list[str]) -> dict[str, str]:
@@ -117,11 +170,17 @@ def run_backup(
         versions=VersionCache(),
         journal=journal or Journaled(None, None),
         progress=progress or (lambda target, stage: None),
+        space=_SpaceProbe(loaded, transports),
     )
     hosts = plan.hosts()
-    with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(hosts) or 1)),
-                            thread_name_prefix="backup") as pool:
-        per_host = list(pool.map(lambda host: _back_up_host(context, plan.targets_on(host)), hosts))
+    for target in plan.targets:
+        context.space.start(target)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(hosts) or 1)),
+                                thread_name_prefix="backup") as pool:
+            per_host = list(pool.map(lambda host: _back_up_host(context, plan.targets_on(host)), hosts))
+    finally:
+        context.space.close()
     by_target = {(r.service, r.repository): r for results in per_host for r in results}
     results = [by_target[(t.service, t.repository)] for t in plan.targets]
     if options.retention and plan.retention:
@@ -174,10 +233,9 @@ def _failed(target: BackupTarget, message: str, started: float) -> TargetResult:
 def _back_up_target(context: _Context, target: BackupTarget, started: float) -> TargetResult:
     transport = context.transports(target.host)
     binary = context.loaded.inventory.hosts[target.host].restic
-    version = context.versions.get(transport, binary)
     password = context.passwords[target.repository]
 
-    space = measure_free_space(transport, target.repository_url)
+    space = context.space.get(target)
     notes: list[str] = []
     if space is None:
         notes.append("free space of the repository unknown")
@@ -199,7 +257,7 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
         argv = build_backup_argv(binary, target.repository_url, paths=target.paths, host=target.host,
                                  tags=target.tags, excludes=target.excludes)
         context.progress(target, "data")
-        run = _run_with_recovery(context, transport, binary, version, target, argv, password)
+        run = _run_with_recovery(context, transport, binary, target, argv, password)
         summary = parse_backup_summary(run.result.stdout)
         if not run.succeeded or summary is None:
             raise run.error(f"backup of {target.service} to {target.repository}")
@@ -213,7 +271,7 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
     dumps: list[str] = []
     for database in target.databases:
         context.progress(target, f"dump {database.engine}:{database.name}")
-        dump_snapshot, dump_added = _dump_database(context, transport, binary, version, target, database, password)
+        dump_snapshot, dump_added = _dump_database(context, transport, binary, target, database, password)
         snapshot_id = snapshot_id or dump_snapshot
         bytes_added += dump_added
         dumps.append(f"{database.engine}:{database.name} → {dump_snapshot}")
@@ -234,13 +292,14 @@ def _missing_paths(transport: Transport, paths: tuple[str, ...]) -> list[str]:
     return [line for line in result.stdout.splitlines() if line]
 
 
-def _run_with_recovery(context: _Context, transport: Transport, binary: str, version: tuple[int, int, int],
-                       target: BackupTarget, argv: list[str], password: str) -> ResticRun:
+def _run_with_recovery(context: _Context, transport: Transport, binary: str, target: BackupTarget,
+                       argv: list[str], password: str) -> ResticRun:
     """Run a backup; on a missing repository init it (with --init), on a lock unlock (with --unlock),
     then try once more."""
     run = run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
     if run.outcome == "no-repository" and context.options.init:
         context.progress(target, "init")
+        version = context.versions.get(transport, binary)
         created = initialise_repository(transport, binary, target.repository_url, password, version)
         context.journal.record(target.repository, "init", "ok", {"created": created, "host": target.host})
         return run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
@@ -259,11 +318,10 @@ def _run_with_recovery(context: _Context, transport: Transport, binary: str, ver
     return run
 
 
-def _dump_database(context: _Context, transport: Transport, binary: str, version: tuple[int, int, int],
-                   target: BackupTarget, database: object, password: str) -> tuple[str | None, int]:
-    from chaton_ops.core.inventory import Database
-
-    assert isinstance(database, Database)
+def _dump_database(context: _Context, transport: Transport, binary: str, target: BackupTarget,
+                   database: Database, password: str) -> tuple[str | None, int]:
+    # the only step whose argv depends on the version: `restic version` runs once per host, here
+    version = context.versions.get(transport, binary)
     tags = (*target.tags, database_tag(database))
     filename = dump_filename(database)
     command = dump_command(database)
@@ -274,7 +332,7 @@ def _dump_database(context: _Context, transport: Transport, binary: str, version
         restic_argv = build_stdin_backup_argv(binary, target.repository_url, filename=filename,
                                               host=target.host, tags=tags)
         argv = build_dump_pipeline_argv(command, restic_argv)
-    run = _run_with_recovery(context, transport, binary, version, target, argv, password)
+    run = _run_with_recovery(context, transport, binary, target, argv, password)
     summary = parse_backup_summary(run.result.stdout)
     statuses = parse_pipe_status(run.result.stderr)
     what = f"dump of {database.engine} database {database.name} on {target.host}"

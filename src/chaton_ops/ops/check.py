@@ -14,7 +14,7 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
-from chaton_ops.ops.repository import access_host, measure_free_space, services_using
+from chaton_ops.ops.repository import access_host, measure_repository_space, services_using
 from chaton_ops.ops.snapshots import list_repository_snapshots
 
 CHECK_TIMEOUT = 24 * 3600.0
@@ -80,7 +80,7 @@ def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], 
     host = access_host(inventory, name, via)
     try:
         transport = transports(host)
-        space = measure_free_space(transport, repository.url)
+        space = measure_repository_space(inventory, transports, repository.url, host)
         threshold = repository.min_free_percent
         threshold = threshold if threshold is not None else inventory.defaults.min_free_percent
         problem = space_problem(space, threshold, name) if space else None

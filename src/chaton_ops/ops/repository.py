@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import threading
+from collections.abc import Callable
 
 from chaton_ops.adapters.restic import (
     ResticRun,
@@ -115,3 +116,37 @@ def access_host(inventory: Inventory, repository: str, via: str | None = None) -
 
 def services_using(inventory: Inventory, repository: str) -> list[str]:
     return [name for name in inventory.services if repository in inventory.repositories_for(name)]
+
+
+def repository_host(inventory: Inventory, url: str) -> str | None:
+    """The inventory host that stores an SFTP repository (matched by address or name), if any."""
+    location = locate_repository(url)
+    if location.kind != "sftp" or not location.path.startswith("/"):
+        return None
+    for name, host in inventory.hosts.items():
+        if location.host in (host.address, name):
+            return name
+    return None
+
+
+def measure_free_space_on(transport: Transport, path: str) -> FreeSpace | None:
+    """`df -P` on the host that stores the repository (the folder, or its parent before init)."""
+    parent = posixpath.dirname(path.rstrip("/")) or "/"
+    script = 'for p; do if [ -e "$p" ]; then exec df -P -k "$p"; fi; done; exit 1'
+    try:
+        result = transport.run(["sh", "-c", script, "sh", path, parent], timeout=SPACE_TIMEOUT, check=False)
+    except ChatonError:
+        return None
+    return parse_df_posix(result.stdout) if result.ok else None
+
+
+def measure_repository_space(inventory: Inventory, transports: Callable[[str], Transport], url: str,
+                             user_host: str) -> FreeSpace | None:
+    """Free space of a repository: `df` on its own host when the inventory has it, else asked over
+    SFTP (or `df` for a local path) from `user_host`, a host that runs restic against it."""
+    storing_host = repository_host(inventory, url)
+    if storing_host is not None:
+        space = measure_free_space_on(transports(storing_host), locate_repository(url).path)
+        if space is not None:
+            return space
+    return measure_free_space(transports(user_host), url)
