@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-demo: install
+demo: install deps
 	bash scripts/demo
 
 bench: install deps
