@@ -199,3 +199,16 @@ def test_repository_host_down_mid_run_fails_clearly_and_the_next_run_succeeds(bl
     check = blab.restic("primary", "check", check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     assert len(blab.snapshots()) == 1
+
+
+def test_a_failing_database_dump_fails_the_service_and_leaves_no_snapshot(blab):
+    blab.write_inventory({"db": {"host": "primary", "tenant": "lab", "repositories": ["main"],
+                                 "databases": [{"engine": "postgres", "name": "nosuchdb"}]}})
+    blab.init_repository()
+
+    run = blab.chaton("backup", "db")
+
+    assert run.returncode == 1
+    assert "dump of postgres database nosuchdb on primary failed" in run.stderr
+    assert 'database "nosuchdb" does not exist' in run.stderr
+    assert blab.snapshots() == []

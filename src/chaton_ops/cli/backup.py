@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +43,9 @@ def backup(
     if opts.dry_run:
         _print_plan(plan, opts.json)
         return
-    report = _run(loaded, plan, opts, jobs or inventory.defaults.jobs, init, unlock, lock_wait, metrics_file)
+    flags = [flag for flag, given in (("--init", init), ("--unlock", unlock), ("--no-retention", no_retention)) if given]
+    report = _run(loaded, plan, opts, jobs or inventory.defaults.jobs, init, unlock, lock_wait, metrics_file,
+                  journal_args=[*names, *flags])
     from chaton_ops.ops.backup import backup_exit_code
 
     code = backup_exit_code(report)
@@ -52,7 +53,7 @@ def backup(
         raise typer.Exit(int(code))
 
 
-def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file):
+def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journal_args):
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.repository_lock import repository_locks
@@ -70,7 +71,7 @@ def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file):
     options = BackupOptions(init=init, unlock=unlock, jobs=jobs, retention=bool(plan.retention))
     journal = Journal(default_journal_path())
     with repository_locks(plan.repositories(), wait=lock_wait):
-        run_id = journal.start_run("backup", sys.argv[1:])
+        run_id = journal.start_run("backup", journal_args)
         _ping_start(loaded, [t.service for t in plan.targets])
         try:
             with HostPool(loaded) as pool, _progress(opts) as progress:

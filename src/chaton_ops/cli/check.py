@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -34,7 +33,8 @@ def check(
     names = repositories or sorted(loaded.inventory.repositories)
     journal = Journal(default_journal_path())
     with repository_locks(names if not no_integrity else [], wait=lock_wait):
-        run_id = journal.start_run("check", sys.argv[1:])
+        flags = [f"--read-data-subset={read_data_subset}"] if read_data_subset else []
+        run_id = journal.start_run("check", [*names, *flags, *(["--no-integrity"] if no_integrity else [])])
         try:
             with HostPool(loaded) as pool:
                 report = check_repositories(loaded, pool.transport, repositories=names,
