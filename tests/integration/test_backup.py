@@ -144,3 +144,40 @@ def test_check_fails_when_a_service_has_no_recent_snapshot(blab):
 
     assert checked.returncode == 1
     assert "never: no snapshot" in checked.stderr
+
+
+def test_a_run_pings_healthchecks_and_writes_the_prometheus_textfile(blab, tmp_path):
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        do_GET = do_POST = do_HEAD = _answer
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    blab.env["CHATON_TEST_HC"] = f"http://127.0.0.1:{server.server_address[1]}/ping/site-run"
+    blab.make_files("primary", "/srv/site", {"a": "a"})
+    path = blab.write_inventory({"site": service("primary", ["/srv/site"])})
+    text = path.read_text() + "notify:\n  healthchecks: [hc]\n"
+    path.write_text(text.replace("secrets:\n", "secrets:\n  hc:\n    env: CHATON_TEST_HC\n", 1))
+    metrics = tmp_path / "chaton.prom"
+    try:
+        run = blab.chaton("backup", "site", "--init", "--metrics-file", str(metrics))
+    finally:
+        server.shutdown()
+
+    assert run.returncode == 0, run.output
+    assert seen[0] == "/ping/site-run/start" and seen[-1] == "/ping/site-run"
+    textfile = metrics.read_text()
+    assert 'chaton_backup_last_success_timestamp_seconds{service="site",host="primary",repository="main"}' in textfile

@@ -61,10 +61,8 @@ def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journa
         BackupOptions,
         Journaled,
         backup_exit_code,
-        report_as_json,
         resolve_passwords,
         run_backup,
-        summary_rows,
     )
 
     passwords = resolve_passwords(loaded, plan.repositories())
@@ -176,3 +174,34 @@ def _print_plan(plan, as_json: bool) -> None:
         print_table("Retention (forget --prune, per service tag)", ["repository", "run on", "services", "policy"],
                     [[r["repository"], r["run on"], r["services"], r["policy"]] for r in retention])
     stdout.print("dry run: nothing was changed", highlight=False)
+
+
+def _format_bytes(value):
+    from chaton_ops.core.backup import format_bytes
+
+    return format_bytes(value)
+
+
+def summary_rows(report) -> list[list[object]]:
+    return [[r.service, r.host, r.repository, (r.snapshot_id or "-")[:8],
+             "-" if r.files_new is None else f"{r.files_new}/{r.files_changed}",
+             _format_bytes(r.bytes_added), f"{r.duration:.1f} s",
+             r.status] for r in report.results]
+
+
+def report_as_json(report) -> dict[str, object]:
+    from chaton_ops.ops.backup import backup_exit_code
+
+    return {
+        "command": report.command,
+        "started": report.started.isoformat(),
+        "ended": report.ended.isoformat(),
+        "status": report.status,
+        "exit_code": int(backup_exit_code(report)),
+        "results": [
+            {"service": r.service, "host": r.host, "repository": r.repository, "status": r.status,
+             "message": r.message, "snapshot_id": r.snapshot_id, "bytes_added": r.bytes_added,
+             "files_new": r.files_new, "files_changed": r.files_changed, "duration": round(r.duration, 3)}
+            for r in report.results
+        ],
+    }

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from chaton_ops.adapters.restic import (
@@ -28,24 +27,24 @@ from chaton_ops.adapters.restic import (
     build_forget_ids_argv,
     build_prune_argv,
     build_stdin_backup_argv,
+    parse_pipe_status,
+    run_restic,
+    supports,
+)
+from chaton_ops.adapters.restic_output import (
     parse_backup_errors,
     parse_backup_summary,
     parse_forget,
     parse_lock_message,
-    parse_pipe_status,
-    run_restic,
-    supports,
 )
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup import (
     BackupPlan,
     BackupTarget,
-    FreeSpace,
     RetentionGroup,
     database_tag,
     dump_command,
     dump_filename,
-    format_bytes,
     space_problem,
 )
 from chaton_ops.core.inventory import Database
@@ -55,8 +54,8 @@ from chaton_ops.core.ports import Transport
 from chaton_ops.core.report import RunReport, TargetResult
 from chaton_ops.errors import ChatonError, ExitCode
 from chaton_ops.ops.repository import (
+    SpaceProbe,
     initialise_repository,
-    measure_repository_space,
     remove_stale_locks,
 )
 
@@ -88,51 +87,6 @@ class Journaled:
             self.journal.record_step(self.run_id, target, step, status, detail)  # type: ignore[attr-defined]
 
 
-SPACE_MAX_AGE = 60.0  # seconds a free-space measurement stays good for the next targets
-
-
-class _SpaceProbe:
-    """Free space per repository, measured once at the start of the run in the background (hidden
-    behind the SSH connections and the first commands) and again for targets that start later.
-
-    Where the repository's host is in the inventory, `df` runs there; otherwise the host that runs
-    restic asks over SFTP (statvfs@openssh.com), the way restic itself reaches the repository.
-    """
-
-    def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport]) -> None:
-        self.loaded = loaded
-        self.transports = transports
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="space")
-        self.futures: dict[str, Future[tuple[FreeSpace | None, float]]] = {}
-        self.lock = threading.Lock()
-
-    def start(self, target: BackupTarget) -> None:
-        with self.lock:
-            if target.repository not in self.futures:
-                self.futures[target.repository] = self.pool.submit(self._measure, target)
-
-    def get(self, target: BackupTarget) -> FreeSpace | None:
-        self.start(target)
-        with self.lock:
-            future = self.futures[target.repository]
-        space, measured_at = future.result()
-        if time.monotonic() - measured_at <= SPACE_MAX_AGE:
-            return space
-        space, measured_at = self._measure(target)
-        with self.lock:
-            done: Future[tuple[FreeSpace | None, float]] = Future()
-            done.set_result((space, measured_at))
-            self.futures[target.repository] = done
-        return space
-
-    def _measure(self, target: BackupTarget) -> tuple[FreeSpace | None, float]:
-        space = measure_repository_space(self.loaded.inventory, self.transports, target.repository_url, target.host)
-        return space, time.monotonic()
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
 @dataclass
 class _Context:
     loaded: LoadedInventory
@@ -142,7 +96,7 @@ class _Context:
     versions: VersionCache
     journal: Journaled
     progress: Progress
-    space: _SpaceProbe
+    space: SpaceProbe
 
 
 def resolve_passwords(loaded: LoadedInventory, repositories: list[str]) -> dict[str, str]:
@@ -170,7 +124,7 @@ def run_backup(
         versions=VersionCache(),
         journal=journal or Journaled(None, None),
         progress=progress or (lambda target, stage: None),
-        space=_SpaceProbe(loaded, transports),
+        space=SpaceProbe(loaded, transports),
     )
     hosts = plan.hosts()
     for target in plan.targets:
@@ -429,26 +383,3 @@ def _prune(context: _Context, group: RetentionGroup) -> None:
     context.journal.record(group.repository, "prune", "ok" if run.succeeded else "failed", {})
     if not run.succeeded:
         raise run.error(f"prune of {group.repository}")
-
-
-def summary_rows(report: RunReport) -> list[list[object]]:
-    return [[r.service, r.host, r.repository, (r.snapshot_id or "-")[:8],
-             "-" if r.files_new is None else f"{r.files_new}/{r.files_changed}",
-             format_bytes(r.bytes_added), f"{r.duration:.1f} s",
-             r.status] for r in report.results]
-
-
-def report_as_json(report: RunReport) -> dict[str, object]:
-    return {
-        "command": report.command,
-        "started": report.started.isoformat(),
-        "ended": report.ended.isoformat(),
-        "status": report.status,
-        "exit_code": int(backup_exit_code(report)),
-        "results": [
-            {"service": r.service, "host": r.host, "repository": r.repository, "status": r.status,
-             "message": r.message, "snapshot_id": r.snapshot_id, "bytes_added": r.bytes_added,
-             "files_new": r.files_new, "files_changed": r.files_changed, "duration": round(r.duration, 3)}
-            for r in report.results
-        ],
-    }

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import posixpath
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from chaton_ops.adapters.restic import (
     ResticRun,
@@ -16,11 +18,12 @@ from chaton_ops.adapters.restic import (
     build_init_argv,
     build_list_locks_argv,
     build_unlock_argv,
-    parse_lock_ids,
     run_restic,
 )
-from chaton_ops.core.backup import FreeSpace, locate_repository, parse_df_posix, parse_sftp_df
+from chaton_ops.adapters.restic_output import parse_lock_ids
+from chaton_ops.core.backup import BackupTarget, FreeSpace, locate_repository, parse_df_posix, parse_sftp_df
 from chaton_ops.core.inventory import Inventory
+from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
 from chaton_ops.errors import ChatonError, UsageError
 
@@ -150,3 +153,48 @@ def measure_repository_space(inventory: Inventory, transports: Callable[[str], T
         if space is not None:
             return space
     return measure_free_space(transports(user_host), url)
+
+
+SPACE_MAX_AGE = 60.0  # seconds a free-space measurement stays good for the next targets
+
+
+class SpaceProbe:
+    """Free space per repository, measured once at the start of the run in the background (hidden
+    behind the SSH connections and the first commands) and again for targets that start later.
+
+    Where the repository's host is in the inventory, `df` runs there; otherwise the host that runs
+    restic asks over SFTP (statvfs@openssh.com), the way restic itself reaches the repository.
+    """
+
+    def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport]) -> None:
+        self.loaded = loaded
+        self.transports = transports
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="space")
+        self.futures: dict[str, Future[tuple[FreeSpace | None, float]]] = {}
+        self.lock = threading.Lock()
+
+    def start(self, target: BackupTarget) -> None:
+        with self.lock:
+            if target.repository not in self.futures:
+                self.futures[target.repository] = self.pool.submit(self._measure, target)
+
+    def get(self, target: BackupTarget) -> FreeSpace | None:
+        self.start(target)
+        with self.lock:
+            future = self.futures[target.repository]
+        space, measured_at = future.result()
+        if time.monotonic() - measured_at <= SPACE_MAX_AGE:
+            return space
+        space, measured_at = self._measure(target)
+        with self.lock:
+            done: Future[tuple[FreeSpace | None, float]] = Future()
+            done.set_result((space, measured_at))
+            self.futures[target.repository] = done
+        return space
+
+    def _measure(self, target: BackupTarget) -> tuple[FreeSpace | None, float]:
+        space = measure_repository_space(self.loaded.inventory, self.transports, target.repository_url, target.host)
+        return space, time.monotonic()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chaton_ops.adapters.restic import Snapshot, build_snapshots_argv, parse_snapshots, run_restic
+from chaton_ops.adapters.restic import build_snapshots_argv, run_restic
+from chaton_ops.adapters.restic_output import Snapshot, parse_snapshots
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup import CHATON_TAG, service_tag
 from chaton_ops.core.loader import LoadedInventory

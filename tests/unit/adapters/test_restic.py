@@ -16,15 +16,17 @@ from chaton_ops.adapters.restic import (
     build_init_argv,
     build_stdin_backup_argv,
     classify,
+    parse_pipe_status,
+    parse_version,
+    supports,
+)
+from chaton_ops.adapters.restic_output import (
     parse_backup_errors,
     parse_backup_summary,
     parse_forget,
     parse_init,
     parse_lock_message,
-    parse_pipe_status,
     parse_snapshots,
-    parse_version,
-    supports,
 )
 
 SAMPLES = Path(__file__).parent / "restic_samples"
