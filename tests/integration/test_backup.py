@@ -40,6 +40,8 @@ def test_second_run_adds_nothing_and_a_deleted_file_is_absent_from_the_next_snap
 
     again = blab.chaton("--json", "backup", "site").json()["results"][0]
     assert (again["files_new"], again["files_changed"]) == (0, 0)
+    quiet = blab.chaton("-q", "backup", "site")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
 
     (root / "b.txt").unlink()
     assert blab.chaton("backup", "site").returncode == 0

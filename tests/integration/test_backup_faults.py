@@ -186,6 +186,11 @@ def test_repository_host_down_mid_run_fails_clearly_and_the_next_run_succeeds(bl
         assert wait_for(lambda: subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0,
                         timeout=60)
         time.sleep(0.5)  # let it upload
+        # the password is in restic's environment only: in no command line of any process
+        processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        for password_file in (lab.host_restic_password_file, str(lab.restic_password_file)):
+            processes = processes.replace(password_file, "")  # file names, not the password
+        assert lab.restic_password not in processes
         _kill_host(lab, "backup")
         out, err = running.communicate(timeout=300)
         assert running.returncode == 1
