@@ -280,8 +280,9 @@ def _dump_database(context: _Context, transport: Transport, binary: str, target:
     filename = dump_filename(database)
     command = dump_command(database)
     if supports(version, Feature.STDIN_FROM_COMMAND):
+        # restic hands its environment to the dump tool: the password must not go along
         argv = build_stdin_backup_argv(binary, target.repository_url, filename=filename, host=target.host,
-                                       tags=tags, command=command)
+                                       tags=tags, command=["env", "-u", "RESTIC_PASSWORD", *command])
     else:
         restic_argv = build_stdin_backup_argv(binary, target.repository_url, filename=filename,
                                               host=target.host, tags=tags)
