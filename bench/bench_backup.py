@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 CHATON = Path(sys.executable).with_name("chaton")
 EXTRA_HOSTS = 4
-RUNS = 3
+RUNS = 5
 TARGET_OVERHEAD = 1.10
 TARGET_PARALLEL = 1.5
 BIG_FILES, BIG_FILE_BYTES = 3000, 70_000  # ≈ 200 MB
