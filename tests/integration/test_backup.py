@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from tests.integration.backup_lab import BackupLab, service
 
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+
 from tests.integration.backup_lab import BackupLab, service, wait_for
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from chaton_ops.adapters.journal import Journal
 from tests.integration.deploy_helpers import (
     SITE_NAME,
     SITE_ROOT,
@@ -12,8 +14,6 @@ from tests.integration.deploy_helpers import (
     wait_for_page,
     write_deploy_inventory,
 )
-
-from chaton_ops.adapters.journal import Journal
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.unit.core.test_backup import make_inventory
-
 from chaton_ops.core.backup import plan_backup
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import CommandResult
 from chaton_ops.errors import ExitCode
 from chaton_ops.ops.backup import BackupOptions, backup_exit_code, run_backup
+from tests.unit.core.test_backup import make_inventory
 
 PASSWORD = "s3cret-pass"
 
