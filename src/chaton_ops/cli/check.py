@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -26,13 +27,13 @@ def check(
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.repository_lock import repository_locks
     from chaton_ops.core.backup import format_bytes
-    from chaton_ops.ops.check import check_repositories
+    from chaton_ops.ops.check import check_repositories, select_repositories
 
     opts = options(ctx)
     loaded = opts.load()
-    names = repositories or sorted(loaded.inventory.repositories)
+    names = select_repositories(loaded.inventory, repositories or [])
     journal = Journal(default_journal_path())
-    with repository_locks(names if not no_integrity else [], wait=lock_wait):
+    with closing(journal), repository_locks(names if not no_integrity else [], wait=lock_wait):
         flags = [f"--read-data-subset={read_data_subset}"] if read_data_subset else []
         run_id = journal.start_run("check", [*names, *flags, *(["--no-integrity"] if no_integrity else [])])
         try:

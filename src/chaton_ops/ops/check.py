@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from chaton_ops.adapters.restic import build_check_argv, run_restic
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup import FreeSpace, Freshness, evaluate_freshness, space_problem
+from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
@@ -47,6 +48,18 @@ class CheckReport:
         return ExitCode.OK if all(r.healthy(self.checked_at) for r in self.repositories) else ExitCode.FAILED
 
 
+def select_repositories(inventory: Inventory, names: Sequence[str]) -> list[str]:
+    """The repositories to check: those named, each known to the inventory, else all of them.
+
+    Called before anything is locked or journaled: a name becomes a lock file's name.
+    """
+    unknown = [name for name in names if name not in inventory.repositories]
+    if unknown:
+        known = ", ".join(sorted(inventory.repositories)) or "none"
+        raise UsageError(f"unknown repository: {', '.join(unknown)} (known: {known})")
+    return list(dict.fromkeys(names)) or sorted(inventory.repositories)
+
+
 def check_repositories(
     loaded: LoadedInventory,
     transports: Callable[[str], Transport],
@@ -58,11 +71,7 @@ def check_repositories(
     via: str | None = None,
     now: dt.datetime | None = None,
 ) -> CheckReport:
-    inventory = loaded.inventory
-    names = repositories or sorted(inventory.repositories)
-    unknown = [name for name in names if name not in inventory.repositories]
-    if unknown:
-        raise UsageError(f"unknown repository: {', '.join(unknown)}")
+    names = select_repositories(loaded.inventory, repositories or [])
 
     def one(name: str) -> RepositoryCheck:
         return _check_one(loaded, transports, name, read_data_subset, integrity, via)
