@@ -17,12 +17,15 @@ def history(
 ) -> None:
     """The journal: recent runs (id, when, command, user, machine, status, exit code), or one run's steps."""
     from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.errors import UsageError
     from chaton_ops.ops.history import describe_run, list_runs
 
     opts = options(ctx)
     path = default_journal_path()
-    if not path.exists() and run_id is None:
+    if not path.exists():
         # Reading the history must not create a journal where none was ever written.
+        if run_id is not None:
+            raise UsageError(f"no run {run_id}: no journal at {path}")
         _show_runs([], opts.json, opts.quiet)
         return
     journal = Journal(path)

@@ -96,3 +96,10 @@ def test_history_refuses_a_limit_below_one(journal_path: Path, capsys: pytest.Ca
 
     assert main(["history", "--limit", "0"]) == ExitCode.USAGE
     assert "--limit must be at least 1" in capsys.readouterr().err
+
+
+def test_one_run_without_a_journal_exits_2_and_creates_none(journal_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "99999"]) == ExitCode.USAGE
+    assert "no run 99999" in capsys.readouterr().err
+    assert not journal_path.exists()
