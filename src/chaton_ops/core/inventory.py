@@ -441,5 +441,12 @@ class Inventory(Model):
     def services_on(self, host_name: str) -> list[str]:
         return [name for name, service in self.services.items() if service.host == host_name]
 
+    def services_of(self, tenant_name: str) -> list[str]:
+        return [name for name, service in self.services.items() if service.tenant == tenant_name]
+
+    def services_using(self, repository_name: str) -> list[str]:
+        """Services that back up to a repository (see `repositories_for`)."""
+        return [name for name in self.services if repository_name in self.repositories_for(name)]
+
     def services_by_priority(self, names: list[str]) -> list[str]:
         return sorted(names, key=lambda n: (PRIORITY_ORDER[self.services[n].priority], n))

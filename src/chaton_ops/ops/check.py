@@ -15,7 +15,7 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
-from chaton_ops.ops.repository import access_host, measure_repository_space, services_using
+from chaton_ops.ops.repository import access_host, measure_repository_space
 from chaton_ops.ops.snapshots import list_repository_snapshots
 
 CHECK_TIMEOUT = 24 * 3600.0
@@ -85,7 +85,7 @@ def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], 
                read_data_subset: str | None, integrity: bool, via: str | None) -> RepositoryCheck:
     inventory = loaded.inventory
     repository = inventory.repositories[name]
-    services = services_using(inventory, name)
+    services = inventory.services_using(name)
     host = access_host(inventory, name, via)
     try:
         transport = transports(host)

@@ -46,13 +46,13 @@ def describe_inventory(inventory: Inventory, today: dt.date | None = None) -> di
                 "last_contact": tenant.last_contact.isoformat() if tenant.last_contact else None,
                 "inactive": bool(tenant.last_contact and (today - tenant.last_contact).days > INACTIVE_AFTER_DAYS),
                 "repository": tenant.repository,
-                "services": [s for s, svc in inventory.services.items() if svc.tenant == name],
+                "services": inventory.services_of(name),
             }
             for name, tenant in inventory.tenants.items()
         ],
         "repositories": [
             {"name": name, "url": repo.url, "password": f"secret:{repo.password}",
-             "services": [s for s in inventory.services if name in inventory.repositories_for(s)]}
+             "services": inventory.services_using(name)}
             for name, repo in inventory.repositories.items()
         ],
         "dns": [
@@ -97,7 +97,7 @@ def show_object(loaded: LoadedInventory, name: str) -> list[dict[str, Any]]:
             "name": name,
             "defined_at": loaded.where(("tenants", name)),
             "settings": tenant.model_dump(mode="json", exclude_none=True),
-            "services": [s for s, svc in inventory.services.items() if svc.tenant == name],
+            "services": inventory.services_of(name),
         })
     if name in inventory.repositories:
         found.append({
@@ -105,7 +105,7 @@ def show_object(loaded: LoadedInventory, name: str) -> list[dict[str, Any]]:
             "name": name,
             "defined_at": loaded.where(("repositories", name)),
             "settings": inventory.repositories[name].model_dump(mode="json", exclude_none=True),
-            "services": [s for s in inventory.services if name in inventory.repositories_for(s)],
+            "services": inventory.services_using(name),
             "tenants": [t for t, tenant in inventory.tenants.items() if tenant.repository == name],
         })
     if not found:

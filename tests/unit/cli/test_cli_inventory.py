@@ -105,6 +105,16 @@ def test_show_a_repository_names_the_secret_not_its_value(capsys: pytest.Capture
     assert "cigales" in found[0]["tenants"]
 
 
+def test_show_a_tenant_or_repository_lists_the_services_that_refer_to_it(capsys: pytest.CaptureFixture[str]) -> None:
+    tenant = run_json(["inventory", "show", "cigales"], capsys)
+    repository = run_json(["inventory", "show", "offsite"], capsys)
+
+    assert isinstance(tenant, list) and isinstance(repository, list)
+    assert tenant[0]["services"] == ["cigales-site", "cigales-cloud"]
+    # only the services listing offsite themselves: cigales' services follow their tenant's repository
+    assert repository[0]["services"] == ["mx", "imap"]
+
+
 def test_show_an_unknown_name_exits_2_listing_known_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-i", EXAMPLE, "inventory", "show", "nothing"]) == ExitCode.USAGE
 
