@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
 from chaton_ops.cli.context import options
 from chaton_ops.cli.output import print_json, stdout
+
+if TYPE_CHECKING:
+    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.core.loader import LoadedInventory
+    from chaton_ops.core.ports import Transport
 
 app = typer.Typer(help="Create repositories and remove stale restic locks.", no_args_is_help=True)
 
@@ -32,28 +38,18 @@ def init(
     """Create the repository (nothing happens to one that exists)."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.restic import VersionCache
-    from chaton_ops.adapters.secrets import resolve_secret
     from chaton_ops.ops.repository import initialise_repository
 
-    opts = options(ctx)
     loaded, targets = _targets(ctx, repository, via)
-    inventory = loaded.inventory
     results = []
     versions = VersionCache()
     with HostPool(loaded) as pool:
-        for name, host in targets:
-            transport = pool.transport(host)
-            binary = inventory.hosts[host].restic
-            password = resolve_secret(loaded, inventory.repositories[name].password).reveal()
-            created = initialise_repository(transport, binary, inventory.repositories[name].url, password,
-                                            versions.get(transport, binary))
-            results.append({"repository": name, "via": host, "created": created})
-    if opts.json:
-        print_json(results)
-    elif not opts.quiet:
-        for r in results:
-            stdout.print(f"{r['repository']}: {'created' if r['created'] else 'already exists'} (via {r['via']})",
-                         highlight=False)
+        for target in _with_access(loaded, pool, targets):
+            created = initialise_repository(target.transport, target.binary, target.url, target.password,
+                                            versions.get(target.transport, target.binary))
+            results.append({"repository": target.name, "via": target.host, "created": created})
+    _print_results(ctx, results, lambda r: f"{r['repository']}: {'created' if r['created'] else 'already exists'} "
+                                           f"(via {r['via']})")
 
 
 @app.command("unlock")
@@ -65,27 +61,45 @@ def unlock(
 ) -> None:
     """Remove stale restic locks (left by a process that died); the locks of running processes stay."""
     from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.secrets import resolve_secret
     from chaton_ops.ops.repository import list_locks, remove_stale_locks
 
-    opts = options(ctx)
     loaded, targets = _targets(ctx, repository, via)
-    inventory = loaded.inventory
     results = []
     with HostPool(loaded) as pool:
-        for name, host in targets:
-            transport = pool.transport(host)
-            binary = inventory.hosts[host].restic
-            url = inventory.repositories[name].url
-            password = resolve_secret(loaded, inventory.repositories[name].password).reveal()
-            before = list_locks(transport, binary, url, password)
-            remove_stale_locks(transport, binary, url, password, remove_all=remove_all)
-            after = list_locks(transport, binary, url, password)
-            results.append({"repository": name, "via": host, "removed": len(set(before) - set(after)),
+        for target in _with_access(loaded, pool, targets):
+            before = list_locks(target.transport, target.binary, target.url, target.password)
+            remove_stale_locks(target.transport, target.binary, target.url, target.password, remove_all=remove_all)
+            after = list_locks(target.transport, target.binary, target.url, target.password)
+            results.append({"repository": target.name, "via": target.host, "removed": len(set(before) - set(after)),
                             "remaining": len(after)})
+    _print_results(ctx, results, lambda r: f"{r['repository']}: {r['removed']} lock(s) removed, "
+                                           f"{r['remaining']} remaining (via {r['via']})")
+
+
+class _Access(NamedTuple):
+    name: str
+    host: str
+    transport: Transport
+    binary: str
+    url: str
+    password: str
+
+
+def _with_access(loaded: LoadedInventory, pool: HostPool, targets: list[tuple[str, str]]) -> Iterator[_Access]:
+    """Each (repository, host) target with what restic needs there; a password is resolved only when its turn comes."""
+    from chaton_ops.adapters.secrets import resolve_secret
+
+    inventory = loaded.inventory
+    for name, host in targets:
+        repository = inventory.repositories[name]
+        yield _Access(name, host, pool.transport(host), inventory.hosts[host].restic, repository.url,
+                      resolve_secret(loaded, repository.password).reveal())
+
+
+def _print_results(ctx: typer.Context, results: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]) -> None:
+    opts = options(ctx)
     if opts.json:
         print_json(results)
     elif not opts.quiet:
-        for r in results:
-            stdout.print(f"{r['repository']}: {r['removed']} lock(s) removed, {r['remaining']} remaining "
-                         f"(via {r['via']})", highlight=False)
+        for result in results:
+            stdout.print(line(result), highlight=False)
