@@ -6,6 +6,7 @@ Importing this module is cheap; fabric and paramiko are loaded on the first tran
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,19 +28,44 @@ class HostPool:
         self.loaded = loaded
         self._transports: dict[str, Transport] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def transport(self, host_name: str) -> Transport:
         # Creating a transport does not connect (that happens on its first command, under the
         # transport's own lock), so holding the pool's lock here never waits on the network.
         with self._lock:
-            existing = self._transports.get(host_name)
-            if existing is None:
-                existing = open_transport(self.loaded, host_name)
-                self._transports[host_name] = existing
-            return existing
+            return self._transport_locked(host_name)
+
+    def _transport_locked(self, host_name: str) -> Transport:
+        existing = self._transports.get(host_name)
+        if existing is None:
+            existing = open_transport(self.loaded, host_name)
+            self._transports[host_name] = existing
+        return existing
+
+    def connect_in_background(self, host_names: Iterable[str]) -> None:
+        """Start connecting to `host_names` now, each in a thread of its own, so that loading the SSH
+        library and the handshakes overlap with whatever the caller does next. The first command on
+        a host waits for its connection; a failure is raised there, as if it had connected then."""
+        for host_name in dict.fromkeys(host_names):
+            threading.Thread(target=self._connect_early, args=(host_name,), name=f"connect-{host_name}",
+                             daemon=True).start()
+
+    def _connect_early(self, host_name: str) -> None:
+        try:
+            with self._lock:
+                if self._closed:  # the run ended first: nothing to open any more
+                    return
+                transport = self._transport_locked(host_name)
+        except Exception:  # noqa: BLE001 - the same error reaches the first real use of this host
+            return
+        connect = getattr(transport, "connect", None)  # local transports have nothing to open
+        if connect is not None:
+            connect()
 
     def close_all(self) -> None:
         with self._lock:
+            self._closed = True
             transports = list(self._transports.values())
             self._transports.clear()
         for transport in transports:

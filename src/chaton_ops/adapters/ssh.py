@@ -9,9 +9,10 @@ Security choices (DESIGN.md, LAB-NOTES.md):
 - secret environment values travel through the command's stdin to a tiny `sh` wrapper, so they
   never appear in the remote command line, `ps`, logs or errors.
 
-Commands run on a raw paramiko channel of the fabric connection rather than through
-`Connection.run`: invoke's runner feeds stdin one byte per 10 ms and decodes it as text, which
-would corrupt binary stdin (tar, dumps) and crawl on anything large.
+Commands run on a raw paramiko channel rather than through fabric's `Connection.run`: invoke's
+runner feeds stdin one byte per 10 ms and decodes it as text, which would corrupt binary stdin
+(tar, dumps) and crawl on anything large. With that, fabric added nothing but its import (and
+invoke's: unittest.mock, asyncio, ≈ 35 ms at every start), so the client is paramiko's own.
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import paramiko
-from fabric import Config, Connection
-
 from chaton_ops.adapters.local import LocalTransport
+from chaton_ops.adapters.paramiko_import import paramiko
 from chaton_ops.core.masking import mask_argv, mask_text, register_secret
 from chaton_ops.core.ports import CommandResult, Transport
 from chaton_ops.errors import CommandFailed, ConnectError, SecretError, UsageError
@@ -120,7 +119,11 @@ class SshTransport:
         self.identity = identity
         self.known_hosts = known_hosts
         self.connect_timeout = connect_timeout
-        self._connection: Connection | None = None
+        self._connection: paramiko.SSHClient | None = None
+        self._sftp_client: paramiko.SFTPClient | None = None
+        # a failure of `connect()` run ahead of time, handed to the first user instead of connecting
+        # again (which would double the wait for a host that does not answer)
+        self._early_failure: ConnectError | None = None
         self._lock = threading.Lock()
         self._sftp_lock = threading.Lock()
 
@@ -128,20 +131,40 @@ class SshTransport:
         return f"SshTransport({self.host!r}, {self.user}@{self.address}:{self.port})"
 
     # ------------------------------------------------------------------ connection
-    def _connected(self) -> Connection:
+    def connect(self) -> None:
+        """Open the connection now (e.g. in a background thread while the caller prepares its work).
+
+        A failure is kept and raised by the next run/put/get, which then does not connect again.
+        """
         with self._lock:
-            if self._connection is not None and self._connection.is_connected:
+            if self._connection is not None and _is_connected(self._connection):
+                return
+            try:
+                self._connection = self._open()
+            except ConnectError as failure:
+                self._early_failure = failure
+
+    def _connected(self) -> paramiko.SSHClient:
+        with self._lock:
+            if self._early_failure is not None:
+                failure, self._early_failure = self._early_failure, None
+                raise failure
+            if self._connection is not None and _is_connected(self._connection):
                 return self._connection
             if self._connection is not None:
                 self._close_connection(self._connection)
+                self._sftp_client = None
             self._connection = self._open()
             return self._connection
 
-    def _open(self) -> Connection:
+    def _open(self) -> paramiko.SSHClient:
         host_keys = self._host_key_file()
         identity = self._identity_file()
         sock = self._open_socket()
         connect_kwargs: dict[str, Any] = {
+            "hostname": self.address,
+            "port": self.port,
+            "username": self.user,
             "sock": sock,
             # the handshake wait outlasts the banner wait by a little, so that a silent peer is
             # reported by the banner timeout (clean) rather than by a race between the two
@@ -156,24 +179,21 @@ class SshTransport:
         }
         if identity is not None:
             connect_kwargs["key_filename"] = [str(identity)]
-        config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
-        connection = Connection(
-            self.address, user=self.user, port=self.port, config=config,
-            forward_agent=False, connect_kwargs=connect_kwargs,
-        )
-        # fabric installs AutoAddPolicy; never accept a key that is not in known_hosts
-        connection.client.set_missing_host_key_policy(RejectUnknownHostKey())
-        connection.client.set_log_channel(WIRE_LOG_CHANNEL)
+        # no ssh_config is read and no agent is forwarded: the inventory is the one source of truth
+        connection = paramiko.SSHClient()
+        # never accept a key that is not in known_hosts
+        connection.set_missing_host_key_policy(RejectUnknownHostKey())
+        connection.set_log_channel(WIRE_LOG_CHANNEL)
         try:
-            connection.client.load_system_host_keys(str(host_keys))
+            connection.load_system_host_keys(str(host_keys))
         except (OSError, paramiko.SSHException) as error:
             sock.close()
             raise ConnectError(self.host, f"host key verification failed (cannot read {host_keys}: {error})") from None
         started = time.monotonic()
         try:
-            connection.open()
+            connection.connect(**connect_kwargs)
         except Exception as error:  # noqa: BLE001 - every failure becomes one ConnectError
-            transport = connection.client.get_transport()
+            transport = connection.get_transport()
             got_banner = bool(transport is not None and transport.remote_version)
             self._close_connection(connection)
             sock.close()
@@ -193,7 +213,7 @@ class SshTransport:
     def _open_socket(self) -> socket.socket:
         # The TCP part is done here so that its failures are told apart cleanly from SSH ones.
         try:
-            return socket.create_connection((self.address, self.port), timeout=self.connect_timeout)
+            sock = socket.create_connection((self.address, self.port), timeout=self.connect_timeout)
         except TimeoutError:
             raise ConnectError(self.host, f"timed out after {self.connect_timeout:g} s "
                                           f"(no answer from {self.address} port {self.port})") from None
@@ -206,6 +226,10 @@ class SshTransport:
                 raise ConnectError(self.host, f"no route to {self.address}") from None
             raise ConnectError(self.host, f"cannot connect to {self.address} port {self.port}: "
                                           f"{error.strerror or error}") from None
+        # Like OpenSSH: no Nagle. A command is sent as a few small packets (exec request, the
+        # secrets on stdin, EOF); with Nagle each waits for the peer's delayed ACK, ≈ 40 ms apiece.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _QuickAckSocket.adopt(sock)
 
     def _explain(self, error: Exception, got_banner: bool, elapsed: float) -> str:
         timeout = f"{self.connect_timeout:g} s"
@@ -233,17 +257,15 @@ class SshTransport:
         return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
 
     @staticmethod
-    def _close_connection(connection: Connection) -> None:
-        try:
-            connection.close()
-        finally:
-            connection.client.close()
+    def _close_connection(connection: paramiko.SSHClient) -> None:
+        connection.close()
 
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
                 self._close_connection(self._connection)
                 self._connection = None
+                self._sftp_client = None
 
     # ------------------------------------------------------------------ commands
     def run(
@@ -263,7 +285,7 @@ class SshTransport:
         connection = self._connected()
         started = time.monotonic()
         try:
-            channel = connection.client.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
+            channel = connection.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
         except Exception as error:  # noqa: BLE001 - a dead connection is reported like a failed one
             self.close()
             raise ConnectError(self.host, f"cannot open an SSH session: {mask_text(str(error)) or type(error).__name__}") from None
@@ -322,14 +344,48 @@ class SshTransport:
 
     def _sftp(self) -> paramiko.SFTPClient:
         connection = self._connected()
+        if self._sftp_client is not None:
+            return self._sftp_client
         try:
-            sftp = connection.sftp()
+            sftp = connection.open_sftp()
         except Exception as error:  # noqa: BLE001
             raise ConnectError(self.host, f"cannot start SFTP: {error or type(error).__name__}") from None
         channel = sftp.get_channel()
         if channel is not None:
             channel.settimeout(SFTP_TIMEOUT)
+        self._sftp_client = sftp
         return sftp
+
+
+def _is_connected(connection: paramiko.SSHClient) -> bool:
+    transport = connection.get_transport()
+    return transport is not None and transport.is_active()
+
+
+class _QuickAckSocket(socket.socket):
+    """A TCP socket that acknowledges what it receives at once (Linux TCP_QUICKACK, else a plain socket).
+
+    sshd keeps Nagle on for sessions without a TTY. Right after authentication it sends messages
+    that need no answer (`hostkeys-00@openssh.com`, debug lines); our delayed ACK of those (≈ 40 ms)
+    then holds back its confirmation of our first channel, so every run's first command waited
+    ≈ 40 ms for nothing. An immediate ACK releases it.
+    """
+
+    @classmethod
+    def adopt(cls, plain: socket.socket) -> socket.socket:
+        if not hasattr(socket, "TCP_QUICKACK"):
+            return plain
+        timeout = plain.gettimeout()
+        adopted = cls(plain.family, plain.type, plain.proto, fileno=plain.detach())
+        adopted.settimeout(timeout)
+        return adopted
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = super().recv(size, flags)
+        if data:
+            # not sticky: the kernel returns to delayed ACKs, so it is asked again after each read
+            self.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return data
 
 
 def _start_stdin_feeder(channel: paramiko.Channel, data: bytes) -> threading.Thread:

@@ -275,6 +275,24 @@ def locate_repository(url: str) -> RepositoryLocation:
     return RepositoryLocation("other")
 
 
+def repository_host(inventory: Inventory, url: str) -> str | None:
+    """The inventory host that stores an SFTP repository (matched by address or name), if any."""
+    location = locate_repository(url)
+    if location.kind != "sftp" or not location.path.startswith("/"):
+        return None
+    for name, host in inventory.hosts.items():
+        if location.host in (host.address, name):
+            return name
+    return None
+
+
+def hosts_to_contact(inventory: Inventory, plan: BackupPlan) -> list[str]:
+    """Every host a run of `plan` talks to: the hosts of the data, then those storing its repositories
+    (where the free space is measured)."""
+    storing = (repository_host(inventory, target.repository_url) for target in plan.targets)
+    return list(dict.fromkeys([*plan.hosts(), *(host for host in storing if host is not None)]))
+
+
 @dataclass(frozen=True)
 class Freshness:
     service: str

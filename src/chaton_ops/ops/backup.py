@@ -189,6 +189,9 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
     binary = context.loaded.inventory.hosts[target.host].restic
     password = context.passwords[target.repository]
 
+    # the path check runs while the free space is measured in the background (another host,
+    # usually): both must pass before restic starts, and a full disk is reported first
+    missing = _missing_paths(transport, target.paths)
     space = context.space.get(target)
     notes: list[str] = []
     if space is None:
@@ -197,8 +200,6 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
         problem = space_problem(space, target.min_free_percent, target.repository)
         if problem:
             return _failed(target, problem, started)
-
-    missing = _missing_paths(transport, target.paths)
     if missing:
         return _failed(target, f"source path{'s' if len(missing) > 1 else ''} missing on {target.host}: "
                                f"{', '.join(missing)}", started)

@@ -21,7 +21,14 @@ from chaton_ops.adapters.restic import (
     run_restic,
 )
 from chaton_ops.adapters.restic_output import parse_lock_ids
-from chaton_ops.core.backup import BackupTarget, FreeSpace, locate_repository, parse_df_posix, parse_sftp_df
+from chaton_ops.core.backup import (
+    BackupTarget,
+    FreeSpace,
+    locate_repository,
+    parse_df_posix,
+    parse_sftp_df,
+    repository_host,
+)
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
@@ -119,17 +126,6 @@ def access_host(inventory: Inventory, repository: str, via: str | None = None) -
 
 def services_using(inventory: Inventory, repository: str) -> list[str]:
     return [name for name in inventory.services if repository in inventory.repositories_for(name)]
-
-
-def repository_host(inventory: Inventory, url: str) -> str | None:
-    """The inventory host that stores an SFTP repository (matched by address or name), if any."""
-    location = locate_repository(url)
-    if location.kind != "sftp" or not location.path.startswith("/"):
-        return None
-    for name, host in inventory.hosts.items():
-        if location.host in (host.address, name):
-            return name
-    return None
 
 
 def measure_free_space_on(transport: Transport, path: str) -> FreeSpace | None:
