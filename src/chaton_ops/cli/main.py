@@ -6,6 +6,7 @@ commands that use them, so `chaton --help` and `chaton inventory check` start fa
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Annotated
@@ -154,4 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    # At exit the interpreter's cyclic collector walks every object the imports and the models made
+    # (≈ 50 ms, paid by every command, cron backups included); nothing needs collecting any more.
+    gc.freeze()
+    sys.exit(code)
