@@ -124,6 +124,7 @@ class SshTransport:
         # a failure of `connect()` run ahead of time, handed to the first user instead of connecting
         # again (which would double the wait for a host that does not answer)
         self._early_failure: ConnectError | None = None
+        self._closed = False
         self._lock = threading.Lock()
         self._sftp_lock = threading.Lock()
 
@@ -134,21 +135,24 @@ class SshTransport:
     def connect(self) -> None:
         """Open the connection now (e.g. in a background thread while the caller prepares its work).
 
-        A failure is kept and raised by the next run/put/get, which then does not connect again.
+        A failure is kept and raised by every later run/put/get, which then do not wait out the
+        connection timeout again. Nothing is opened once the owner has closed this transport.
         """
         with self._lock:
-            if self._connection is not None and _is_connected(self._connection):
+            if self._closed or (self._connection is not None and _is_connected(self._connection)):
                 return
             try:
                 self._connection = self._open()
             except ConnectError as failure:
                 self._early_failure = failure
+            except Exception as failure:  # noqa: BLE001 - a background thread must not print a traceback
+                self._early_failure = ConnectError(self.host, mask_text(f"{type(failure).__name__}: {failure}"))
 
     def _connected(self) -> paramiko.SSHClient:
         with self._lock:
+            self._closed = False
             if self._early_failure is not None:
-                failure, self._early_failure = self._early_failure, None
-                raise failure
+                raise self._early_failure
             if self._connection is not None and _is_connected(self._connection):
                 return self._connection
             if self._connection is not None:
@@ -262,6 +266,7 @@ class SshTransport:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._connection is not None:
                 self._close_connection(self._connection)
                 self._connection = None

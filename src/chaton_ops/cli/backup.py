@@ -31,7 +31,8 @@ def backup(
 ) -> None:
     """Back up services with restic on their own hosts, dump their databases, then apply retention.
 
-    Exit 0 all good, 1 nothing backed up, 3 partial (some failed, or a snapshot misses unreadable files).
+    Exit 0 all good, 1 nothing backed up, 3 partial (some failed, or a snapshot misses unreadable files),
+    4 nothing backed up because the hosts could not be reached.
     """
     from chaton_ops.core.backup import plan_backup, select_services
 

@@ -34,6 +34,7 @@ class TargetResult:
     duration: float = 0.0
     files_new: int | None = None
     files_changed: int | None = None
+    unreachable: bool = False  # failed because its host (or the repository's) could not be reached
 
     @property
     def succeeded(self) -> bool:

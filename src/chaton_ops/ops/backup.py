@@ -52,7 +52,7 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.report import RunReport, TargetResult
-from chaton_ops.errors import ChatonError, ExitCode
+from chaton_ops.errors import ChatonError, ConnectError, ExitCode
 from chaton_ops.ops.repository import (
     SpaceProbe,
     initialise_repository,
@@ -143,8 +143,11 @@ def run_backup(
 
 
 def backup_exit_code(report: RunReport) -> ExitCode:
-    """0 all good · 1 nothing succeeded · 3 partial, or a snapshot that misses unreadable files."""
+    """0 all good · 1 nothing succeeded · 3 partial, or a snapshot that misses unreadable files ·
+    4 nothing succeeded because hosts could not be reached."""
     if report.status == "failed":
+        if report.results and all(result.unreachable for result in report.results):
+            return ExitCode.UNREACHABLE
         return ExitCode.FAILED
     if report.status in ("partial", "warning"):
         return ExitCode.PARTIAL
@@ -165,6 +168,8 @@ def _back_up_target_safely(context: _Context, target: BackupTarget) -> TargetRes
     context.progress(target, "start")
     try:
         result = _back_up_target(context, target, started)
+    except ConnectError as failure:
+        result = replace(_failed(target, mask_text(failure.message), started), unreachable=True)
     except ChatonError as failure:
         result = _failed(target, mask_text(failure.message), started)
     except Exception as failure:  # noqa: BLE001 - one target's bug must not stop the other hosts

@@ -9,7 +9,7 @@ from pathlib import Path
 from chaton_ops.core.backup import plan_backup
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import CommandResult
-from chaton_ops.errors import ExitCode
+from chaton_ops.errors import ConnectError, ExitCode
 from chaton_ops.ops.backup import BackupOptions, backup_exit_code, run_backup
 from tests.unit.core.test_backup import make_inventory
 
@@ -117,3 +117,23 @@ def test_one_failing_host_does_not_stop_the_others_and_the_run_is_partial():
     # retention thins only what was renewed: the failed service's snapshots are left alone
     forgets = [a for a in web.argvs + mail.argvs if len(a) > 3 and a[3] == "forget"]
     assert [a[a.index("--tag") + 1] for a in forgets] == ["service:www"]
+
+
+class UnreachableHost(FakeResticHost):
+    """A host whose SSH connection cannot be made: every command ends in ConnectError."""
+
+    def run(self, argv, **kwargs):  # type: ignore[no-untyped-def, override]
+        raise ConnectError(self.host, "connection refused (10.77.0.99 port 22)")
+
+
+def test_a_run_whose_every_host_is_unreachable_exits_4_and_says_which_host():
+    report = run({"web": UnreachableHost("web", {MAIN}), "mail": UnreachableHost("mail", {MAIN})}, ["www", "mail"])
+    assert [r.status for r in report.results] == ["failed", "failed"]
+    assert all(r.unreachable and "connection refused" in r.message for r in report.results)
+    assert backup_exit_code(report) == ExitCode.UNREACHABLE
+
+
+def test_one_unreachable_host_beside_a_good_one_is_partial():
+    report = run({"web": FakeResticHost("web", {MAIN}), "mail": UnreachableHost("mail", {MAIN})}, ["www", "mail"])
+    assert {r.service: r.status for r in report.results} == {"www": "ok", "mail": "failed"}
+    assert backup_exit_code(report) == ExitCode.PARTIAL
