@@ -46,7 +46,7 @@ def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace |
     The repository folder may not exist yet (before init): its parent is measured then.
     """
     location = locate_repository(repository_url)
-    parent = posixpath.dirname(location.path.rstrip("/")) or ("/" if location.path.startswith("/") else ".")
+    parent = _parent_of(location.path)
     try:
         if location.kind == "sftp":
             destination = f"{location.user}@{location.host}" if location.user else str(location.host)
@@ -59,13 +59,14 @@ def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace |
                                    check=False)
             return parse_sftp_df(result.stdout)
         if location.kind == "local":
-            script = 'for p; do if [ -e "$p" ]; then exec df -P -k "$p"; fi; done; exit 1'
-            result = transport.run(["sh", "-c", script, "sh", location.path, parent], timeout=SPACE_TIMEOUT,
-                                   check=False)
-            return parse_df_posix(result.stdout) if result.ok else None
+            return measure_free_space_on(transport, location.path)
     except ChatonError:
         return None
     return None
+
+
+def _parent_of(path: str) -> str:
+    return posixpath.dirname(path.rstrip("/")) or ("/" if path.startswith("/") else ".")
 
 
 def _sftp_quote(path: str) -> str:
@@ -118,19 +119,15 @@ def access_host(inventory: Inventory, repository: str, via: str | None = None) -
         if via not in inventory.hosts:
             raise UsageError(f"unknown host: {via}")
         return via
-    users = [name for name in inventory.services if repository in inventory.repositories_for(name)]
+    users = inventory.services_using(repository)
     if not users:
         raise UsageError(f"no service backs up to repository {repository}: name a host that can reach it with --via HOST")
     return inventory.services[inventory.services_by_priority(users)[0]].host
 
 
-def services_using(inventory: Inventory, repository: str) -> list[str]:
-    return [name for name in inventory.services if repository in inventory.repositories_for(name)]
-
-
 def measure_free_space_on(transport: Transport, path: str) -> FreeSpace | None:
     """`df -P` on the host that stores the repository (the folder, or its parent before init)."""
-    parent = posixpath.dirname(path.rstrip("/")) or "/"
+    parent = _parent_of(path)
     script = 'for p; do if [ -e "$p" ]; then exec df -P -k "$p"; fi; done; exit 1'
     try:
         result = transport.run(["sh", "-c", script, "sh", path, parent], timeout=SPACE_TIMEOUT, check=False)
