@@ -83,3 +83,26 @@ def wait_for_page(address: str, server_name: str, contains: str, timeout: float 
         if contains in page or time.monotonic() > deadline:
             return page
         time.sleep(0.05)
+
+
+def post_form(address: str, server_name: str, form: dict[str, str], timeout: float = 10.0) -> str:
+    """POST a form to / under `server_name`; return the page it redirects to.
+
+    Like `wait_for_page`: right after a reload an old nginx worker (old configuration: no PHP, so
+    405 for a POST) may still take the request; retried only for that, and only within `timeout`."""
+    import time
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    data = urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(f"http://{address}/", data=data, headers={"Host": server_name})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - lab address
+                return response.read().decode()
+        except urllib.error.HTTPError as error:
+            if error.code != 405 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)

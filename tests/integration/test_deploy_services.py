@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import smtplib
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from tests.integration.deploy_helpers import chaton, wait_for_page, write_deploy_inventory
+from tests.integration.deploy_helpers import chaton, post_form, wait_for_page, write_deploy_inventory
 
 
 @pytest.fixture
@@ -45,11 +43,8 @@ def test_postfix_relay_on_vps_accepts_mail_for_the_collective_domain_and_queues_
 def test_php_pages_on_vps_stores_notes_in_postgresql_and_a_second_run_changes_nothing(lab, inventory, capsys):
     assert chaton("-i", str(inventory), "deploy", "pages", "--to", "vps") == 0
     assert "<h1>Notes</h1>" in wait_for_page(lab.address("vps"), "pages.lab.test", "<h1>Notes</h1>")
-    form = urllib.parse.urlencode({"author": "Camille", "body": "hello from the lab"}).encode()
-    headers = {"Host": "pages.lab.test"}
-    post = urllib.request.Request(f"http://{lab.address('vps')}/", data=form, headers=headers)
-    with urllib.request.urlopen(post, timeout=10) as response:  # noqa: S310 - follows the 303 to GET /
-        page = response.read().decode()
+    # follows the 303 to GET /
+    page = post_form(lab.address("vps"), "pages.lab.test", {"author": "Camille", "body": "hello from the lab"})
     assert "<b>Camille</b>: hello from the lab" in page
     rows = lab.ssh("vps", "runuser", "-u", "postgres", "--", "psql", "-tA", "-d", "pages", "-c",
                    "SELECT author || '|' || body FROM notes", check=True).stdout
