@@ -7,16 +7,20 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install deps test unit test-integration lint demo bench lab-up lab-down lab-status lab-inventory clean
 
+LOGS := .logs
+
+# Installation noise goes to $(LOGS)/: one line on the screen, the log's tail when something fails.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@bash scripts/quietly "Python environment ($(VENV): chaton and the test tools)" $(LOGS)/install.log \
+	  bash -c 'set -e; test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	           $(BIN)/python -m pip install --upgrade pip; $(BIN)/python -m pip install -e ".[test]"'
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 deps:
-	bash scripts/install-lab-deps
+	@bash scripts/quietly "Debian packages of the lab (scripts/install-lab-deps)" $(LOGS)/lab-deps.log \
+	  bash scripts/install-lab-deps
 
 test: install deps
 	$(BIN)/python -m pytest -q
@@ -32,7 +36,7 @@ lint: install
 	$(BIN)/mypy
 
 demo: install deps
-	bash scripts/demo
+	@bash scripts/demo
 
 bench: install deps
 	$(BIN)/python bench/run.py

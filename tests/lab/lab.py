@@ -2,7 +2,8 @@
 """The chaton-ops test lab: several real "hosts" on one Linux machine.
 
 Each host is a network namespace ``lab-NAME`` plus a private mount/UTS namespace with its own
-hostname, address on the bridge ``lab0`` (10.77.0.0/24), sshd, host key and private directories
+hostname, address on the bridge ``lab0`` (10.77.0.0/24; lab N of ``CHATON_LAB_ID=N``: ``labN``,
+10.77.N.0/24, namespaces ``labN-NAME``), sshd, host key and private directories
 (/srv, /root, /run, ... see PRIVATE_PATHS).  Needs root, iproute2, util-linux, OpenSSH, and for the
 services nginx, PostgreSQL, knot (see scripts/install-lab-deps).
 
@@ -44,15 +45,27 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-BRIDGE = "lab0"
-NETWORK = "10.77.0"  # /24; the bridge is .1
+
+def _lab_id() -> int:
+    """Which lab instance (CHATON_LAB_ID, 0-99, default 0): several worktrees or sessions on one machine
+    each get their own bridge, namespaces, subnet and lock, so their labs never meet."""
+    raw = os.environ.get("CHATON_LAB_ID", "0") or "0"
+    if not raw.isdigit() or not 0 <= int(raw) <= 99:
+        raise SystemExit(f"lab: CHATON_LAB_ID must be a number from 0 to 99, not {raw!r}")
+    return int(raw)
+
+
+LAB_ID = _lab_id()
+BRIDGE = f"lab{LAB_ID}"
+NETWORK = f"10.77.{LAB_ID}"  # /24; the bridge is .1
 BRIDGE_ADDRESS = f"{NETWORK}.1"
-NETNS_PREFIX = "lab-"
+NETNS_PREFIX = "lab-" if LAB_ID == 0 else f"lab{LAB_ID}-"
+VETH_PREFIX = "vl-" if LAB_ID == 0 else f"v{LAB_ID}-"  # + host name: at most 15 characters
 ZONE = "lab.test"
 TSIG_KEY_NAME = "chaton"
-RESTIC_PASSWORD = "restic-lab"
+RESTIC_PASSWORD = "lab-Kq7wZ-repo-password"  # unlike any name, so "not in the output" checks can fail
 HOST_RESTIC_PASSWORD_FILE = "/root/restic-lab.pass"  # inside every host
-EXTRA_FIRST = 11  # node1 = 10.77.0.11
+EXTRA_FIRST = 11  # node1 = 10.77.N.11
 MAX_EXTRA = 200
 
 
@@ -62,7 +75,8 @@ class LabError(RuntimeError):
 
 # The lab's bridge and namespaces are machine-wide: one user at a time (a pytest session holds
 # this lock from lab up to lab down; the CLI holds it for the duration of a command).
-LOCK_FILE = Path("/run/lock/chaton-lab.lock") if Path("/run/lock").is_dir() else Path("/tmp/chaton-lab.lock")
+_LOCK_NAME = "chaton-lab.lock" if LAB_ID == 0 else f"chaton-lab-{LAB_ID}.lock"
+LOCK_FILE = Path("/run/lock") / _LOCK_NAME if Path("/run/lock").is_dir() else Path("/tmp") / _LOCK_NAME
 
 
 class LabLock:
@@ -164,7 +178,7 @@ def host_specs(extra: int = 0) -> list[HostSpec]:
     ]
 
 
-_OUR_NETNS = re.compile(r"^lab-(primary|vps|backup|dns|node\d+)$")
+_OUR_NETNS = re.compile(rf"^{re.escape(NETNS_PREFIX)}(primary|vps|backup|dns|node\d+)$")
 
 SSHD_CONFIG = """\
 # chaton lab: sshd of host {name}
@@ -316,7 +330,8 @@ class Lab:
     """The lab rooted at a state directory.  Attributes are plain paths and dicts, for tests."""
 
     def __init__(self, state_dir: str | os.PathLike | None = None, extra: int | None = None):
-        state = state_dir or os.environ.get("CHATON_LAB_DIR") or REPO_ROOT / ".lab"
+        default_state = REPO_ROOT / (".lab" if LAB_ID == 0 else f".lab-{LAB_ID}")
+        state = state_dir or os.environ.get("CHATON_LAB_DIR") or default_state
         self.state_dir = Path(state).absolute()
         self.ssh_dir = self.state_dir / "ssh"
         self.identity = self.ssh_dir / "id_ed25519"
@@ -393,7 +408,7 @@ class Lab:
     ) -> subprocess.CompletedProcess:
         """Run a command on a lab host with the real ssh client; text output captured."""
         if not Path(f"/sys/class/net/{BRIDGE}").exists():  # never let 10.77.0.x go to a default route
-            raise LabError("the lab is down (no bridge lab0): run `python tests/lab/lab.py up`")
+            raise LabError(f"the lab is down (no bridge {BRIDGE}): run `python tests/lab/lab.py up`")
         return subprocess.run(
             self.ssh_argv(host, *argv),
             input=input,
@@ -670,7 +685,7 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             f"link set {BRIDGE} up",
         ]
         for spec in self.specs.values():
-            ns, veth = NETNS_PREFIX + spec.name, "vl-" + spec.name
+            ns, veth = NETNS_PREFIX + spec.name, VETH_PREFIX + spec.name
             batch += [
                 f"netns add {ns}",
                 f"link add {veth} type veth peer name eth0 netns {ns}",
@@ -769,6 +784,28 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             checks.append(("postgres", sock.exists))
         return checks
 
+    # ---------------------------------------------------------------- a host that dies
+    def stop_host(self, host: str) -> None:
+        """Make a host vanish the way a dead machine does: its link goes down, so connections time out
+        (nothing refuses); its processes and data stay, frozen behind the dead link."""
+        self._set_link(host, "down")
+
+    def start_host(self, host: str) -> None:
+        """Bring a stopped host back with its data and processes."""
+        self._set_link(host, "up")
+
+    def host_is_stopped(self, host: str) -> bool:
+        cp = _run(["ip", "-n", NETNS_PREFIX + host, "-o", "link", "show", "eth0"], check=False)
+        flags = cp.stdout.partition("<")[2].partition(">")[0].split(",")  # "2: eth0@if5: <BROADCAST,UP,…>"
+        return cp.returncode == 0 and "UP" not in flags
+
+    def _set_link(self, host: str, state: str) -> None:
+        if host not in self.specs:
+            raise LabError(f"no lab host {host!r} (hosts: {', '.join(self.specs)})")
+        if NETNS_PREFIX + host not in self._our_namespaces():
+            raise LabError(f"lab host {host} is not running (is the lab up?)")
+        _run(["ip", "-n", NETNS_PREFIX + host, "link", "set", "eth0", state])
+
     # ---------------------------------------------------------------- down
     def _our_namespaces(self) -> list[str]:
         cp = _run(["ip", "netns", "list"], check=False)
@@ -801,7 +838,7 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             batch.append(f"link del {BRIDGE}")
         if batch:
             _run(["ip", "-force", "-batch", "-"], input="\n".join(batch) + "\n", check=False)
-        for link in Path("/sys/class/net").glob("vl-*"):  # veths whose netns vanished oddly
+        for link in Path("/sys/class/net").glob(VETH_PREFIX + "*"):  # veths whose netns vanished oddly
             _run(["ip", "link", "del", link.name], check=False)
         return time.monotonic() - t0
 
@@ -950,6 +987,13 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--extra", type=int, default=0, metavar="N", help="add hosts node1..nodeN")
     sub.add_parser("down", help="tear the lab down")
     sub.add_parser("status", help="show the lab's hosts (exit 1 if something is down)")
+    p_stop = sub.add_parser("stop", help="make a host vanish from the network, as a dead machine does")
+    p_stop.add_argument("host")
+    p_start = sub.add_parser("start", help="bring a stopped host back, with its data")
+    p_start.add_argument("host")
+    p_ssh = sub.add_parser("ssh", help="run a shell command line on a host (as root, over the lab's ssh)")
+    p_ssh.add_argument("host")
+    p_ssh.add_argument("command", help="one shell command line")
     p_inv = sub.add_parser("inventory", help="write a chaton inventory of the lab")
     p_inv.add_argument("path", nargs="?", help="default: <state>/inventory.yml")
     args = ap.parse_args(argv)
@@ -969,6 +1013,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "down":
             took = Lab().down()
             print(f"lab down in {took:.2f} s")
+        elif args.cmd in ("stop", "start"):
+            lab = Lab()
+            (lab.stop_host if args.cmd == "stop" else lab.start_host)(args.host)
+            print(f"lab host {args.host} {'stopped (link down: connections time out)' if args.cmd == 'stop' else 'started'}")
+        elif args.cmd == "ssh":
+            lab = Lab()
+            if args.host not in lab.specs:
+                raise LabError(f"no lab host {args.host!r} (hosts: {', '.join(lab.specs)})")
+            done = subprocess.run(lab.ssh_argv(args.host, args.command), check=False)
+            return done.returncode
         elif args.cmd == "status":
             return 0 if print_status(Lab()) else 1
         elif args.cmd == "inventory":

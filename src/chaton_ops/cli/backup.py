@@ -74,11 +74,11 @@ def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journa
                                 "duration", "result"], summary_rows(report))
     for result in report.results:
         if result.status == "ok" and result.message and opts.verbose and not opts.json:
-            stderr.print(f"{escape(result.service)} → {escape(result.repository or '-')}: {escape(result.message)}",
+            stderr().print(f"{escape(result.service)} → {escape(result.repository or '-')}: {escape(result.message)}",
                          highlight=False, soft_wrap=True)
         elif result.status != "ok":
             colour = "red" if result.status == "failed" else "yellow"
-            stderr.print(f"[{colour}]{result.status}:[/{colour}] {escape(result.service)} → "
+            stderr().print(f"[{colour}]{result.status}:[/{colour}] {escape(result.service)} → "
                          f"{escape(result.repository or '-')}: {escape(result.message)}",
                          markup=True, highlight=False, soft_wrap=True)
     return report
@@ -141,7 +141,7 @@ class _progress:
 
     def __init__(self, opts) -> None:
         # asking rich whether stderr is a terminal would load rich (≈ 35 ms) for nothing with -q or --json
-        self.enabled = not opts.quiet and not opts.json and stderr.is_terminal
+        self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
         self.display = None
         self.tasks: dict[str, object] = {}
 
@@ -151,7 +151,7 @@ class _progress:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                console=stderr, transient=True)
+                                console=stderr(), transient=True)
         self.display.__enter__()
         return self.update
 
@@ -189,7 +189,7 @@ def _print_plan(plan, as_json: bool) -> None:
     if retention:
         print_table("Retention (forget --prune, per service tag)", ["repository", "run on", "services", "policy"],
                     [[r["repository"], r["run on"], r["services"], r["policy"]] for r in retention])
-    stdout.print("dry run: nothing was changed", highlight=False)
+    stdout().print("dry run: nothing was changed", highlight=False)
 
 
 def _format_bytes(value):

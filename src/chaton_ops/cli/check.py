@@ -80,7 +80,7 @@ def check(
         problems += [f"{f.service}: " + (f"newest snapshot is {f.age_hours(now):.1f} h old (max {f.max_age_hours:g} h)"
                                          if f.newest else "no snapshot") for f in r.stale(now)]
         for problem in problems:
-            stderr.print(f"[red]problem:[/red] {escape(r.repository)}: {escape(problem)}", markup=True,
+            stderr().print(f"[red]problem:[/red] {escape(r.repository)}: {escape(problem)}", markup=True,
                          highlight=False, soft_wrap=True)
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))

@@ -53,19 +53,19 @@ def deploy(
 
 
 def print_plan(report: DeployReport) -> None:
-    stdout.print(f"deploy {report.service} on {report.host} (playbook {report.playbook}) — dry run, "
+    stdout().print(f"deploy {report.service} on {report.host} (playbook {report.playbook}) — dry run, "
                  "nothing changed", highlight=False)
     for plan in report.plans:
         status = "error" if plan.error else ("would change" if plan.changes else "ok")
         reason = plan.error or plan.reason
-        stdout.print(f"\n[bold]{plan.index + 1}. {escape(plan.label)}[/bold]: {status} ({escape(reason)})",
+        stdout().print(f"\n[bold]{plan.index + 1}. {escape(plan.label)}[/bold]: {status} ({escape(reason)})",
                      highlight=False)
         for action in plan.actions:
-            stdout.print(f"    {escape(action.describe())}", highlight=False)
+            stdout().print(f"    {escape(action.describe())}", highlight=False)
         if plan.diff:
-            stdout.print(escape(plan.diff.rstrip("\n")), highlight=False, markup=False, soft_wrap=True)
+            stdout().print(escape(plan.diff.rstrip("\n")), highlight=False, markup=False, soft_wrap=True)
     changed = sum(1 for p in report.plans if p.changes)
-    stdout.print(f"\n{changed} of {len(report.plans)} steps would change", highlight=False)
+    stdout().print(f"\n{changed} of {len(report.plans)} steps would change", highlight=False)
 
 
 def report_as_dict(report: DeployReport) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Data on stdout (tables or JSON), messages and progress on stderr.
 
 rich is imported on first use, not when this module is: `chaton --help` and `chaton inventory check`
-print a line or two and must start fast. `stdout` and `stderr` stand for rich consoles created when
-first used, so they may be imported at the top of a command module.
+print a line or two and must start fast. `stdout()` and `stderr()` return the rich consoles, created
+when first called, so they may be imported at the top of a command module.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,19 +31,17 @@ def _console(to_stderr: bool) -> Console:
     return Console(stderr=True) if to_stderr else Console(soft_wrap=False)
 
 
-class _LazyConsole:
-    """Stands for a rich Console and creates it on first use, so that importing `stdout`/`stderr` at the
-    top of a command module costs nothing until something is printed."""
-
-    def __init__(self, to_stderr: bool) -> None:
-        self._to_stderr = to_stderr
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_console(self._to_stderr), name)
+def stdout() -> Console:
+    """The rich console of stdout (data), created on first use: importing this module costs nothing."""
+    return _console(False)
 
 
-stdout = cast("Console", _LazyConsole(False))
-stderr = cast("Console", _LazyConsole(True))
+def stderr() -> Console:
+    """The rich console of stderr (messages, progress), created on first use.
+
+    A real Console, never a stand-in: rich uses it as a context manager and reads its attributes
+    in places no proxy can foresee (the progress display crashed on one)."""
+    return _console(True)
 
 
 def print_json(data: Any) -> None:

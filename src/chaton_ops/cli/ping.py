@@ -33,7 +33,7 @@ def ping(
                     [[r.host, r.address, r.result, r.latency_ms] for r in results])
     for failed in (r for r in results if not r.ok):
         # soft_wrap: one line per host even in a narrow terminal or a captured stream
-        stderr.print(f"[red]error:[/red] {escape(failed.host)}: {escape(failed.result)}",
+        stderr().print(f"[red]error:[/red] {escape(failed.host)}: {escape(failed.result)}",
                      markup=True, highlight=False, soft_wrap=True)
     if code:
         raise typer.Exit(int(code))

@@ -102,4 +102,4 @@ def _print_results(ctx: typer.Context, results: list[dict[str, Any]], line: Call
         print_json(results)
     elif not opts.quiet:
         for result in results:
-            stdout.print(line(result), highlight=False)
+            stdout().print(line(result), highlight=False)

@@ -1,0 +1,80 @@
+"""The README's tour, run under a pseudo-terminal as a person runs it (CI has no terminal otherwise).
+
+The progress display and every other terminal-only path run here. Each command must end with its
+documented exit code and print no traceback, no `Exception ignored`, no `lost sys.stderr`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.backup_lab import CHATON, BackupLab, service
+from tests.terminal import TerminalRun, run_in_terminal
+
+
+@pytest.fixture
+def blab(lab, tmp_path) -> BackupLab:
+    return BackupLab(lab, tmp_path)
+
+
+def chaton_in_terminal(blab: BackupLab, *args: str, columns: int = 80) -> TerminalRun:
+    run = run_in_terminal([str(CHATON), "-i", str(blab.inventory), *args], env=blab.env, columns=columns)
+    assert run.crash_markers() == [], run.text
+    assert blab.lab.restic_password not in run.raw
+    return run
+
+
+def test_backup_on_a_terminal_shows_each_service_stage_then_the_summary(blab):
+    blab.make_files("primary", "/srv/site", {"index.html": "hello"})
+    blab.make_files("vps", "/srv/notes", {"a.txt": "a"})
+    blab.write_inventory({"site": service("primary", ["/srv/site"]), "notes": service("vps", ["/srv/notes"])})
+
+    run = chaton_in_terminal(blab, "backup", "--all", "--init")
+
+    assert run.returncode == 0, run.text
+    # the progress display drew each service with its stage, then gave way to the summary table
+    assert "site on primary → main: data" in run.text
+    assert "notes on vps → main" in run.text
+    assert "Backups" in run.text and run.text.rstrip().splitlines()[-1].split()[-1] == "ok"
+    assert len(blab.snapshots()) == 2
+
+
+@pytest.mark.parametrize("flag", ["-q", "--json"])
+def test_backup_with_quiet_or_json_on_a_terminal_prints_no_progress(blab, flag):
+    blab.make_files("primary", "/srv/site", {"index.html": "hello"})
+    blab.write_inventory({"site": service("primary", ["/srv/site"])})
+
+    run = chaton_in_terminal(blab, flag, "backup", "site", "--init")
+
+    assert run.returncode == 0, run.text
+    assert "→ main:" not in run.text
+    if flag == "-q":
+        assert run.text.strip() == ""
+    else:
+        assert json.loads(run.text)["results"][0]["status"] == "ok"
+
+
+def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
+    blab.make_files("primary", "/srv/www", {"index.html": "<h1>Chaton Lab</h1>"})
+    blab.write_inventory({"www": service("primary", ["/srv/www"], playbook="static-site",
+                                         vars={"server_name": f"www.{lab.zone}"})})
+    tour: list[tuple[tuple[str, ...], int]] = [
+        (("inventory",), 0),
+        (("inventory", "check"), 0),
+        (("inventory", "show", "primary"), 0),
+        (("ping",), 0),
+        (("backup", "--all", "--init"), 0),
+        (("backup", "--all", "--dry-run"), 0),
+        (("snapshots",), 0),
+        (("check",), 0),
+        (("deploy", "www", "--to", "vps", "--dry-run"), 0),
+        (("deploy", "www", "--to", "vps"), 0),
+        (("history",), 0),
+        (("history", "1"), 0),
+        (("backup", "nosuch"), 2),
+    ]
+    for args, expected in tour:
+        run = chaton_in_terminal(blab, *args)
+        assert run.returncode == expected, f"chaton {' '.join(args)} exited {run.returncode}:\n{run.text}"
