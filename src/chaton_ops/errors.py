@@ -117,3 +117,9 @@ class LockError(ChatonError):
     """Another run holds the lock."""
 
     exit_code = ExitCode.FAILED
+
+
+class JournalError(ChatonError):
+    """The journal cannot be opened, read or written; names the file and what to do."""
+
+    exit_code = ExitCode.FAILED

@@ -9,11 +9,14 @@ import typer
 from chaton_ops.cli.context import options
 from chaton_ops.cli.output import print_json, print_line, print_table
 
+MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer: a larger id cannot exist
+
 
 def history(
     ctx: typer.Context,
-    run_id: Annotated[int | None, typer.Argument(help="Show this run and its steps.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent runs to list.")] = 20,
+    run_id: Annotated[int | None, typer.Argument(min=1, max=MAX_RUN_ID, help="Show this run and its steps.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", max=MAX_RUN_ID,
+                                       help="How many recent runs to list.")] = 20,
 ) -> None:
     """The journal: recent runs (id, when, command, user, machine, status, exit code), or one run's steps."""
     from chaton_ops.adapters.journal import Journal, default_journal_path
@@ -28,7 +31,7 @@ def history(
             raise UsageError(f"no run {run_id}: no journal at {path}")
         _show_runs([], opts.json, opts.quiet)
         return
-    journal = Journal(path)
+    journal = Journal(path, read_only=True)  # reading the history never writes the journal
     try:
         if run_id is None:
             _show_runs(list_runs(journal, limit), opts.json, opts.quiet)
@@ -59,8 +62,13 @@ def _show_run(run: dict[str, Any], as_json: bool) -> None:
                f" (exit {run['exit_code'] if run['exit_code'] is not None else '-'}), by {run['user']}"
                f" on {run['machine']}, {_when(run['started_at'])} → {_when(run['ended_at'])}")
     print_table("Steps", ["#", "target", "step", "status", "started", "detail"],
-                [[index, s["target"], s["step"], s["status"], _when(s["started_at"])[11:], _detail(s["detail"])]
+                [[index, s["target"], s["step"], _status(s), _when(s["started_at"])[11:], _detail(s["detail"])]
                  for index, s in enumerate(run["steps"], start=1)])
+
+
+def _status(step: dict[str, Any]) -> str:
+    attempt = step.get("attempt") or 1
+    return step["status"] if attempt == 1 else f"{step['status']} (attempt {attempt})"
 
 
 def _when(stamp: str | None) -> str:
@@ -69,4 +77,19 @@ def _when(stamp: str | None) -> str:
 
 
 def _detail(detail: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in detail.items()) or "-"
+    # a runbook step keeps {inputs, outputs, reason, error, earlier_attempts}: what it did matters most
+    if "inputs" in detail:
+        shown = {**detail.get("outputs", {})}
+        for key in ("reason", "error"):
+            if detail.get(key):
+                shown[key] = detail[key]
+        detail = shown
+    return ", ".join(f"{key}={_compact(value)}" for key, value in detail.items()) or "-"
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
