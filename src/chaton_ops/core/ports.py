@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,40 @@ class Transport(Protocol):
     def get(self, remote_path: str) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+class JournaledStep(Protocol):
+    """A step as the journal recorded it (adapters/journal.StepRecord)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def detail(self) -> Mapping[str, Any]: ...
+
+    @property
+    def done(self) -> bool: ...
+
+
+class RunJournal(Protocol):
+    """What the runbook engine needs of the journal: runs with their plan, keyed steps journaled as
+    running before they start and with their outputs after, resumable."""
+
+    def start_run(self, command: str, args: list[str], *, plan: dict[str, Any] | None = None) -> int: ...
+
+    def resume_run(self, run_id: int) -> None: ...
+
+    def finish_run(self, run_id: int, status: str, exit_code: int) -> None: ...
+
+    def plan(self, run_id: int) -> dict[str, Any] | None: ...
+
+    def begin_keyed_step(self, run_id: int, key: str, *, action: str, target: str, host: str | None,
+                         inputs: dict[str, Any]) -> int: ...
+
+    def end_keyed_step(self, step_id: int, status: str, *, outputs: dict[str, Any] | None = None,
+                       error: str | None = None, reason: str | None = None) -> None: ...
+
+    def record_keyed_step(self, run_id: int, key: str, *, action: str, target: str, host: str | None,
+                          status: str, inputs: dict[str, Any], reason: str) -> int: ...
+
+    def keyed_steps(self, run_id: int) -> Mapping[str, JournaledStep]: ...
