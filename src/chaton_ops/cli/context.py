@@ -30,12 +30,25 @@ class Options:
 
         return locate_inventory(self.inventory)
 
-    def load(self) -> LoadedInventory:
-        """The inventory, loaded once per run."""
-        if self._loaded is None:
+    def load(self, *, placed: bool = True) -> LoadedInventory:
+        """The inventory, loaded once per run, with every moved service on the host where it runs now
+        (the journal's placements: after a failover, on its fallback). `placed=False`: as written
+        (validation reads no journal)."""
+        if not placed:
             from chaton_ops.core.loader import load_inventory
 
-            self._loaded = load_inventory(self.inventory_path())
+            return self._loaded or load_inventory(self.inventory_path())
+        if self._loaded is None:
+            from chaton_ops.core.loader import load_inventory
+            from chaton_ops.ops.placement import place_services
+
+            loaded = load_inventory(self.inventory_path())
+            self._loaded, warnings = place_services(loaded)
+            if not self.quiet:
+                from chaton_ops.cli.output import warn
+
+                for warning in warnings:
+                    warn(warning)
         return self._loaded
 
 

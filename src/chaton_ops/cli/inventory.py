@@ -20,7 +20,8 @@ def overview(ctx: typer.Context) -> None:
     from chaton_ops.ops.inventory import describe_inventory
 
     opts = options(ctx)
-    tables = describe_inventory(opts.load().inventory)
+    loaded = opts.load()
+    tables = describe_inventory(loaded.inventory, placements=loaded.placements)
     if opts.json:
         print_json(tables)
         return
@@ -28,7 +29,9 @@ def overview(ctx: typer.Context) -> None:
                 [[r["name"], r["kind"], r["address"], r["vm"], r["services"]] for r in tables["hosts"]])
     # Repositories per service are in the Repositories table: seven columns do not fit 80 characters.
     print_table("Services", ["service", "host", "tenant", "priority", "fallback", "data"],
-                [[r["name"], r["host"], r["tenant"], r["priority"], r["fallback"],
+                [[r["name"], r["host"] if not r["moved"] else f"{r['host']} (home {r['home']}, moved "
+                  f"{r['moved']['since'][:16].replace('T', ' ')} by run {r['moved']['run_id']})",
+                  r["tenant"], r["priority"], r["fallback"],
                   r["data"] + r["databases"]] for r in tables["services"]])
     print_table("Tenants", ["tenant", "contact", "last contact", "repository", "services"],
                 [[r["name"], r["contact"],
@@ -51,7 +54,7 @@ def check(
     opts = options(ctx)
     if path is not None:
         opts.inventory = path
-    loaded = opts.load()
+    loaded = opts.load(placed=False)
     inventory = loaded.inventory
     warnings: list[str] = []
     for name, ref in inventory.secrets.items():

@@ -10,15 +10,16 @@ from __future__ import annotations
 import difflib
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from chaton_ops.core.inventory import NAME_PATTERN, Inventory
+from chaton_ops.core.placement import Placement
 from chaton_ops.core.references import find_reference_problems
 from chaton_ops.core.yaml_source import PathKey, Position, Positions, read_yaml_file
 from chaton_ops.errors import InventoryError, Problem
@@ -37,6 +38,14 @@ class LoadedInventory:
     source: Path
     files: tuple[Path, ...]
     positions: Positions
+    # where moved services run now (core/placement.py); `inventory` then has them on those hosts and
+    # `declared` is the inventory as written (every service on its home)
+    placements: Mapping[str, Placement] = field(default_factory=dict)
+    declared: Inventory | None = None
+
+    def home_of(self, service: str) -> str:
+        """The service's home host, as the inventory declares it."""
+        return (self.declared or self.inventory).services[service].host
 
     @property
     def base_dir(self) -> Path:

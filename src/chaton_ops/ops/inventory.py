@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.placement import Placement
 from chaton_ops.errors import UsageError
 
 INACTIVE_AFTER_DAYS = 365
 
 
-def describe_inventory(inventory: Inventory, today: dt.date | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Rows for each table of `chaton inventory`: hosts, services, tenants, repositories, DNS zones."""
+def describe_inventory(inventory: Inventory, today: dt.date | None = None, *,
+                       placements: Mapping[str, Placement] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Rows for each table of `chaton inventory`: hosts, services, tenants, repositories, DNS zones.
+    A service moved by a failover is on the host where it runs now, with its home and the move."""
     today = today or dt.date.today()
+    moved = {name: p for name, p in (placements or {}).items() if p.away and name in inventory.services}
     return {
         "hosts": [
             {
@@ -30,6 +35,9 @@ def describe_inventory(inventory: Inventory, today: dt.date | None = None) -> di
             {
                 "name": name,
                 "host": service.host,
+                "home": moved[name].home if name in moved else service.host,
+                "moved": ({"since": moved[name].since, "run_id": moved[name].run_id, "reason": moved[name].reason}
+                          if name in moved else None),
                 "tenant": service.tenant,
                 "priority": service.priority,
                 "fallback": service.fallback,
