@@ -123,3 +123,14 @@ class JournalError(ChatonError):
     """The journal cannot be opened, read or written; names the file and what to do."""
 
     exit_code = ExitCode.FAILED
+
+
+class DnsError(ChatonError):
+    """A DNS server refused, failed or did not answer. `rcode` is the server's answer code when it gave
+    one (NXRRSET, REFUSED, NOTAUTH…), BADSIG for a rejected TSIG signature; never carries the key."""
+
+    def __init__(self, message: str, *, rcode: str | None = None, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.rcode = rcode
+        self.unreachable = unreachable
+        self.exit_code = ExitCode.UNREACHABLE if unreachable else ExitCode.FAILED

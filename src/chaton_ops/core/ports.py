@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chaton_ops.core.dns import RecordChange, RecordSet
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,23 @@ class RunJournal(Protocol):
                           status: str, inputs: dict[str, Any], reason: str) -> int: ...
 
     def keyed_steps(self, run_id: int) -> Mapping[str, JournaledStep]: ...
+
+
+class Dns(Protocol):
+    """A zone's records: read from its primary, changed in one signed update conditioned on what was
+    read, then checked on every authoritative server (adapters/dns.py)."""
+
+    def read(self, zone: str, name: str, rtype: str) -> RecordSet: ...
+
+    def query(self, server: str, zone: str, name: str, rtype: str, *, port: int = 53) -> RecordSet: ...
+
+    def authoritative_servers(self, zone: str) -> list[str]: ...
+
+    def resolve(self, name: str, rtype: str) -> list[str]: ...
+
+    def update(self, zone: str, changes: Sequence[RecordChange]) -> None: ...
+
+    def check_update_key(self, zone: str) -> None: ...
+
+    def wait_until_served(self, zone: str, change: RecordChange, *, timeout: float = 60.0,
+                          interval: float = 1.0) -> dict[str, RecordSet]: ...
