@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from chaton_ops.core.dns import RecordSet, absolute_name, address_family_matches, point_at, relative_name, spf_verdict
+from chaton_ops.core.dns import (
+    RecordSet,
+    absolute_name,
+    address_family_matches,
+    point_at,
+    relative_name,
+    spf_verdict,
+)
 
 
 @pytest.mark.parametrize(("zone", "name", "fqdn"), [
