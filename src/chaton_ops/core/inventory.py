@@ -184,6 +184,42 @@ class Repository(Model):
         return value
 
 
+PVE_STORAGE_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$"
+
+
+class PruneBackups(Model):
+    """Which vzdump archives of a guest PVE keeps after each backup (its `prune-backups`, e.g. keep-weekly=6).
+    Each rule keeps the newest archive of its period for that many periods; at least one rule is needed."""
+
+    keep_last: int | None = Field(default=None, ge=1, description="Keep the N newest archives (keep-last).")
+    keep_hourly: int | None = Field(default=None, ge=1, description="Keep one archive per hour for N hours (keep-hourly).")
+    keep_daily: int | None = Field(default=None, ge=1, description="Keep one archive per day for N days (keep-daily).")
+    keep_weekly: int | None = Field(default=None, ge=1, description="Keep one archive per week for N weeks (keep-weekly).")
+    keep_monthly: int | None = Field(default=None, ge=1, description="Keep one archive per month for N months (keep-monthly).")
+    keep_yearly: int | None = Field(default=None, ge=1, description="Keep one archive per year for N years (keep-yearly).")
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> PruneBackups:
+        if all(value is None for value in self.model_dump().values()):
+            raise ValueError("give at least one keep_* rule (without any, PVE would keep every archive)")
+        return self
+
+
+class Vzdump(Model):
+    """How `chaton vm vzdump` backs up a cluster's guests, and how fresh `chaton vm backups` wants them."""
+
+    storage: str = Field(pattern=PVE_STORAGE_PATTERN, description="PVE storage the archives go to (content `backup`).")
+    mode: Literal["snapshot", "suspend", "stop"] = Field(
+        default="snapshot", description="vzdump mode: snapshot (live), suspend or stop (consistent, with downtime).")
+    compress: Literal["zstd", "gzip", "lzo", "none"] = Field(default="zstd", description="Archive compression.")
+    prune_backups: PruneBackups | None = Field(
+        default=None, description="Archives kept per guest after each backup; unset: the storage's own setting.")
+    max_age_hours: float = Field(
+        default=26.0, gt=0,
+        description="`chaton vm backups` flags a guest whose newest archive is older (hours); 96 for twice a week.")
+    timeout: float = Field(default=14400.0, gt=0, description="Seconds to wait for one guest's vzdump task.")
+
+
 class Proxmox(Model):
     """A Proxmox VE cluster reached through its API with a token."""
 
@@ -192,6 +228,17 @@ class Proxmox(Model):
     token: Name = Field(description="Name of the secret holding the token's value.")
     verify_tls: bool = Field(default=True, description="Verify the API's TLS certificate.")
     ca_file: str | None = Field(default=None, description="CA bundle for a self-signed cluster certificate.")
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for each API answer.")
+    task_timeout: float = Field(
+        default=1800.0, gt=0,
+        description="Seconds to wait for a snapshot, rollback, start or snapshot removal task to end.")
+    vzdump: Vzdump | None = Field(default=None, description="vzdump settings for this cluster's guests.")
+
+    @model_validator(mode="after")
+    def _ca_file_needs_verification(self) -> Proxmox:
+        if self.ca_file is not None and not self.verify_tls:
+            raise ValueError("ca_file is only used when verify_tls is true")
+        return self
 
 
 class VmRef(Model):

@@ -135,3 +135,10 @@ def _duplicates(inventory: Inventory) -> Iterator[Finding]:
                    ("repositories", name, "url"))
         else:
             repo_urls[repository.url] = name
+    api_urls: dict[str, str] = {}
+    for name, cluster in inventory.proxmox.items():
+        api = cluster.api.lower().rstrip("/")
+        if api in api_urls:
+            yield f"API already used by proxmox cluster '{api_urls[api]}'", ("proxmox", name, "api")
+        else:
+            api_urls[api] = name

@@ -84,7 +84,8 @@ def test_show_a_service_gives_its_host_repositories_and_retention(capsys: pytest
     assert isinstance(found, list) and len(found) == 1
     imap = found[0]
     assert imap["type"] == "service"
-    assert imap["defined_at"].endswith("example.yml:56")
+    imap_line = Path(EXAMPLE).read_text().splitlines().index("  imap:") + 1
+    assert imap["defined_at"].endswith(f"example.yml:{imap_line}")
     assert imap["host"] == {"name": "mail", "address": "192.0.2.21"}
     assert imap["repositories"] == ["main", "offsite"]
     assert imap["retention"] == {"last": 5, "daily": 14, "weekly": 8, "monthly": 24}

@@ -17,7 +17,8 @@ def test_the_example_inventory_loads_and_locates_its_objects() -> None:
     loaded = load_inventory(EXAMPLE)
 
     assert len(loaded.inventory.services) == 12
-    assert loaded.where(("services", "imap")) == f"{EXAMPLE}:56"
+    imap_line = EXAMPLE.read_text().splitlines().index("  imap:") + 1
+    assert loaded.where(("services", "imap")) == f"{EXAMPLE}:{imap_line}"
     assert loaded.where(("services", "imap", "retention", "daily")).startswith(f"{EXAMPLE}:")
 
 
