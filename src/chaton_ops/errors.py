@@ -134,3 +134,44 @@ class DnsError(ChatonError):
         self.rcode = rcode
         self.unreachable = unreachable
         self.exit_code = ExitCode.UNREACHABLE if unreachable else ExitCode.FAILED
+
+
+class ProxmoxError(ChatonError):
+    """The Proxmox VE API refused or failed a request. `pve_message` is PVE's own text, as PVE wrote it."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, cluster: str, message: str, *, status: int | None = None,
+                 pve_message: str | None = None) -> None:
+        super().__init__(f"{cluster}: {message}")
+        self.cluster = cluster
+        self.detail = message  # without the cluster's name
+        self.status = status
+        self.pve_message = pve_message
+
+
+class ProxmoxAuthError(ProxmoxError):
+    """The API token was refused: a configuration problem (token id or secret), exit 2."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NodeOffline(ProxmoxError):
+    """The cluster answered, but the node a request is for is offline."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class QuorumLost(ProxmoxError):
+    """The cluster has no quorum: /etc/pve is read-only and PVE refuses every change."""
+
+
+class TaskFailed(ProxmoxError):
+    """A PVE task ended with an exit status other than OK; carries the last lines of its log."""
+
+    def __init__(self, cluster: str, message: str, *, upid: str, exitstatus: str | None,
+                 log_tail: tuple[str, ...] = ()) -> None:
+        super().__init__(cluster, message, pve_message=exitstatus)
+        self.upid = upid
+        self.exitstatus = exitstatus
+        self.log_tail = log_tail

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chaton_ops.core.dns import RecordChange, RecordSet
+    from chaton_ops.core.proxmox import ApiCall
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,20 @@ class Dns(Protocol):
 
     def wait_until_served(self, zone: str, change: RecordChange, *, timeout: float = 60.0,
                           interval: float = 1.0) -> dict[str, RecordSet]: ...
+
+
+class Proxmox(Protocol):
+    """The API of one Proxmox VE cluster (`cluster` is its name in the inventory).
+
+    `get` reads a path under /api2/json and returns the answer's `data`; `send` makes a change and
+    returns its `data` (a task's UPID for the calls PVE runs as tasks). Paths and parameters are built
+    by `core/proxmox.py`, answers are parsed there. Errors: ProxmoxError with PVE's own message
+    (ProxmoxAuthError for a refused token, NodeOffline, QuorumLost) and ConnectError when the API
+    cannot be reached within the cluster's timeout.
+    """
+
+    cluster: str
+
+    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any: ...
+
+    def send(self, call: ApiCall) -> Any: ...
