@@ -22,6 +22,7 @@ from chaton_ops.cli import inventory as inventory_cli
 from chaton_ops.cli import ping as ping_cli
 from chaton_ops.cli import repo as repo_cli
 from chaton_ops.cli import snapshots as snapshots_cli
+from chaton_ops.cli import vm as vm_cli
 from chaton_ops.cli.context import Options
 from chaton_ops.core.masking import mask_text
 from chaton_ops.errors import ChatonError, ExitCode
@@ -49,6 +50,7 @@ app.command("backup")(backup_cli.backup)
 app.command("snapshots")(snapshots_cli.snapshots)
 app.command("check")(check_cli.check)
 app.add_typer(repo_cli.app, name="repo")
+app.add_typer(vm_cli.app, name="vm")
 
 # Flags that belong to the root callback but that admins write after the subcommand
 # (`chaton backup --all --dry-run`): moved in front of it before click parses argv.

@@ -1,0 +1,233 @@
+"""`chaton vm …`: Proxmox VE guests — drift, onboot, snapshots before risky work, rollback, vzdump.
+
+Each command parses, calls one use case of ops/vm and renders its report (cli/vm_render.py). proxmoxer
+is imported by the adapter when a command first talks to a cluster, never at startup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from chaton_ops.cli.context import Options, options
+from chaton_ops.cli.output import warn
+
+if TYPE_CHECKING:
+    from chaton_ops.core.loader import LoadedInventory
+    from chaton_ops.core.vm_plan import Change
+    from chaton_ops.ops.vm.runner import ApiFactory, JournalPort
+
+app = typer.Typer(help="Proxmox VE guests: drift, onboot, snapshots before risky work, vzdump.",
+                  no_args_is_help=True)
+
+Host = Annotated[str, typer.Argument(metavar="HOST", help="Inventory host that is a Proxmox guest (has `vm:`).")]
+
+
+def _clusters(opts: Options) -> tuple[LoadedInventory, ApiFactory]:
+    from chaton_ops.adapters.proxmox import ProxmoxClients
+
+    loaded = opts.load()
+
+    def insecure(cluster: str) -> None:
+        warn(f"proxmox.{cluster}: verify_tls is false: the API's certificate is not checked, so anyone on the "
+             "way can pose as the cluster and read the token; set ca_file instead")
+
+    return loaded, ProxmoxClients(loaded, on_insecure=insecure)
+
+
+@contextmanager
+def _journal(opts: Options) -> Iterator[JournalPort | None]:
+    """The journal for a command that changes something (none for --dry-run)."""
+    if opts.dry_run:
+        yield None
+        return
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+
+    journal = Journal(default_journal_path())
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+def _confirmer(opts: Options, question: str) -> Any:
+    """Show the plan, then ask (unless --yes); without a terminal to ask on, refuse (exit 2)."""
+    from chaton_ops.cli.vm_render import print_plan
+    from chaton_ops.errors import UsageError
+
+    def confirm(changes: Sequence[Change]) -> bool:
+        if not (opts.yes and opts.quiet):
+            print_plan(changes, title="Plan", to_stderr=True)
+        if opts.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(f"{question.rstrip('?')}: not without a terminal to confirm on; add --yes to go ahead")
+        return typer.confirm(question, default=False, err=True)
+
+    return confirm
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise typer.Exit(int(code))
+
+
+@app.command("list")
+def list_guests(ctx: typer.Context) -> None:
+    """Every guest (QEMU and LXC) of every cluster, and its drift from the inventory: guests no host describes,
+    inventory VMs missing or on another node. Exit 4 when a cluster cannot be reached."""
+    from chaton_ops.cli.vm_render import render_listing
+    from chaton_ops.ops.vm.inspect import list_guests as list_all
+
+    opts = options(ctx)
+    loaded, api_for = _clusters(opts)
+    listings = list_all(loaded.inventory, api_for)
+    _exit(render_listing(opts, loaded.inventory, listings))
+
+
+@app.command("onboot")
+def onboot(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Set onboot=1 on exactly those guests (plan shown, confirmed).")]
+    = False,
+) -> None:
+    """Inventory guests that would not start with their node. Exit 0 when all start, 1 otherwise."""
+    from chaton_ops.cli.vm_render import render_onboot
+    from chaton_ops.ops.vm.changes import onboot as check_onboot
+
+    opts = options(ctx)
+    loaded, api_for = _clusters(opts)
+    with _journal(opts) as journal:
+        report = check_onboot(loaded.inventory, api_for, fix=fix, dry_run=opts.dry_run, journal=journal,
+                              confirm=_confirmer(opts, "Set onboot=1 on these guests?"))
+    render_onboot(opts, report, fix=fix)
+    _exit(report.exit_code)
+
+
+@app.command("snapshot")
+def snapshot(
+    ctx: typer.Context,
+    host: Host,
+    name: Annotated[str | None, typer.Option("--name", help="Snapshot name (default chaton-YYYY-MM-DD-HHMM, UTC).")]
+    = None,
+    vmstate: Annotated[bool, typer.Option("--vmstate", help="Also save the RAM of a running VM.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove chaton's old snapshots instead (--keep, --older-than).")]
+    = False,
+    keep: Annotated[int | None, typer.Option("--keep", min=0, metavar="N",
+                                             help="With --prune: keep the N newest of chaton's snapshots.")] = None,
+    older_than: Annotated[float | None, typer.Option("--older-than", min=0, metavar="DAYS",
+                                                     help="With --prune: remove those older than DAYS.")] = None,
+) -> None:
+    """Snapshot a guest before risky work; with --prune, remove chaton's dated snapshots beyond a policy
+    (snapshots with other names are never removed)."""
+    from chaton_ops.cli.vm_render import render_prune, render_run
+    from chaton_ops.errors import UsageError
+    from chaton_ops.ops.vm.changes import prune_snapshots, take_snapshot
+
+    opts = options(ctx)
+    if prune and (name or vmstate):
+        raise UsageError("--prune takes --keep and --older-than, not --name or --vmstate")
+    if not prune and (keep is not None or older_than is not None):
+        raise UsageError("--keep and --older-than go with --prune")
+    loaded, api_for = _clusters(opts)
+    with _journal(opts) as journal:
+        if prune:
+            report = prune_snapshots(loaded.inventory, api_for, host, keep=keep, older_than_days=older_than,
+                                     now=_now(), dry_run=opts.dry_run, journal=journal, notify=warn,
+                                     confirm=_confirmer(opts, f"Delete these snapshots of {host}?"))
+            render_prune(opts, report)
+            _exit(report.run.exit_code)
+            return
+        run = take_snapshot(loaded.inventory, api_for, host, name=name, vmstate=vmstate, now=_now(),
+                            dry_run=opts.dry_run, journal=journal, notify=warn)
+    render_run(opts, run, title=f"Snapshot of {host}")
+    _exit(run.exit_code)
+
+
+@app.command("snapshots")
+def snapshots(ctx: typer.Context, host: Host) -> None:
+    """A guest's snapshots, oldest first: name, when, RAM state, description."""
+    from chaton_ops.cli.vm_render import render_snapshots
+    from chaton_ops.ops.vm.inspect import list_snapshots
+
+    opts = options(ctx)
+    loaded, api_for = _clusters(opts)
+    render_snapshots(opts, list_snapshots(loaded.inventory, api_for, host), _now())
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    host: Host,
+    name: Annotated[str, typer.Option("--name", help="Snapshot to go back to (see `chaton vm snapshots HOST`).")],
+) -> None:
+    """Go back to a snapshot (confirmation, or --yes); a guest that was running runs again afterwards."""
+    from chaton_ops.cli.vm_render import render_rollback
+    from chaton_ops.ops.vm.changes import rollback as roll_back
+
+    opts = options(ctx)
+    loaded, api_for = _clusters(opts)
+    with _journal(opts) as journal:
+        report = roll_back(loaded.inventory, api_for, host, name=name, dry_run=opts.dry_run, journal=journal,
+                           notify=warn,
+                           confirm=_confirmer(opts, f"Roll {host} back to {name}? Everything written since is lost"))
+    render_rollback(opts, report, host)
+    _exit(report.run.exit_code)
+
+
+@app.command("vzdump")
+def vzdump(
+    ctx: typer.Context,
+    hosts: Annotated[list[str] | None, typer.Argument(metavar="HOST", show_default=False,
+                                                      help="Inventory hosts to back up.")] = None,
+    all_guests: Annotated[bool, typer.Option("--all", help="Every guest of every cluster (templates excepted).")]
+    = False,
+    storage: Annotated[str | None, typer.Option("--storage", metavar="S",
+                                                help="PVE storage (default: proxmox.C.vzdump.storage).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", metavar="snapshot|suspend|stop",
+                                             help="vzdump mode (default: the inventory's, else snapshot).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, max=64,
+                                             help="Nodes backed up at once (default: defaults.jobs).")] = None,
+) -> None:
+    """Back up guests with vzdump, one task per guest, nodes in parallel; prune-backups from the inventory.
+    Exit 0 all good, 1 all failed, 3 partial, 4 nothing reached."""
+    from chaton_ops.cli.vm_render import render_vzdump
+    from chaton_ops.errors import UsageError
+    from chaton_ops.ops.vm.vzdump import VzdumpOptions, run_vzdump
+
+    if mode is not None and mode not in ("snapshot", "suspend", "stop"):
+        raise UsageError(f"--mode {mode}: use snapshot, suspend or stop")
+    opts = options(ctx)
+    loaded, api_for = _clusters(opts)
+    settings = VzdumpOptions(storage=storage, mode=mode, jobs=jobs or loaded.inventory.defaults.jobs)
+    with _journal(opts) as journal:
+        report = run_vzdump(loaded.inventory, api_for, hosts or [], all_guests=all_guests, options=settings,
+                            dry_run=opts.dry_run, journal=journal, notify=warn)
+    render_vzdump(opts, report)
+    _exit(report.exit_code)
+
+
+@app.command("backups")
+def backups(
+    ctx: typer.Context,
+    storage: Annotated[str | None, typer.Option("--storage", metavar="S",
+                                                help="PVE storage (default: each cluster's vzdump storage).")] = None,
+) -> None:
+    """vzdump archives with guest, age and size; flags guests without an archive newer than their schedule
+    allows (proxmox.C.vzdump.max_age_hours). Exit 1 when a guest is flagged."""
+    from chaton_ops.cli.vm_render import render_backups
+    from chaton_ops.ops.vm.inspect import list_backups
+
+    opts = options(ctx)
+    loaded, api_for = _clusters(opts)
+    now = _now()
+    _exit(render_backups(opts, list_backups(loaded.inventory, api_for, storage=storage, now=now), now))
