@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps test unit test-integration lint demo bench lab-up lab-down lab-status lab-inventory clean
+.PHONY: install deps test unit test-integration lint demo bench fakepve lab-up lab-down lab-status lab-inventory clean
 
 LOGS := .logs
 
@@ -26,7 +26,7 @@ test: install deps
 	$(BIN)/python -m pytest -q
 
 unit: install
-	$(BIN)/python -m pytest -q tests/unit tests/e2e
+	$(BIN)/python -m pytest -q tests/unit tests/e2e tests/pve
 
 test-integration: install deps
 	$(BIN)/python -m pytest -q tests/integration -m lab
@@ -41,6 +41,11 @@ demo: install deps
 bench: install deps
 	$(BIN)/python bench/run.py
 
+# A fake Proxmox VE cluster (fakepve, 127.0.0.1) with the example's guests, in the foreground; it writes
+# .fakepve/inventory.yml for `chaton -i .fakepve/inventory.yml vm list`. Ctrl-C stops it.
+fakepve: install
+	$(BIN)/python tests/pve/serve.py $(if $(PORT),--port $(PORT))
+
 lab-up: install deps
 	$(BIN)/python tests/lab/lab.py up $(if $(EXTRA),--extra $(EXTRA))
 
@@ -54,4 +59,4 @@ lab-inventory: install
 	$(BIN)/python tests/lab/lab.py inventory
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .fakepve src/*.egg-info

@@ -53,8 +53,10 @@ def run_in_terminal(
     timeout: float = 120.0,
     columns: int = 80,
     lines: int = 24,
+    typed: str | None = None,
 ) -> TerminalRun:
     """Run argv on a fresh pty of `columns` × `lines`; return its exit code and what it printed.
+    `typed` is what the person types (answers to prompts), buffered by the terminal until read.
 
     On timeout the child's whole session is killed and TimeoutError names what it printed last."""
     master, slave = os.openpty()
@@ -66,6 +68,8 @@ def run_in_terminal(
                                    close_fds=True, preexec_fn=_become_terminal_session)
     finally:
         os.close(slave)
+    if typed:
+        os.write(master, typed.encode())
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:

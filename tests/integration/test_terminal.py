@@ -78,3 +78,43 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
     for args, expected in tour:
         run = chaton_in_terminal(blab, *args)
         assert run.returncode == expected, f"chaton {' '.join(args)} exited {run.returncode}:\n{run.text}"
+
+
+def test_the_vm_commands_of_the_tour_run_on_a_terminal_against_a_fake_cluster(fakepve, fakepve_cafile, tmp_path):
+    """`chaton vm …` as the README's tour shows it, against the `make fakepve` cluster (started here)."""
+    from tests.pve.cluster import prepare_example
+
+    inventory = prepare_example(fakepve, tmp_path, fakepve_cafile)
+    env = {"CHATON_JOURNAL": str(tmp_path / "journal.sqlite3")}
+
+    def vm(*args: str, typed: str | None = None) -> TerminalRun:
+        run = run_in_terminal([str(CHATON), "-i", str(inventory), "vm", *args], env=env, typed=typed)
+        assert run.crash_markers() == [], run.text
+        assert (tmp_path / "pve-token").read_text().strip() not in run.raw
+        return run
+
+    tour: list[tuple[tuple[str, ...], int]] = [
+        (("list",), 0),
+        (("onboot",), 1),  # cloud would not start with its node
+        (("snapshots", "web"), 0),
+        (("snapshot", "web", "--dry-run"), 0),
+        (("snapshot", "web", "--name", "before-work"), 0),
+        (("backups",), 1),  # cloud's newest archive is older than 96 h, old-test has none
+        (("vzdump", "--all"), 0),
+        (("backups",), 0),
+        (("snapshot", "--prune", "web", "--keep", "1", "--yes"), 0),
+        (("rollback", "web", "--name", "nosuch"), 2),
+    ]
+    for args, expected in tour:
+        run = vm(*args)
+        assert run.returncode == expected, f"chaton vm {' '.join(args)} exited {run.returncode}:\n{run.text}"
+
+    declined = vm("rollback", "web", "--name", "before-work", typed="n\n")
+    assert declined.returncode == 1 and "Roll web back to before-work?" in declined.text
+    assert "nothing changed" in declined.text
+
+    fixed = vm("onboot", "--fix", typed="y\n")
+    assert fixed.returncode == 0, fixed.text
+    assert "PUT /nodes/hutte1/qemu/102/config onboot=1" in fixed.text
+    assert str(fakepve.vm(102).config["onboot"]) == "1"
+    assert vm("onboot").returncode == 0
