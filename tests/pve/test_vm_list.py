@@ -161,3 +161,21 @@ def test_one_unreachable_cluster_does_not_hide_the_others(drifting: FakeCluster)
     assert clusters["grange"]["error"].startswith("grange: cannot connect")
     assert clusters["hutte"]["error"] is None
     assert 101 in relations(ran.json())
+
+
+def test_a_token_with_the_documented_privileges_can_run_every_command(cluster: FakeCluster) -> None:
+    """docs/reference/vm.md lists the privileges the token needs: exactly those, granted on `/`."""
+    pve = cluster.pve
+    pve.grant("chaton@pve!ops", "/", "Sys.Audit", "VM.Audit", "VM.Config.Options", "VM.Snapshot", "VM.PowerMgmt",
+              "VM.Backup", "Datastore.AllocateSpace", "Datastore.Audit")
+    pve.grant("someone@pve", "/", "VM.Audit")  # from the first grant on, fakepve checks every privilege
+    pve.add_vm(103, "web", status="running", config={"scsi0": "local-lvm:vm-103-disk-0,size=8G"})
+    cluster.write_inventory({"web": vm_host(103)}, vzdump={"storage": "local"})
+
+    for args in (["vm", "list"], ["--yes", "vm", "onboot", "--fix"], ["vm", "snapshot", "web", "--name", "s1"],
+                 ["vm", "snapshots", "web"], ["--yes", "vm", "rollback", "web", "--name", "s1"],
+                 ["--yes", "vm", "snapshot", "--prune", "web", "--keep", "0"], ["vm", "vzdump", "web"],
+                 ["vm", "backups"]):
+        ran = cluster.chaton(*args)
+        assert ran.code == ExitCode.OK, f"{args}: {ran.err}"
+

@@ -72,6 +72,15 @@ def _confirmer(opts: Options, question: str) -> Any:
     return confirm
 
 
+def _progress(opts: Options) -> Any:
+    """A line on stderr as each long task starts and ends, on a terminal only (cron and --json get none)."""
+    if opts.quiet or opts.json or not sys.stderr.isatty():
+        return lambda line: None
+    from chaton_ops.cli.output import stderr
+
+    return lambda line: stderr().print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -211,7 +220,7 @@ def vzdump(
     settings = VzdumpOptions(storage=storage, mode=mode, jobs=jobs or loaded.inventory.defaults.jobs)
     with _journal(opts) as journal:
         report = run_vzdump(loaded.inventory, api_for, hosts or [], all_guests=all_guests, options=settings,
-                            dry_run=opts.dry_run, journal=journal, notify=warn)
+                            dry_run=opts.dry_run, journal=journal, notify=warn, progress=_progress(opts))
     render_vzdump(opts, report)
     _exit(report.exit_code)
 

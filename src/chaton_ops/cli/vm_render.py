@@ -74,9 +74,12 @@ def run_as_dict(run: VmRun) -> dict[str, Any]:
             "notes": list(run.notes), "run_id": run.run_id, "exit_code": int(run.exit_code)}
 
 
+RESULT_COLUMNS = ["guest", "node", "action", "result", "time", "detail"]
+
+
 def _result_rows(results: Sequence[GuestResult]) -> list[list[Any]]:
-    return [[r.host or r.name or r.vmid, r.action, r.status, f"{r.duration:.1f} s",
-             r.message if r.status == "failed" else (r.message or "-")] for r in results]
+    return [[r.host or r.name or r.vmid, r.node, r.action, r.status, f"{r.duration:.1f} s", r.message or "-"]
+            for r in results]
 
 
 def render_run(opts: Options, run: VmRun, *, title: str) -> None:
@@ -91,7 +94,7 @@ def render_run(opts: Options, run: VmRun, *, title: str) -> None:
         error("nothing changed")
         return
     if not opts.quiet and run.results:
-        print_table(title, ["guest", "action", "result", "time", "detail"], _result_rows(run.results))
+        print_table(title, RESULT_COLUMNS, _result_rows(run.results))
     report_failures(run.results)
 
 
@@ -185,7 +188,7 @@ def render_onboot(opts: Options, report: OnbootReport, *, fix: bool) -> None:
         error("nothing changed")
     elif report.run.results:
         if not opts.quiet:
-            print_table("onboot --fix", ["guest", "action", "result", "time", "detail"], _result_rows(report.run.results))
+            print_table("onboot --fix", RESULT_COLUMNS, _result_rows(report.run.results))
         report_failures(report.run.results)
     elif not fix and report.run.changes and not opts.quiet:
         print_line(f"{len(report.run.changes)} guest(s) would not start with their node: "

@@ -108,7 +108,9 @@ class VzdumpReport:
 
 def run_vzdump(inventory: Inventory, api_for: ApiFactory, hosts: Sequence[str], *, all_guests: bool,
                options: VzdumpOptions, dry_run: bool, journal: JournalPort | None,
-               notify: Callable[[str], None] = lambda note: None) -> VzdumpReport:
+               notify: Callable[[str], None] = lambda note: None,
+               progress: Callable[[str], None] = lambda line: None) -> VzdumpReport:
+    """Back up the guests; `notify` hears notes at once, `progress` a line when each guest starts and ends."""
     targets, errors = plan_vzdump(inventory, api_for, hosts, all_guests=all_guests, options=options)
     changes = tuple(target.change for target in targets)
     if dry_run:
@@ -120,11 +122,11 @@ def run_vzdump(inventory: Inventory, api_for: ApiFactory, hosts: Sequence[str], 
     args += [f"--storage={options.storage}"] if options.storage else []
     args += [f"--mode={options.mode}"] if options.mode else []
     with journaled(journal, "vm vzdump", args) as run:
-        return _apply(api_for, targets, changes, errors, options, run)
+        return _apply(api_for, targets, changes, errors, options, run, progress)
 
 
 def _apply(api_for: ApiFactory, targets: list[_Target], changes: tuple[Change, ...], errors: dict[str, ChatonError],
-           options: VzdumpOptions, run: JournalRun) -> VzdumpReport:
+           options: VzdumpOptions, run: JournalRun, progress: Callable[[str], None]) -> VzdumpReport:
     groups: dict[tuple[str, str], list[_Target]] = {}
     for target in targets:
         groups.setdefault((target.change.cluster, target.change.node), []).append(target)
@@ -140,11 +142,13 @@ def _apply(api_for: ApiFactory, targets: list[_Target], changes: tuple[Change, .
                     record.update(status="failed", error=problem)
                 results.append(failed_result(change, problem, unreachable=True))
                 continue
+            progress(f"{change.target}: vzdump on {change.node} …")
             try:
                 result = apply_change(api_for(change.cluster), change, run)
             except ConnectError as error:  # the cluster's API is gone: its other guests are not tried
                 unreachable.add(change.cluster)
                 result = failed_result(change, error.message, unreachable=True)
+            progress(f"{change.target}: vzdump {result.status} after {result.duration:.0f} s")
             results.append(result)
         return results
 
