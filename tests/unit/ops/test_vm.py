@@ -165,7 +165,7 @@ def test_a_change_is_journaled_with_its_call_and_task() -> None:
     assert result.status == "ok" and result.upid == UPID
     [(target, step, detail)] = journal.steps
     assert (target, step, detail["status"], detail["upid"]) == ("web (hutte/103)", "start", "ok", UPID)
-    assert detail["call"] == {"method": "POST", "path": "/nodes/pve1/qemu/103/status/start", "params": {}}
+    assert detail["call"] == "POST /nodes/pve1/qemu/103/status/start"
 
 
 def test_a_refused_token_stops_the_run_and_is_journaled_as_failed() -> None:

@@ -174,7 +174,7 @@ def _fix_onboot(api: Proxmox, change: Change, run: JournalRun) -> GuestResult:
     except ChatonError as error:
         return failed_result(change, error.message, unreachable=error.exit_code == ExitCode.UNREACHABLE)
     if parse_onboot(config):
-        with run.step(change.target, change.action, {"call": change.call.as_dict()}) as record:
+        with run.step(change.target, change.action, {"call": change.call.describe()}) as record:
             record.update(status="skipped", reason="onboot was set meanwhile")
         return GuestResult(change.cluster, change.vmid, change.name, change.host, change.node, change.action, "ok",
                            "already set (changed meanwhile)")
@@ -243,7 +243,7 @@ def rollback(inventory: Inventory, api_for: ApiFactory, host: str, *, name: str,
         if results[0].status == "ok" and was_running:
             if read_running(api, guest.ref):
                 notes.add(f"{host} is running again (the snapshot holds its RAM state): not started")
-                with run.step(changes[1].target, "start", {"call": changes[1].call.as_dict()}) as record:
+                with run.step(changes[1].target, "start", {"call": changes[1].call.describe()}) as record:
                     record.update(status="skipped", reason="running after the rollback")
             else:
                 results.append(apply_change(api, changes[1], run))

@@ -191,7 +191,7 @@ def apply_change(api: Proxmox, change: Change, run: JournalRun, *,
     A refused token and an unreachable API are raised (no other call to that cluster could work)."""
     started = clock()
     upid = None
-    with run.step(change.target, change.action, {"call": change.call.as_dict(), "node": change.node}) as record:
+    with run.step(change.target, change.action, {"call": change.call.describe()}) as record:
         try:
             answer = api.send(change.call)
             if is_upid(answer):

@@ -138,7 +138,7 @@ def _apply(api_for: ApiFactory, targets: list[_Target], changes: tuple[Change, .
             change = target.change
             if target.problem or change.cluster in unreachable:
                 problem = target.problem or f"not tried: the API of {change.cluster} could not be reached"
-                with run.step(change.target, change.action, {"call": change.call.as_dict()}) as record:
+                with run.step(change.target, change.action, {"call": change.call.describe()}) as record:
                     record.update(status="failed", error=problem)
                 results.append(failed_result(change, problem, unreachable=True))
                 continue
