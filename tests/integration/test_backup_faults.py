@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.integration.backup_lab import BackupLab, service, wait_for
+from tests.lab.lab import NETNS_PREFIX
 
 
 @pytest.fixture
@@ -153,7 +154,9 @@ def test_restic_lock_of_another_process_is_reported_and_a_stale_one_removed_only
 
 
 def _kill_host(lab, host: str) -> None:
-    pids = subprocess.run(["ip", "netns", "pids", f"lab-{host}"], capture_output=True, text=True).stdout.split()
+    # this lab's namespace (CHATON_LAB_ID): never another lab's processes
+    pids = subprocess.run(["ip", "netns", "pids", f"{NETNS_PREFIX}{host}"], capture_output=True,
+                          text=True).stdout.split()
     for pid in pids:
         try:
             os.kill(int(pid), signal.SIGKILL)
