@@ -8,10 +8,10 @@ import pytest
 
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.proxmox import Archive, Guest, GuestRef, Snapshot
+from chaton_ops.core.vm_health import assess_guest
 from chaton_ops.core.vm_plan import (
     GuestResult,
     archive_freshness,
-    assess_guest,
     exit_code_for,
     format_compact,
     format_hours,

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.ports import Proxmox
 from chaton_ops.core.proxmox import Archive, ClusterState, Guest, Snapshot, parse_onboot
+from chaton_ops.core.vm_health import GuestHealth, assess_guest
 from chaton_ops.core.vm_plan import (
     ArchiveFreshness,
-    GuestHealth,
     GuestRow,
     InventoryVm,
     archive_freshness,
-    assess_guest,
     relate_guests,
     select_vm_hosts,
 )
