@@ -179,3 +179,12 @@ def test_a_token_with_the_documented_privileges_can_run_every_command(cluster: F
         ran = cluster.chaton(*args)
         assert ran.code == ExitCode.OK, f"{args}: {ran.err}"
 
+
+
+def test_a_page_that_is_not_pves_json_is_named_not_parsed(drifting: FakeCluster) -> None:
+    drifting.pve.fail("GET", "/cluster/resources", 200, "<html><body>Portal login</body></html>", html=True)
+
+    ran = drifting.chaton("vm", "list")
+
+    assert ran.code == ExitCode.FAILED
+    assert "GET /cluster/resources: the answer of" in ran.err and "is not PVE's JSON" in ran.err

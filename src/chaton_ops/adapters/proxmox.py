@@ -82,7 +82,7 @@ class ProxmoxClient:
 
         resource = self._api()(path.lstrip("/"))
         try:
-            return getattr(resource, method.lower())(**params)
+            answer = getattr(resource, method.lower())(**params)
         except ResourceException as error:
             raise self._pve_error(method, path, error) from None
         except http.SSLError as error:
@@ -96,6 +96,11 @@ class ProxmoxClient:
             raise ConnectError(self.cluster, f"cannot connect to {self.base_url}: {_errno_reason(error)}") from None
         except http.RequestException as error:
             raise ConnectError(self.cluster, f"{self.base_url}: {mask_text(str(error))}") from None
+        if isinstance(answer, dict) and set(answer) == {"errors"} and isinstance(answer["errors"], bytes):
+            # proxmoxer's way of saying the body was not JSON: a proxy's page, not PVE
+            raise ProxmoxError(self.cluster, f"{method} {path}: the answer of {self.base_url} is not PVE's JSON "
+                               "(a proxy in the way?)")
+        return answer
 
     def _pve_error(self, method: str, path: str, error: Any) -> ProxmoxError:
         status = int(error.status_code)

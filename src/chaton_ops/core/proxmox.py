@@ -231,6 +231,11 @@ class TaskStatus:
         return not self.running and self.exitstatus == "OK"
 
 
+def _items(data: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list answer; anything else (a proxy's page, a changed API) gives none."""
+    return [item for item in data if isinstance(item, Mapping)] if isinstance(data, list) else []
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -246,7 +251,7 @@ def _time(epoch: Any) -> dt.datetime | None:
 def parse_guests(cluster: str, data: Any) -> list[Guest]:
     """Guests (QEMU and LXC) of /cluster/resources?type=vm, sorted by vmid."""
     guests = []
-    for item in data or []:
+    for item in _items(data):
         kind = item.get("type")
         if kind not in ("qemu", "lxc") or _int(item.get("vmid")) is None:
             continue
@@ -261,7 +266,7 @@ def parse_guests(cluster: str, data: Any) -> list[Guest]:
 def parse_cluster_state(data: Any) -> ClusterState:
     quorate = True
     nodes = []
-    for item in data or []:
+    for item in _items(data):
         if item.get("type") == "cluster":
             quorate = bool(_int(item.get("quorate")))
         elif item.get("type") == "node":
@@ -271,7 +276,7 @@ def parse_cluster_state(data: Any) -> ClusterState:
 
 def parse_onboot(config: Mapping[str, Any]) -> bool:
     """PVE leaves `onboot` out of the config when it is 0 (the default)."""
-    return str(config.get("onboot", "0")).strip().lower() in ("1", "true", "yes", "on")
+    return isinstance(config, Mapping) and str(config.get("onboot", "0")).strip().lower() in ("1", "true", "yes", "on")
 
 
 def parse_snapshots(data: Any) -> list[Snapshot]:
@@ -279,7 +284,7 @@ def parse_snapshots(data: Any) -> list[Snapshot]:
     snapshots = [
         Snapshot(str(item["name"]), _time(item.get("snaptime")), str(item.get("description") or "").strip(),
                  bool(_int(item.get("vmstate"))), item.get("parent") or None)
-        for item in data or [] if item.get("name") and item.get("name") != "current"
+        for item in _items(data) if item.get("name") and item.get("name") != "current"
     ]
     return sorted(snapshots, key=lambda s: (s.taken or dt.datetime.min.replace(tzinfo=dt.UTC), s.name))
 
@@ -288,7 +293,7 @@ def parse_archives(storage: str, data: Any) -> list[Archive]:
     """The vzdump archives of a storage's content listing (content=backup). The guest and time come from
     PVE's fields, else from the archive's name (vzdump-qemu-103-2026_11_20-02_00_00…, PBS vm/103/…)."""
     archives = []
-    for item in data or []:
+    for item in _items(data):
         volid = str(item.get("volid") or "")
         if not volid or item.get("content", "backup") != "backup":
             continue
@@ -305,14 +310,15 @@ def parse_archives(storage: str, data: Any) -> list[Archive]:
     return sorted(archives, key=lambda a: (a.vmid or 0, a.created or dt.datetime.min.replace(tzinfo=dt.UTC)))
 
 
-def parse_task_status(upid: str, data: Mapping[str, Any]) -> TaskStatus:
+def parse_task_status(upid: str, data: Any) -> TaskStatus:
+    data = data if isinstance(data, Mapping) else {}
     running = data.get("status") != "stopped"
     exitstatus = data.get("exitstatus")
     return TaskStatus(upid, running, None if exitstatus is None else str(exitstatus))
 
 
 def parse_task_log(data: Any) -> list[str]:
-    lines = sorted(((int(item.get("n", 0)), str(item.get("t", ""))) for item in data or []), key=lambda x: x[0])
+    lines = sorted(((int(item.get("n", 0)), str(item.get("t", ""))) for item in _items(data)), key=lambda x: x[0])
     return [text for _, text in lines]
 
 

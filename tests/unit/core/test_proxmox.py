@@ -147,3 +147,12 @@ def test_only_exitstatus_ok_is_a_success(running: bool, exitstatus: str | None, 
 def test_a_task_runs_on_the_node_its_upid_names() -> None:
     assert upid_node(UPID) == "pve1"
     assert task_status_path("pve1", UPID) == f"/nodes/pve1/tasks/{UPID}/status"
+
+
+@pytest.mark.parametrize("garbage", [None, {"errors": b"<html>"}, "text", [1, "x", None], 42])
+def test_answers_of_an_unexpected_shape_parse_to_nothing_rather_than_crash(garbage) -> None:
+    assert parse_guests("hutte", garbage) == []
+    assert parse_snapshots(garbage) == []
+    assert parse_archives("b", garbage) == []
+    assert parse_cluster_state(garbage).quorate is True
+    assert parse_onboot(garbage) is False
