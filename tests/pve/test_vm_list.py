@@ -188,3 +188,12 @@ def test_a_page_that_is_not_pves_json_is_named_not_parsed(drifting: FakeCluster)
 
     assert ran.code == ExitCode.FAILED
     assert "GET /cluster/resources: the answer of" in ran.err and "is not PVE's JSON" in ran.err
+
+
+def test_a_proxys_error_page_gives_its_status_not_its_html(drifting: FakeCluster) -> None:
+    drifting.pve.fail("GET", "/cluster/resources", 502, "<html><body>Bad Gateway</body></html>", html=True)
+
+    ran = drifting.chaton("vm", "list")
+
+    assert ran.code == ExitCode.FAILED
+    assert "hutte: GET /cluster/resources:" in ran.err and "<html>" not in ran.err

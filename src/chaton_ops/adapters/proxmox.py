@@ -105,10 +105,9 @@ class ProxmoxClient:
     def _pve_error(self, method: str, path: str, error: Any) -> ProxmoxError:
         status = int(error.status_code)
         text = str(error.content or error.status_message or "").strip()
-        if error.errors:
-            fields = error.errors if isinstance(error.errors, dict) else {"": error.errors}
-            text += " " + "; ".join(f"{key}: {str(value).strip()}" if key else str(value).strip()
-                                    for key, value in fields.items())
+        fields = error.errors if isinstance(error.errors, dict) else {}
+        if fields and all(isinstance(value, str) for value in fields.values()):  # PVE's per-parameter errors
+            text += " " + "; ".join(f"{key}: {value.strip()}" for key, value in fields.items())
         text = mask_text(text)
         if status == 401:
             return ProxmoxAuthError(
