@@ -142,6 +142,7 @@ PRIVATE_PATHS: tuple[PrivatePath, ...] = (
     PrivatePath("/var/log"),
     PrivatePath("/tmp", mode=0o1777),
     PrivatePath("/etc/hosts", "file", 0o644),
+    PrivatePath("/etc/resolv.conf", "file", 0o644),  # the lab's knot, so lookups of lab.test names work
     PrivatePath("/etc/ssh"),  # sshd_config + this host's key (+ client config)
     PrivatePath("/etc/nginx", "copy"),
     PrivatePath("/var/lib/nginx", "copy"),
@@ -594,6 +595,8 @@ trap - EXIT
         hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         hosts += [f"{s.address}\t{s.name}" for s in self.specs.values()]
         (fs / "etc/hosts").write_text("\n".join(hosts) + "\n")
+        resolver = self.specs["dns"].address if "dns" in self.specs else BRIDGE_ADDRESS
+        (fs / "etc/resolv.conf").write_text(f"# chaton lab: the lab's own knot\nnameserver {resolver}\n")
         (fs / "root" / "restic-lab.pass").write_text(RESTIC_PASSWORD + "\n")
         os.chmod(fs / "root" / "restic-lab.pass", 0o600)
         ssh = fs / "root/.ssh"
@@ -646,6 +649,9 @@ trap - EXIT
             )
         mounts = []
         for pp in PRIVATE_PATHS:
+            # a symlinked file (resolv.conf under systemd-resolved) would be mounted over its target
+            if pp.start == "file" and os.path.islink(pp.path):
+                continue
             if os.path.exists(pp.path) and (fs / pp.path.lstrip("/")).exists():
                 mounts.append(f"mount --bind {shlex.quote('fs' + pp.path)} {shlex.quote(pp.path)}")
         services = []

@@ -456,6 +456,14 @@ class Journal:
                              "(SELECT max(id) FROM placements q WHERE q.service = p.service)").fetchall()
         return {row[0]: PlacementRecord(*row) for row in rows}
 
+    def placement_history(self, limit: int = 100) -> list[PlacementRecord]:
+        """Every recorded move (failover, failback), newest first."""
+        if self._schema < 2:
+            return []
+        rows = self._execute("read placements", "SELECT service, host, home, since, run_id, reason FROM placements "
+                             "ORDER BY id DESC LIMIT ?", (max(0, min(limit, MAX_ID)),)).fetchall()
+        return [PlacementRecord(*row) for row in rows]
+
 
 def _as_interrupted(run: RunRecord, dead: set[int]) -> RunRecord:
     if run.id in dead and run.status == "running":

@@ -22,6 +22,7 @@ from chaton_ops.cli import inventory as inventory_cli
 from chaton_ops.cli import ping as ping_cli
 from chaton_ops.cli import repo as repo_cli
 from chaton_ops.cli import snapshots as snapshots_cli
+from chaton_ops.cli import status as status_cli
 from chaton_ops.cli import vm as vm_cli
 from chaton_ops.cli.context import Options
 from chaton_ops.core.masking import mask_text
@@ -49,6 +50,7 @@ app.command("deploy")(deploy_cli.deploy)
 app.command("backup")(backup_cli.backup)
 app.command("snapshots")(snapshots_cli.snapshots)
 app.command("check")(check_cli.check)
+app.command("status")(status_cli.status)
 app.add_typer(repo_cli.app, name="repo")
 app.add_typer(vm_cli.app, name="vm")
 

@@ -115,6 +115,58 @@ class Retention(Model):
     )
 
 
+# --- health checks (`chaton status`): thresholds and maintenance windows -------------------------
+
+DURATION_PATTERN = r"^(\d+[dhm])+$"
+
+
+class Thresholds(Model):
+    """Levels at which `chaton status` reports a finding as a warning or critical. Given in
+    `defaults.thresholds`, and per host or service to override them there: an unset field takes the
+    value of the next level (service → its host → defaults → the built-in value named below). A value
+    at or past a warning level is a warning; at or past a critical level, critical."""
+
+    disk_percent: float | None = Field(
+        default=None, gt=0, le=100, description="Space or inodes used on a filesystem that is a warning (%, built-in 90).")
+    disk_critical_percent: float | None = Field(
+        default=None, gt=0, le=100, description="Space or inodes used on a filesystem that is critical (%, built-in 95).")
+    memory_percent: float | None = Field(
+        default=None, gt=0, le=100, description="Memory used, not counting caches, that is a warning (%, built-in 90).")
+    swap_percent: float | None = Field(
+        default=None, gt=0, le=100, description="Swap used that is a warning (%, built-in 80).")
+    load_per_cpu: float | None = Field(
+        default=None, gt=0, description="15-minute load average per CPU that is a warning (built-in 2.0).")
+    uptime_days: float | None = Field(
+        default=None, gt=0, description="Days since the last reboot that are a warning: kernel and library updates "
+        "wait for a reboot (built-in 90).")
+    clock_offset_seconds: float | None = Field(
+        default=None, gt=0, description="Clock offset of a host against the machine running chaton that is a warning "
+        "(s, built-in 5).")
+    certificate_days: float | None = Field(
+        default=None, ge=0, description="Days a TLS certificate has left that are a warning (built-in 14).")
+    certificate_critical_days: float | None = Field(
+        default=None, ge=0, description="Days a TLS certificate has left that are critical; expired is always "
+        "critical (built-in 3).")
+    response_seconds: float | None = Field(
+        default=None, gt=0, description="Response time of an HTTP, SMTP or TCP probe that is a warning (s, built-in 2).")
+    drill_age_days: float | None = Field(
+        default=None, gt=0, description="Days since a service's last restore drill that are a warning (built-in 31).")
+    confirm: int | None = Field(
+        default=None, ge=1, le=100, description="Consecutive runs a finding must hold at a new level before "
+        "`chaton status --notify` tells anyone, so that one slow answer does not page the admins (built-in 2).")
+
+
+class MaintenanceWindow(Model):
+    """A time when a host or service is being worked on: `chaton status` still checks it and shows the
+    findings, but sends no notification about them."""
+
+    start: dt.datetime = Field(description="When it starts (YYYY-MM-DD HH:MM, local time of the machine running "
+                                           "chaton unless an offset such as +01:00 is given).")
+    duration: str = Field(pattern=DURATION_PATTERN,
+                          description="How long it lasts: days, hours and minutes, e.g. 2h, 90m, 1d, 1h30m.")
+    reason: str | None = Field(default=None, description="What is being done (shown in `chaton status`).")
+
+
 class Defaults(Model):
     """Settings that apply wherever a host, repository or service does not say otherwise."""
 
@@ -130,6 +182,11 @@ class Defaults(Model):
         default=26.0, gt=0, description="`chaton check` reports a service whose newest snapshot is older (hours)."
     )
     jobs: int = Field(default=4, ge=1, le=64, description="How many hosts are worked on in parallel.")
+    thresholds: Thresholds = Field(default_factory=Thresholds,
+                                   description="Health-check thresholds of every host and service (`chaton status`).")
+    resolver_lookup: Address | None = Field(
+        default=None, description="Name every host looks up with its own resolvers in `chaton status`; default: the "
+        "first DNS record of a service (e.g. www.example.org), else the collective's domain.")
 
 
 class SecretRef(Model):
@@ -278,7 +335,10 @@ class Host(Model):
         "commands, for hosts without an init system such as containers and the test lab).",
     )
     description: str | None = Field(default=None, description="Free text.")
-
+    thresholds: Thresholds | None = Field(default=None, description="Health-check thresholds of this host and "
+                                          "its services, over `defaults.thresholds`.")
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list, description="Maintenance windows: no notification about this host or its services then.")
 
     @model_validator(mode="before")
     @classmethod
@@ -358,6 +418,8 @@ class SmtpCheck(Model):
     host: Address = Field(description="Host name or address.")
     port: int = Field(default=25, ge=1, le=65535, description="Port.")
     banner_contains: str | None = Field(default=None, description="Text the 220 banner must contain.")
+    starttls: bool = Field(default=True, description="Expect STARTTLS to be offered after EHLO (and check the "
+                                                     "certificate it presents); false for a plain relay.")
     timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds.")
 
 
@@ -445,6 +507,10 @@ class Service(Model):
         default=None, description="This service's own notifications (see the top-level `notify`)."
     )
     description: str | None = Field(default=None, description="Free text.")
+    thresholds: Thresholds | None = Field(default=None, description="Health-check thresholds of this service, over "
+                                          "its host's and `defaults.thresholds`.")
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list, description="Maintenance windows: no notification about this service then.")
 
 
 class Inventory(Model):

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chaton_ops.core.dns import RecordChange, RecordSet
+    from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
+    from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
     from chaton_ops.core.proxmox import ApiCall
 
 
@@ -132,3 +134,14 @@ class Proxmox(Protocol):
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any: ...
 
     def send(self, call: ApiCall) -> Any: ...
+
+
+class Probes(Protocol):
+    """Service probes from the machine running chaton (adapters/probes.py). Each returns what it saw,
+    an error included, within its check's timeout; none raises for a service that does not answer."""
+
+    def http(self, check: HttpCheck) -> HttpResult: ...
+
+    def smtp(self, check: SmtpCheck) -> SmtpResult: ...
+
+    def tcp(self, check: TcpCheck) -> TcpResult: ...

@@ -35,6 +35,7 @@ class TargetResult:
     files_new: int | None = None
     files_changed: int | None = None
     unreachable: bool = False  # failed because its host (or the repository's) could not be reached
+    bytes_processed: int | None = None  # size of the data backed up (files and dumps), as restic read it
 
     @property
     def succeeded(self) -> bool:

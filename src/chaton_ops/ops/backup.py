@@ -180,6 +180,7 @@ def _back_up_target_safely(context: _Context, target: BackupTarget) -> TargetRes
         "service": target.service, "host": target.host, "repository": target.repository,
         "snapshot": result.snapshot_id, "bytes_added": result.bytes_added, "files_new": result.files_new,
         "files_changed": result.files_changed, "duration": round(result.duration, 3), "message": result.message,
+        "total_bytes": result.bytes_processed,
     })
     return result
 
@@ -211,7 +212,7 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
 
     snapshot_id = None
     files_new = files_changed = 0
-    bytes_added = 0
+    bytes_added = bytes_processed = 0
     status = "ok"
     if target.paths:
         argv = build_backup_argv(binary, target.repository_url, paths=target.paths, host=target.host,
@@ -223,6 +224,7 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
             raise run.error(f"backup of {target.service} to {target.repository}")
         snapshot_id = summary.snapshot_id
         files_new, files_changed, bytes_added = summary.files_new, summary.files_changed, summary.data_added
+        bytes_processed = summary.total_bytes_processed
         if run.outcome == "warning":
             status = "warning"
             unreadable = parse_backup_errors(run.result.stdout, run.result.stderr).unreadable
@@ -231,9 +233,10 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
     dumps: list[str] = []
     for database in target.databases:
         context.progress(target, f"dump {database.engine}:{database.name}")
-        dump_snapshot, dump_added = _dump_database(context, transport, binary, target, database, password)
+        dump_snapshot, dump_added, dump_size = _dump_database(context, transport, binary, target, database, password)
         snapshot_id = snapshot_id or dump_snapshot
         bytes_added += dump_added
+        bytes_processed += dump_size
         dumps.append(f"{database.engine}:{database.name} → {dump_snapshot}")
     if dumps:
         notes.append("database dumps: " + ", ".join(dumps))
@@ -241,6 +244,7 @@ def _back_up_target(context: _Context, target: BackupTarget, started: float) -> 
         service=target.service, host=target.host, repository=target.repository, status=status,  # type: ignore[arg-type]
         message="; ".join(notes), snapshot_id=snapshot_id, bytes_added=bytes_added,
         duration=time.monotonic() - started, files_new=files_new, files_changed=files_changed,
+        bytes_processed=bytes_processed,
     )
 
 
@@ -279,7 +283,7 @@ def _run_with_recovery(context: _Context, transport: Transport, binary: str, tar
 
 
 def _dump_database(context: _Context, transport: Transport, binary: str, target: BackupTarget,
-                   database: Database, password: str) -> tuple[str | None, int]:
+                   database: Database, password: str) -> tuple[str | None, int, int]:
     # the only step whose argv depends on the version: `restic version` runs once per host, here
     version = context.versions.get(transport, binary)
     tags = (*target.tags, database_tag(database))
@@ -307,7 +311,7 @@ def _dump_database(context: _Context, transport: Transport, binary: str, target:
         raise ResticError(f"{what} failed (exit {statuses[0]}): {tail}", kind="fatal")
     if not run.succeeded or summary is None:
         raise run.error(what)
-    return summary.snapshot_id, summary.data_added
+    return summary.snapshot_id, summary.data_added, summary.total_bytes_processed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The memory of `chaton status` between runs: `status.json` in the state directory ($CHATON_STATE_DIR,
+else $XDG_STATE_HOME/chaton): each finding's level, since when, for how many runs and what the admins
+were last told; the incidents of public services; the silences of `--silence`.
+
+Runs may overlap (cron and an admin at a terminal): `locked_state` holds a lock from reading the file
+to writing it back, and the file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from chaton_ops.adapters.atomic import write_text_atomically
+from chaton_ops.adapters.run_state import default_state_dir
+from chaton_ops.core.alerting import AlertState, Incident, Tracked
+
+STATE_FILE_NAME = "status.json"
+FORMAT_VERSION = 1
+
+
+def default_status_state_path() -> Path:
+    return default_state_dir() / STATE_FILE_NAME
+
+
+def read_alert_state(path: Path) -> tuple[AlertState, str | None]:
+    """The state, and a problem text when the file could not be used (then an empty state: every
+    finding starts afresh, which delays messages by `confirm` runs but never loses a run)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return AlertState(), None
+    except (OSError, UnicodeDecodeError) as error:
+        return AlertState(), f"cannot read {path}: {error}"
+    try:
+        return decode_state(json.loads(text)), None
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        return AlertState(), f"{path} is not a status state file ({error}); starting afresh"
+
+
+def decode_state(data: Any) -> AlertState:
+    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+        raise ValueError("unknown format")
+    findings = {str(key): Tracked(**value) for key, value in data.get("findings", {}).items()}
+    incidents = tuple(Incident(**value) for value in data.get("incidents", []))
+    silences = {str(name): str(until) for name, until in data.get("silences", {}).items()}
+    return AlertState(findings, incidents, silences)
+
+
+def encode_state(state: AlertState) -> str:
+    data = {
+        "version": FORMAT_VERSION,
+        "findings": {key: asdict(value) for key, value in sorted(state.findings.items())},
+        "incidents": [asdict(incident) for incident in state.incidents],
+        "silences": dict(sorted(state.silences.items())),
+    }
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_alert_state(path: Path, state: AlertState) -> None:
+    write_text_atomically(path, encode_state(state), mode=0o600)
+
+
+@contextmanager
+def locked_state(path: Path) -> Iterator[None]:
+    """Hold the state's lock (a sibling `.lock` file) for a read-modify-write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,230 @@
+"""Use case `status`: gather every fact and probe at once, then judge them.
+
+Host facts (one SSH round trip per host), service probes (HTTP, SMTP, TCP from this machine), DNS
+answers and repository queries all run in one bounded pool, each under its own timeout, so a slow
+or dead host costs its own timeout and delays nobody else. Judging is pure (core/host_facts.py,
+core/probes.py, core/readiness.py); a host that cannot be reached is reported once, with the
+failing probes of its services folded into it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from chaton_ops.core.health import Finding, StatusReport, fold_unreachable, limits_for, silence_reason
+from chaton_ops.core.host_facts import HostFacts, clock_offset, evaluate_host, facts_argv, parse_host_facts
+from chaton_ops.core.inventory import Inventory
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.masking import mask_text
+from chaton_ops.core.ports import Probes, Transport
+from chaton_ops.core.probes import evaluate_http, evaluate_smtp, evaluate_tcp
+from chaton_ops.core.readiness import (
+    BackupState,
+    FallbackSpace,
+    RecordedStep,
+    backed_up,
+    backup_states_from_journal,
+    evaluate_backup,
+    evaluate_capacity,
+    evaluate_drill,
+    latest_drills,
+    service_sizes,
+)
+from chaton_ops.errors import ChatonError, ConnectError, UsageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_JOBS = 32  # checks are light and mostly wait on the network
+FACTS_EXTRA_SECONDS = 20.0  # the facts script's own bounded waits (df, lookup) on top of the connect timeout
+
+SnapshotLookup = Callable[[str, str, str], dt.datetime | None]  # (service, repository, host) → newest
+
+
+@dataclass(frozen=True)
+class Selection:
+    hosts: tuple[str, ...]
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JournalView:
+    """What status reads from the journal (read-only), newest first."""
+
+    backups: tuple[RecordedStep, ...] = ()
+    drills: tuple[RecordedStep, ...] = ()
+
+
+@dataclass
+class _HostOutcome:
+    facts: HostFacts | None = None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+
+def select(inventory: Inventory, hosts: Sequence[str] = (), services: Sequence[str] = ()) -> Selection:
+    """Everything, or the named hosts (with their services) and services (with their hosts)."""
+    unknown_hosts = [name for name in hosts if name not in inventory.hosts]
+    unknown_services = [name for name in services if name not in inventory.services]
+    if unknown_hosts:
+        raise UsageError(f"unknown host: {', '.join(unknown_hosts)} (known: {', '.join(sorted(inventory.hosts))})")
+    if unknown_services:
+        raise UsageError(f"unknown service: {', '.join(unknown_services)} "
+                         f"(known: {', '.join(sorted(inventory.services)) or 'none'})")
+    if not hosts and not services:
+        return Selection(tuple(inventory.hosts), tuple(inventory.services))
+    chosen_services = list(dict.fromkeys([*services, *(s for h in hosts for s in inventory.services_on(h))]))
+    chosen_hosts = list(dict.fromkeys([*hosts, *(inventory.services[s].host for s in services)]))
+    return Selection(tuple(chosen_hosts), tuple(chosen_services))
+
+
+def resolver_lookup_name(inventory: Inventory) -> str:
+    """The name every host must be able to resolve: `defaults.resolver_lookup`, else the first service
+    record (www.example.org), else the collective's domain."""
+    if inventory.defaults.resolver_lookup:
+        return inventory.defaults.resolver_lookup
+    for service in inventory.services.values():
+        for record in service.dns:
+            return record.zone if record.name == "@" else f"{record.name}.{record.zone}"
+    return inventory.collective.domain
+
+
+def gather_status(
+    loaded: LoadedInventory,
+    *,
+    transports: Callable[[str], Transport],
+    probes: Probes,
+    journal: JournalView,
+    snapshots: SnapshotLookup | None = None,
+    selection: Selection | None = None,
+    jobs: int = DEFAULT_JOBS,
+    silences: Mapping[str, dt.datetime] | None = None,
+    now: dt.datetime | None = None,
+) -> StatusReport:
+    inventory = loaded.inventory
+    chosen = selection or select(inventory)
+    lookup = resolver_lookup_name(inventory)
+    states = backup_states_from_journal(journal.backups)
+    wanted_backups = [(service, repository) for service in chosen.services if backed_up(inventory, service)
+                      for repository in inventory.repositories_for(service)]
+    fallbacks = _fallbacks_to_measure(inventory, chosen)
+    host_names = list(dict.fromkeys([*chosen.hosts, *fallbacks]))
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="status") as pool:
+        host_futures = {host: pool.submit(_gather_host, inventory, host, transports, lookup) for host in host_names}
+        probe_futures = [pool.submit(_probe_service, inventory, service, probes) for service in chosen.services]
+        repository_futures: dict[tuple[str, str], Future[BackupState]] = {
+            key: pool.submit(_ask_repository, inventory, key, snapshots)
+            for key in wanted_backups if key not in states and snapshots is not None
+        }
+        outcomes = {host: future.result() for host, future in host_futures.items()}
+        probe_findings = [finding for future in probe_futures for finding in future.result()]
+        asked = {key: future.result() for key, future in repository_futures.items()}
+    checked_at = now or dt.datetime.now(dt.UTC)
+    findings: list[Finding] = []
+    for host in chosen.hosts:
+        findings.extend(outcomes[host].findings)
+    findings.extend(probe_findings)
+    for service, repository in wanted_backups:
+        state = states.get((service, repository)) or asked.get((service, repository)) or BackupState()
+        max_age = inventory.services[service].max_age_hours or inventory.defaults.max_age_hours
+        findings.append(evaluate_backup(service, inventory.services[service].host, repository, state, max_age,
+                                        checked_at))
+    findings.extend(_readiness(inventory, chosen, states, journal, outcomes, checked_at))
+    folded = fold_unreachable(findings)
+    active = dict(silences or {})
+    marked = [replace(finding, silenced=silence_reason(inventory, finding, checked_at, active)) for finding in folded]
+    return StatusReport(checked_at, tuple(marked), tuple(_notes(inventory, chosen)))
+
+
+def _fallbacks_to_measure(inventory: Inventory, chosen: Selection) -> list[str]:
+    return list(dict.fromkeys(inventory.services[s].fallback for s in chosen.services  # type: ignore[misc]
+                              if inventory.services[s].fallback is not None))
+
+
+def _gather_host(inventory: Inventory, host: str, transports: Callable[[str], Transport], lookup: str) -> _HostOutcome:
+    """One round trip: the facts script. A host that cannot be reached gives one finding saying so."""
+    limits = limits_for(inventory, host=host)
+    timeout = inventory.ssh_for(host).connect_timeout + FACTS_EXTRA_SECONDS
+    try:
+        transport = transports(host)
+        connect = getattr(transport, "connect", None)
+        if connect is not None:  # the handshake is not part of the clock measurement
+            connect()
+        sent = time.time()
+        result = transport.run(facts_argv(lookup), timeout=timeout, check=False)
+        received = time.time()
+    except ConnectError as error:
+        return _HostOutcome(error=error.cause, findings=[Finding(
+            "hosts", host, "reachable", "critical", f"unreachable: {mask_text(error.cause)}", host=host,
+            unreachable=True, affects=tuple(inventory.services_on(host)))])
+    except ChatonError as error:
+        return _HostOutcome(error=error.message, findings=[Finding(
+            "hosts", host, "facts", "unknown", f"facts not gathered: {mask_text(error.message)}", host=host)])
+    facts = parse_host_facts(result.stdout)
+    findings = evaluate_host(host, facts, limits, lookup=lookup, offset=clock_offset(facts, sent, received))
+    if facts.problems:
+        findings.append(Finding("hosts", host, "facts", "unknown",
+                                f"not readable on this host: {', '.join(facts.problems)}", host=host))
+    return _HostOutcome(facts=facts, findings=findings)
+
+
+def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[Finding]:
+    declared = inventory.services[service]
+    check = declared.check
+    if check is None:
+        return []
+    limits = limits_for(inventory, service=service)
+    host = declared.host
+    found: list[Finding] = []
+    if check.http is not None:
+        found.append(evaluate_http(service, host, check.http, probes.http(check.http), limits))
+    if check.smtp is not None:
+        found.append(evaluate_smtp(service, host, check.smtp, probes.smtp(check.smtp), limits))
+    if check.tcp is not None:
+        found.append(evaluate_tcp(service, host, check.tcp, probes.tcp(check.tcp), limits))
+    return found
+
+
+def _ask_repository(inventory: Inventory, key: tuple[str, str], snapshots: SnapshotLookup | None) -> BackupState:
+    """The newest snapshot from the repository itself, for a service the journal knows nothing about."""
+    service, repository = key
+    if snapshots is None:
+        return BackupState()
+    try:
+        newest = snapshots(service, repository, inventory.services[service].host)
+    except ConnectError as error:
+        return BackupState(error=f"{error.host} unreachable")
+    except ChatonError as error:
+        return BackupState(error=mask_text(error.message))
+    return BackupState(newest, "repository")
+
+
+def _readiness(inventory: Inventory, chosen: Selection, states: Mapping[tuple[str, str], BackupState],
+               journal: JournalView, outcomes: Mapping[str, _HostOutcome], now: dt.datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    drills = latest_drills(journal.drills)
+    for service in chosen.services:
+        if backed_up(inventory, service):
+            findings.append(evaluate_drill(service, inventory.services[service].host, drills.get(service),
+                                           limits_for(inventory, service=service), now))
+    sizes = service_sizes(states, drills)
+    for fallback in _fallbacks_to_measure(inventory, chosen):
+        moving = [name for name, service in inventory.services.items()
+                  if service.fallback == fallback and service.host != fallback]
+        if not moving:
+            continue
+        facts = outcomes[fallback].facts if fallback in outcomes else None
+        space = FallbackSpace({fs.mount: fs.available_kb for fs in facts.filesystems}) if facts else None
+        findings.append(evaluate_capacity(inventory, fallback, moving, sizes, space))
+    return findings
+
+
+def _notes(inventory: Inventory, chosen: Selection) -> list[str]:
+    notes = []
+    if any(inventory.services[s].dns for s in chosen.services):
+        notes.append("DNS records: not checked by this version")
+    return notes

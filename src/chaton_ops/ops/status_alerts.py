@@ -1,0 +1,131 @@
+"""After a status run: remember each finding's level, tell the admins what changed (`--notify`), keep
+the public services' incidents, and silences (`--silence NAME DURATION`).
+
+Delivery problems are returned as text, never raised: a chat server that is down must not hide the
+status itself. A message that could not be delivered is tried again on the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaton_ops.adapters.notifiers import DeliveryError, send_apprise
+from chaton_ops.adapters.secrets import SecretValue, resolve_secret
+from chaton_ops.adapters.status_state import locked_state, read_alert_state, write_alert_state
+from chaton_ops.core.alerting import (
+    AlertState,
+    Change,
+    active_silences,
+    forget_stale,
+    mark_told,
+    plan_messages,
+    silence,
+    track,
+    track_public,
+)
+from chaton_ops.core.health import Finding, StatusReport, limits_for, parse_duration
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.masking import mask_text
+from chaton_ops.errors import SecretError, UsageError
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[str, str, str, str], None]  # (url, title, body, notify type)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    state: AlertState
+    sent: tuple[Change, ...] = ()  # told this run
+    held: tuple[Change, ...] = ()  # held back by a maintenance window or a silence
+    pending: tuple[Change, ...] = ()  # to tell, but --notify was not given (or delivery failed)
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+def read_silences(path: Path, now: dt.datetime) -> dict[str, dt.datetime]:
+    state, _problem = read_alert_state(path)
+    return active_silences(state, now)
+
+
+def set_silence(loaded: LoadedInventory, path: Path, name: str, duration: str, now: dt.datetime) -> dt.datetime | None:
+    """Silence host or service `name` for `duration` (`0` lifts it); returns when it ends."""
+    inventory = loaded.inventory
+    if name not in inventory.hosts and name not in inventory.services:
+        raise UsageError(f"--silence: no host or service called {name!r}")
+    try:
+        length = parse_duration(duration)
+    except ValueError as error:
+        raise UsageError(f"--silence: {error}") from None
+    until = now + length if length else None
+    with locked_state(path):
+        state, _problem = read_alert_state(path)
+        write_alert_state(path, silence(state, name, until))
+    return until
+
+
+def follow_up(loaded: LoadedInventory, report: StatusReport, path: Path, *, notify: bool,
+              send: Sender = send_apprise) -> FollowUp:
+    """Update the state with this run's findings; with `notify`, send what changed."""
+    inventory = loaded.inventory
+    now = report.checked_at
+    problems: list[str] = []
+    with locked_state(path):
+        state, problem = read_alert_state(path)
+        if problem:
+            problems.append(f"status state: {problem}")
+        state, changes = track(state, report.findings, now, confirm=lambda finding: _confirm_runs(loaded, finding),
+                               wanted=inventory.notify.events)
+        held = tuple(change for change in changes if change.held is not None)
+        sent: list[Change] = []
+        if notify:
+            delivered, delivery_problems = _deliver(loaded, changes, send)
+            sent = delivered
+            problems.extend(delivery_problems)
+            state = mark_told(state, delivered)
+        confirm = limits_for(inventory).confirm
+        state = forget_stale(track_public(state, inventory, report.findings, now, confirm), inventory, now)
+        try:
+            write_alert_state(path, state)
+        except OSError as error:
+            problems.append(f"status state: cannot write {path}: {error.strerror or error}")
+    pending = tuple(change for change in changes if change.held is None and change not in sent)
+    return FollowUp(state, tuple(sent), held, pending, tuple(mask_text(problem) for problem in problems))
+
+
+def _confirm_runs(loaded: LoadedInventory, finding: Finding) -> int:
+    if finding.service is not None and finding.service in loaded.inventory.services:
+        return limits_for(loaded.inventory, service=finding.service).confirm
+    return limits_for(loaded.inventory, host=finding.host).confirm
+
+
+def _deliver(loaded: LoadedInventory, changes: list[Change], send: Sender) -> tuple[list[Change], list[str]]:
+    problems: list[str] = []
+    delivered: dict[str, Change] = {}
+    failed: set[str] = set()
+    secrets: dict[str, SecretValue | str] = {}
+    for destination, title, body, notify_type, told in plan_messages(loaded.inventory, changes):
+        if destination not in secrets:
+            try:
+                secrets[destination] = resolve_secret(loaded, destination)
+            except SecretError as error:
+                secrets[destination] = error.message
+        secret = secrets[destination]
+        what = f"apprise '{destination}' ({notify_type})"
+        if isinstance(secret, str):
+            problems.append(f"{what} not sent: {secret}")
+            failed.update(change.key for change in told)
+            continue
+        try:
+            send(secret.reveal(), mask_text(title), mask_text(body), notify_type)
+        except DeliveryError as error:
+            problems.append(f"{what} failed: {error}")
+            failed.update(change.key for change in told)
+            continue
+        log.debug("%s delivered", what)
+        delivered.update((change.key, change) for change in told)
+    # a change told to one destination but not to another is tried again for all of them
+    return [change for key, change in delivered.items() if key not in failed], problems

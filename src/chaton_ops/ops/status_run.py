@@ -1,0 +1,77 @@
+"""`chaton status` as one use case: gather and judge (ops/status.py), remember and notify
+(ops/status_alerts.py), then write the status page and the metrics file when asked."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaton_ops.adapters.atomic import write_text_atomically
+from chaton_ops.adapters.hosts import HostPool
+from chaton_ops.adapters.journal import default_journal_path
+from chaton_ops.adapters.probes import NetworkProbes
+from chaton_ops.adapters.status_state import default_status_state_path
+from chaton_ops.core.health import StatusReport
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.ports import Probes
+from chaton_ops.core.status_page import render_status_page
+from chaton_ops.ops.status import DEFAULT_JOBS, gather_status, select
+from chaton_ops.ops.status_alerts import FollowUp, follow_up, read_silences, set_silence
+from chaton_ops.ops.status_sources import read_journal, repository_snapshots
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    hosts: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    notify: bool = False
+    silence: tuple[str, str] | None = None  # (host or service, duration)
+    html: Path | None = None
+    metrics_file: Path | None = None
+    jobs: int = DEFAULT_JOBS
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    report: StatusReport
+    follow_up: FollowUp
+    silenced_until: dt.datetime | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)  # files or messages that could not be written
+
+
+def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probes | None = None,
+               state_path: Path | None = None, journal_path: Path | None = None) -> StatusOutcome:
+    inventory = loaded.inventory
+    state_path = state_path or default_status_state_path()
+    selection = select(inventory, request.hosts, request.services)
+    silenced_until = None
+    if request.silence is not None:
+        silenced_until = set_silence(loaded, state_path, *request.silence, dt.datetime.now(dt.UTC))
+    journal_view, moves = read_journal(journal_path or default_journal_path(), len(inventory.services))
+    with HostPool(loaded) as pool:
+        report = gather_status(loaded, transports=pool.transport, probes=probes or NetworkProbes(),
+                               journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport),
+                               selection=selection, jobs=request.jobs,
+                               silences=read_silences(state_path, dt.datetime.now(dt.UTC)))
+    followed = follow_up(loaded, report, state_path, notify=request.notify)
+    problems = list(followed.problems)
+    if request.html is not None:
+        page = render_status_page(inventory, report, followed.state, moves)
+        problems.extend(_write(request.html, page, "status page"))
+    if request.metrics_file is not None:
+        from chaton_ops.adapters.status_metrics import write_status_textfile
+
+        try:
+            write_status_textfile(request.metrics_file, report)
+        except OSError as error:
+            problems.append(f"cannot write the metrics file {request.metrics_file}: {error.strerror or error}")
+    return StatusOutcome(report, followed, silenced_until, tuple(problems))
+
+
+def _write(path: Path, text: str, what: str) -> list[str]:
+    try:
+        write_text_atomically(path, text, mode=0o644)
+    except OSError as error:
+        return [f"cannot write the {what} {path}: {error.strerror or error}"]
+    return []
