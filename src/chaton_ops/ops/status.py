@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from chaton_ops.core.dns_checks import Answer, evaluate_records
 from chaton_ops.core.health import Finding, StatusReport, fold_unreachable, limits_for, silence_reason
 from chaton_ops.core.host_facts import HostFacts, clock_offset, evaluate_host, facts_argv, parse_host_facts
-from chaton_ops.core.inventory import Inventory
+from chaton_ops.core.inventory import DnsRecord, Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import Probes, Transport
+from chaton_ops.core.ports import Dns, Probes, Transport
 from chaton_ops.core.probes import evaluate_http, evaluate_smtp, evaluate_tcp
 from chaton_ops.core.readiness import (
     BackupState,
@@ -35,7 +36,7 @@ from chaton_ops.core.readiness import (
     latest_drills,
     service_sizes,
 )
-from chaton_ops.errors import ChatonError, ConnectError, UsageError
+from chaton_ops.errors import ChatonError, ConnectError, DnsError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def gather_status(
     probes: Probes,
     journal: JournalView,
     snapshots: SnapshotLookup | None = None,
+    dns: Dns | None = None,
     selection: Selection | None = None,
     jobs: int = DEFAULT_JOBS,
     silences: Mapping[str, dt.datetime] | None = None,
@@ -120,14 +122,19 @@ def gather_status(
             key: pool.submit(_ask_repository, inventory, key, snapshots)
             for key in wanted_backups if key not in states and snapshots is not None
         }
+        dns_futures = _ask_dns(pool, inventory, chosen, dns) if dns is not None else []
         outcomes = {host: future.result() for host, future in host_futures.items()}
         probe_findings = [finding for future in probe_futures for finding in future.result()]
+        dns_findings = [finding for service, record, answers in dns_futures
+                        for finding in evaluate_records(inventory, service, record,
+                                                        {server: answer.result() for server, answer in answers.items()})]
         asked = {key: future.result() for key, future in repository_futures.items()}
     checked_at = now or dt.datetime.now(dt.UTC)
     findings: list[Finding] = []
     for host in chosen.hosts:
         findings.extend(outcomes[host].findings)
     findings.extend(probe_findings)
+    findings.extend(dns_findings)
     for service, repository in wanted_backups:
         state = states.get((service, repository)) or asked.get((service, repository)) or BackupState()
         max_age = inventory.services[service].max_age_hours or inventory.defaults.max_age_hours
@@ -137,7 +144,7 @@ def gather_status(
     folded = fold_unreachable(findings)
     active = dict(silences or {})
     marked = [replace(finding, silenced=silence_reason(inventory, finding, checked_at, active)) for finding in folded]
-    return StatusReport(checked_at, tuple(marked), tuple(_notes(inventory, chosen)))
+    return StatusReport(checked_at, tuple(marked), tuple(_notes(inventory, chosen, dns)))
 
 
 def _fallbacks_to_measure(inventory: Inventory, chosen: Selection) -> list[str]:
@@ -170,6 +177,41 @@ def _gather_host(inventory: Inventory, host: str, transports: Callable[[str], Tr
         findings.append(Finding("hosts", host, "facts", "unknown",
                                 f"not readable on this host: {', '.join(facts.problems)}", host=host))
     return _HostOutcome(facts=facts, findings=findings)
+
+
+DnsQueries = list[tuple[str, DnsRecord, dict[str, "Future[Answer]"]]]
+
+
+def _ask_dns(pool: ThreadPoolExecutor, inventory: Inventory, chosen: Selection, dns: Dns) -> DnsQueries:
+    """Each service record asked of every authoritative server of its zone, each query in the pool.
+    The zones' server lists come first (one question to each zone's primary)."""
+    records = [(service, record) for service in chosen.services for record in inventory.services[service].dns
+               if record.zone in inventory.dns]
+    zones = {zone: pool.submit(dns.authoritative_servers, zone) for zone in dict.fromkeys(r.zone for _, r in records)}
+    servers: dict[str, list[str] | str] = {}
+    for zone, future in zones.items():
+        try:
+            servers[zone] = future.result()
+        except DnsError as error:
+            servers[zone] = f"the zone's servers are unknown: {mask_text(error.message)}"
+    queries: DnsQueries = []
+    for service, record in records:
+        listed = servers[record.zone]
+        if isinstance(listed, str):
+            failed: Future[Answer] = Future()
+            failed.set_result(listed)
+            queries.append((service, record, {inventory.dns[record.zone].server: failed}))
+            continue
+        port = inventory.dns[record.zone].port
+        queries.append((service, record, {server: pool.submit(_query, dns, server, record, port) for server in listed}))
+    return queries
+
+
+def _query(dns: Dns, server: str, record: DnsRecord, port: int) -> Answer:
+    try:
+        return dns.query(server, record.zone, record.name, record.type, port=port)
+    except DnsError as error:
+        return mask_text(error.message)
 
 
 def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[Finding]:
@@ -223,8 +265,8 @@ def _readiness(inventory: Inventory, chosen: Selection, states: Mapping[tuple[st
     return findings
 
 
-def _notes(inventory: Inventory, chosen: Selection) -> list[str]:
+def _notes(inventory: Inventory, chosen: Selection, dns: Dns | None) -> list[str]:
     notes = []
-    if any(inventory.services[s].dns for s in chosen.services):
-        notes.append("DNS records: not checked by this version")
+    if dns is None and any(inventory.services[s].dns for s in chosen.services):
+        notes.append("DNS records: not checked (no DNS port given)")
     return notes

@@ -14,7 +14,7 @@ from chaton_ops.adapters.probes import NetworkProbes
 from chaton_ops.adapters.status_state import default_status_state_path
 from chaton_ops.core.health import StatusReport
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Probes
+from chaton_ops.core.ports import Dns, Probes
 from chaton_ops.core.status_page import render_status_page
 from chaton_ops.ops.status import DEFAULT_JOBS, gather_status, select
 from chaton_ops.ops.status_alerts import FollowUp, follow_up, read_silences, set_silence
@@ -52,6 +52,7 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
     with HostPool(loaded) as pool:
         report = gather_status(loaded, transports=pool.transport, probes=probes or NetworkProbes(),
                                journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport),
+                               dns=_dns(loaded),
                                selection=selection, jobs=request.jobs,
                                silences=read_silences(state_path, dt.datetime.now(dt.UTC)))
     followed = follow_up(loaded, report, state_path, notify=request.notify)
@@ -67,6 +68,15 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
         except OSError as error:
             problems.append(f"cannot write the metrics file {request.metrics_file}: {error.strerror or error}")
     return StatusOutcome(report, followed, silenced_until, tuple(problems))
+
+
+def _dns(loaded: LoadedInventory) -> Dns | None:
+    """Reads only: no TSIG secret is needed (nor resolved) to ask a zone's servers."""
+    if not loaded.inventory.dns:
+        return None
+    from chaton_ops.adapters.dns import Rfc2136Dns
+
+    return Rfc2136Dns(loaded.inventory.dns, {})
 
 
 def _write(path: Path, text: str, what: str) -> list[str]:
