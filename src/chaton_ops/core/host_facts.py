@@ -210,7 +210,9 @@ def clock_offset(facts: HostFacts, sent: float, received: float) -> tuple[float,
 
 
 def _gib(kb: float) -> str:
-    return f"{kb / 1024 / 1024:.1f} GiB" if kb >= 1024 * 1024 else f"{kb / 1024:.0f} MiB"
+    if kb >= 1024 * 1024:
+        return f"{kb / 1024 / 1024:.1f} GiB"
+    return f"{kb / 1024:.0f} MiB" if kb >= 1024 else f"{kb:.0f} KiB"
 
 
 def evaluate_host(host: str, facts: HostFacts, limits: Limits, *, lookup: str,
