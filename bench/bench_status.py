@@ -1,0 +1,141 @@
+"""`chaton status` on 20 lab hosts against 1 host: hosts and probes run side by side.
+
+Brings the lab up with `--extra 16` (primary, vps, backup, dns, node1..node16) and times two things,
+interleaved (1 host, 20 hosts, …) so that a busy machine weighs on both alike:
+
+- the command as an admin or cron runs it: `chaton -q status` in a fresh process (interpreter, imports,
+  inventory, journal, every check, state file), for an inventory of one host and of all 20;
+- the checks alone, in process: `gather_status` with fresh SSH connections (imports paid before).
+
+Both inventories hold the lab's `www` (HTTP probe and DNS record on the zone's server) and a journal
+with a recent backup and drill, so that no repository is asked (one restic per service, whatever the
+number of hosts). Target: median of 20 hosts ≤ 2 × median of 1 host, for the command. The lab is
+torn down at the end.
+
+Needs root and the lab's packages; uses lab CHATON_LAB_ID (default 0) and holds its lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+EXTRA_HOSTS = 16
+RUNS = 9
+TARGET_RATIO = 2.0
+CHATON = Path(sys.executable).with_name("chaton")
+
+
+def write_inventory(lab: object, folder: Path, hosts: list[str]) -> Path:
+    import yaml
+
+    data = json.loads(json.dumps(lab.inventory_data(), default=str))  # type: ignore[attr-defined]
+    data["hosts"] = {name: spec for name, spec in data["hosts"].items() if name in hosts}
+    if "vps" not in hosts:
+        data["services"]["www"].pop("fallback", None)
+    path = folder / f"inventory-{len(hosts)}.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def write_journal(path: Path) -> None:
+    from chaton_ops.adapters.journal import Journal
+
+    with Journal(path) as journal:
+        for action, detail in (("backup", {"service": "www", "repository": "main", "total_bytes": 1000}),
+                               ("drill", {"service": "www", "verified": True, "bytes": 1000})):
+            run = journal.start_run(action, ["www"])
+            journal.record_step(run, "www@main", action, "ok", detail)
+            journal.finish_run(run, "ok", 0)
+
+
+def command_once(inventory: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([str(CHATON), "-i", str(inventory), "-q", "status"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.returncode not in (0, 1):  # 1: the lab's TTL of 300 s is a readiness warning
+        raise RuntimeError(f"chaton status exited {done.returncode}: {done.stdout}{done.stderr}")
+    return elapsed
+
+
+def gather_once(inventory: Path, journal: Path) -> float:
+    from chaton_ops.adapters.dns import Rfc2136Dns
+    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.adapters.probes import NetworkProbes
+    from chaton_ops.core.loader import load_inventory
+    from chaton_ops.ops.status import gather_status
+    from chaton_ops.ops.status_sources import read_journal
+
+    started = time.perf_counter()
+    loaded = load_inventory(inventory)
+    view, _moves = read_journal(journal, len(loaded.inventory.services))
+    with HostPool(loaded) as pool:
+        report = gather_status(loaded, transports=pool.transport, probes=NetworkProbes(), journal=view,
+                               dns=Rfc2136Dns(loaded.inventory.dns, {}))
+    elapsed = (time.perf_counter() - started) * 1000
+    if report.unreachable_hosts:
+        raise RuntimeError(f"unreachable: {report.unreachable_hosts}")
+    return elapsed
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"min": round(min(values), 1), "median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+
+
+def run() -> dict[str, object]:
+    if os.geteuid() != 0:
+        return {"skipped": "the lab needs root"}
+    from tests.lab.lab import Lab, LabError, LabLock
+
+    lock = LabLock()
+    try:
+        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_status")
+    except LabError as error:
+        return {"skipped": str(error)}
+    lab = Lab(extra=EXTRA_HOSTS)
+    folder = Path(tempfile.mkdtemp(prefix="bench-status-"))
+    journal = folder / "journal.sqlite3"
+    env = {**os.environ, "CHATON_JOURNAL": str(journal), "CHATON_STATE_DIR": str(folder / "state")}
+    os.environ["CHATON_JOURNAL"] = str(journal)
+    try:
+        lab.up()
+        hosts = list(lab.hosts)
+        one = write_inventory(lab, folder, ["primary"])
+        every = write_inventory(lab, folder, hosts)
+        write_journal(journal)
+        command_once(every, env)  # warm up: page cache, sshd's first fork, .pyc files
+        gather_once(every, journal)
+        times: dict[str, list[float]] = {"command_1": [], "command_20": [], "gather_1": [], "gather_20": []}
+        for _ in range(RUNS):
+            times["command_1"].append(command_once(one, env))
+            times["command_20"].append(command_once(every, env))
+            times["gather_1"].append(gather_once(one, journal))
+            times["gather_20"].append(gather_once(every, journal))
+    finally:
+        lab.down()
+        lock.release()
+    figures: dict[str, object] = {"hosts": len(hosts), "runs": RUNS}
+    for name, values in times.items():
+        for statistic, value in summary(values).items():
+            figures[f"{name}_{statistic}_ms"] = value
+    command_ratio = statistics.median(times["command_20"]) / statistics.median(times["command_1"])
+    gather_ratio = statistics.median(times["gather_20"]) / statistics.median(times["gather_1"])
+    figures.update(ratio_command_20_to_1=round(command_ratio, 2), ratio_gather_20_to_1=round(gather_ratio, 2),
+                   target_ratio=TARGET_RATIO, load_average=os.getloadavg()[0], ok=command_ratio <= TARGET_RATIO)
+    return figures
+
+
+if __name__ == "__main__":
+    for key, value in run().items():
+        print(f"{key:<32} {value}")
