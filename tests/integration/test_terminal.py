@@ -73,11 +73,14 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
         (("deploy", "www", "--to", "vps"), 0),
         (("history",), 0),
         (("history", "1"), 0),
+        (("status",), 1),  # www has never been drilled: a readiness warning
+        (("status", "--html", str(blab.tmp / "status.html")), 1),
         (("backup", "nosuch"), 2),
     ]
     for args, expected in tour:
         run = chaton_in_terminal(blab, *args)
         assert run.returncode == expected, f"chaton {' '.join(args)} exited {run.returncode}:\n{run.text}"
+    assert "<title>Chaton Lab: service status</title>" in (blab.tmp / "status.html").read_text()
 
 
 def test_the_vm_commands_of_the_tour_run_on_a_terminal_against_a_fake_cluster(fakepve, fakepve_cafile, tmp_path):

@@ -145,7 +145,8 @@ def _host_rows(report: StatusReport, quiet: bool) -> list[list[str]]:
         values = {f.check: f for f in findings}
         disks = [f for f in findings if f.check == "disk" and f.value is not None]
         fullest = max(disks, key=lambda f: f.value or 0, default=None)
-        problems = [f"{f.check}{' ' + f.item if f.item and f.check != 'resolver' else ''}: {f.summary}"
+        problems = [f.summary if f.check == "reachable" else
+                    f"{f.check}{' ' + f.item if f.item and f.check != 'resolver' else ''}: {f.summary}"
                     for f in findings if f.problem]
         state = "unreachable" if any(f.unreachable for f in findings) else level
         rows.append([

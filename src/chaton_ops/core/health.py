@@ -164,7 +164,7 @@ def fold_unreachable(findings: Sequence[Finding]) -> list[Finding]:
             affected = tuple(dict.fromkeys((*finding.affects, *folded[finding.subject])))
             summary = finding.summary
             if affected:
-                summary += f"; services not reachable with it: {', '.join(affected)}"
+                summary += f"; its services: {', '.join(affected)}"
             finding = replace(finding, affects=affected, summary=summary)
         result.append(finding)
     return result

@@ -33,13 +33,14 @@ m df; t 10 df -P -k -l -T 2>/dev/null
 m df-inodes; t 10 df -P -i -l 2>/dev/null
 m reboot-required; if [ -e /run/reboot-required ]; then echo yes; cat /run/reboot-required.pkgs 2>/dev/null; else echo no; fi
 m resolvers; grep -E '^[[:space:]]*nameserver' /etc/resolv.conf 2>/dev/null
-m lookup; t 4 getent ahosts "$1" >/dev/null 2>&1; echo $?
+m lookup; if [ -n "$1" ]; then t 4 getent ahosts "$1" >/dev/null 2>&1; echo $?; fi
 m clock-end; date +%s.%N
 """
 
 
 def facts_argv(lookup: str) -> list[str]:
-    """The command that prints a host's facts; `lookup` is the name its resolvers must answer for."""
+    """The command that prints a host's facts; `lookup` is the name its resolvers must answer for
+    ("" for none)."""
     return ["sh", "-c", FACTS_SCRIPT, "sh", lookup]
 
 
@@ -215,7 +216,7 @@ def _gib(kb: float) -> str:
     return f"{kb / 1024:.0f} MiB" if kb >= 1024 else f"{kb:.0f} KiB"
 
 
-def evaluate_host(host: str, facts: HostFacts, limits: Limits, *, lookup: str,
+def evaluate_host(host: str, facts: HostFacts, limits: Limits, *, lookup: str | None,
                   offset: tuple[float, float] | None) -> list[Finding]:
     """The findings of one reachable host: disks (space and inodes), memory, swap, load, uptime,
     pending reboot, its resolvers, its clock."""
@@ -262,7 +263,8 @@ def evaluate_host(host: str, facts: HostFacts, limits: Limits, *, lookup: str,
     if facts.reboot_required:
         packages = f" ({', '.join(facts.reboot_packages[:5])})" if facts.reboot_packages else ""
         add("reboot", "warning", f"reboot required by updates{packages}")
-    add("resolver", *_resolver_verdict(facts, lookup), item=lookup)
+    if lookup:
+        add("resolver", *_resolver_verdict(facts, lookup), item=lookup)
     if offset is not None:
         seconds, uncertainty = offset
         add("clock", level_at_least(abs(seconds), limits.clock_offset_seconds),

@@ -217,7 +217,9 @@ def service_sizes(states: Mapping[tuple[str, str], BackupState], drills: Mapping
 
 
 def _gb(size: float) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.0f} MB"
+    if size >= 1e8:
+        return f"{size / 1e9:.1f} GB"
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
 def evaluate_capacity(inventory: Inventory, fallback: str, services: Sequence[str], sizes: Mapping[str, int],

@@ -83,15 +83,16 @@ def select(inventory: Inventory, hosts: Sequence[str] = (), services: Sequence[s
     return Selection(tuple(chosen_hosts), tuple(chosen_services))
 
 
-def resolver_lookup_name(inventory: Inventory) -> str:
+def resolver_lookup_name(inventory: Inventory) -> str | None:
     """The name every host must be able to resolve: `defaults.resolver_lookup`, else the first service
-    record (www.example.org), else the collective's domain."""
+    record (www.example.org). None: no name known to exist (a domain's apex often has no address), so
+    the hosts' resolvers are not checked rather than reported broken for a name that does not exist."""
     if inventory.defaults.resolver_lookup:
         return inventory.defaults.resolver_lookup
     for service in inventory.services.values():
         for record in service.dns:
             return record.zone if record.name == "@" else f"{record.name}.{record.zone}"
-    return inventory.collective.domain
+    return None
 
 
 def gather_status(
@@ -144,7 +145,7 @@ def gather_status(
     folded = fold_unreachable(findings)
     active = dict(silences or {})
     marked = [replace(finding, silenced=silence_reason(inventory, finding, checked_at, active)) for finding in folded]
-    return StatusReport(checked_at, tuple(marked), tuple(_notes(inventory, chosen, dns)))
+    return StatusReport(checked_at, tuple(marked), tuple(_notes(inventory, chosen, dns, lookup)))
 
 
 def _fallbacks_to_measure(inventory: Inventory, chosen: Selection) -> list[str]:
@@ -152,7 +153,8 @@ def _fallbacks_to_measure(inventory: Inventory, chosen: Selection) -> list[str]:
                               if inventory.services[s].fallback is not None))
 
 
-def _gather_host(inventory: Inventory, host: str, transports: Callable[[str], Transport], lookup: str) -> _HostOutcome:
+def _gather_host(inventory: Inventory, host: str, transports: Callable[[str], Transport],
+                 lookup: str | None) -> _HostOutcome:
     """One round trip: the facts script. A host that cannot be reached gives one finding saying so."""
     limits = limits_for(inventory, host=host)
     timeout = inventory.ssh_for(host).connect_timeout + FACTS_EXTRA_SECONDS
@@ -162,11 +164,11 @@ def _gather_host(inventory: Inventory, host: str, transports: Callable[[str], Tr
         if connect is not None:  # the handshake is not part of the clock measurement
             connect()
         sent = time.time()
-        result = transport.run(facts_argv(lookup), timeout=timeout, check=False)
+        result = transport.run(facts_argv(lookup or ""), timeout=timeout, check=False)
         received = time.time()
     except ConnectError as error:
         return _HostOutcome(error=error.cause, findings=[Finding(
-            "hosts", host, "reachable", "critical", f"unreachable: {mask_text(error.cause)}", host=host,
+            "hosts", host, "reachable", "critical", f"cannot be reached: {mask_text(error.cause)}", host=host,
             unreachable=True, affects=tuple(inventory.services_on(host)))])
     except ChatonError as error:
         return _HostOutcome(error=error.message, findings=[Finding(
@@ -265,8 +267,10 @@ def _readiness(inventory: Inventory, chosen: Selection, states: Mapping[tuple[st
     return findings
 
 
-def _notes(inventory: Inventory, chosen: Selection, dns: Dns | None) -> list[str]:
+def _notes(inventory: Inventory, chosen: Selection, dns: Dns | None, lookup: str | None) -> list[str]:
     notes = []
+    if lookup is None and chosen.hosts:
+        notes.append("the hosts' resolvers are not checked: set defaults.resolver_lookup to a name that exists")
     if dns is None and any(inventory.services[s].dns for s in chosen.services):
         notes.append("DNS records: not checked (no DNS port given)")
     return notes

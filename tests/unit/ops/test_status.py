@@ -138,7 +138,7 @@ def test_one_round_trip_per_host_and_every_check_judged() -> None:
     assert found["vps capacity"].level == "ok" and "1.0 GB needed" in found["vps capacity"].summary
     assert found["www drill"].level == "warning"
     assert report.exit_code == ExitCode.FAILED  # never drilled
-    assert report.notes == ("DNS records: not checked by this version",)
+    assert report.notes == ("DNS records: not checked (no DNS port given)",)
 
 
 def test_a_dead_host_is_one_finding_and_its_services_probes_are_folded_into_it() -> None:
@@ -204,7 +204,7 @@ def test_a_selection_still_measures_the_fallback_for_capacity_but_does_not_repor
 
 def test_the_lookup_name() -> None:
     assert resolver_lookup_name(loaded_inventory().inventory) == "www.ti-nuage.example"
-    assert resolver_lookup_name(loaded_inventory(services={}).inventory) == "ti-nuage.example"
+    assert resolver_lookup_name(loaded_inventory(services={}).inventory) is None
     custom = loaded_inventory(defaults={"resolver_lookup": "debian.org"}).inventory
     assert resolver_lookup_name(custom) == "debian.org"
 
