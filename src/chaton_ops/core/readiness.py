@@ -32,6 +32,7 @@ class RecordedStep:
     detail: Mapping[str, Any]
     ended_at: dt.datetime | None
     run_id: int | None = None
+    id: int = 0  # the journal's step id: newer steps have larger ids
 
     def value(self, key: str) -> Any:
         """`key` from the detail, else from its outputs, else from its inputs."""
@@ -153,11 +154,16 @@ def evaluate_backup(service: str, host: str, repository: str, state: BackupState
 # Drills
 # ---------------------------------------------------------------------------------------------
 
+DRILL_ACTIONS = ("drill result", "drill")  # the drill's verdict, and each restore it made
+
+
 def latest_drills(steps: Iterable[RecordedStep]) -> dict[str, RecordedStep]:
-    """Each service's newest finished drill (steps newest first; a drill still running is skipped)."""
+    """Each service's newest finished drill (steps newest first; a drill still running is skipped).
+    A drill journals each restore as `drill` and its verdict (databases included) as `drill result`,
+    which comes last: the newest of either is the drill's outcome."""
     latest: dict[str, RecordedStep] = {}
     for step in steps:
-        if step.action == "drill" and step.status in (*PASSED, *FAILED) and step.service not in latest:
+        if step.action in DRILL_ACTIONS and step.status in (*PASSED, *FAILED) and step.service not in latest:
             latest[step.service] = step
     return latest
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from chaton_ops.core.dns_checks import Answer, evaluate_records
 from chaton_ops.core.health import Finding, StatusReport, fold_unreachable, limits_for, silence_reason
 from chaton_ops.core.host_facts import HostFacts, clock_offset, evaluate_host, facts_argv, parse_host_facts
-from chaton_ops.core.inventory import DnsRecord, Inventory
+from chaton_ops.core.inventory import DnsRecord, HttpCheck, Inventory, SmtpCheck
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Dns, Probes, Transport
@@ -173,6 +173,10 @@ def _gather_host(inventory: Inventory, host: str, transports: Callable[[str], Tr
     except ChatonError as error:
         return _HostOutcome(error=error.message, findings=[Finding(
             "hosts", host, "facts", "unknown", f"facts not gathered: {mask_text(error.message)}", host=host)])
+    except Exception as error:  # noqa: BLE001 - one host's surprise must not hide the others' results
+        log.debug("facts of %s failed unexpectedly", host, exc_info=True)
+        return _HostOutcome(error=_unexpected(error), findings=[Finding(
+            "hosts", host, "facts", "unknown", f"facts not gathered: {_unexpected(error)}", host=host)])
     facts = parse_host_facts(result.stdout)
     findings = evaluate_host(host, facts, limits, lookup=lookup, offset=clock_offset(facts, sent, received))
     if facts.problems:
@@ -196,6 +200,8 @@ def _ask_dns(pool: ThreadPoolExecutor, inventory: Inventory, chosen: Selection, 
             servers[zone] = future.result()
         except DnsError as error:
             servers[zone] = f"the zone's servers are unknown: {mask_text(error.message)}"
+        except Exception as error:  # noqa: BLE001 - see _query
+            servers[zone] = f"the zone's servers are unknown: {_unexpected(error)}"
     queries: DnsQueries = []
     for service, record in records:
         listed = servers[record.zone]
@@ -214,6 +220,9 @@ def _query(dns: Dns, server: str, record: DnsRecord, port: int) -> Answer:
         return dns.query(server, record.zone, record.name, record.type, port=port)
     except DnsError as error:
         return mask_text(error.message)
+    except Exception as error:  # noqa: BLE001 - one server's odd answer must not hide the others
+        log.debug("query of %s failed unexpectedly", server, exc_info=True)
+        return _unexpected(error)
 
 
 def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[Finding]:
@@ -224,13 +233,25 @@ def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[F
     limits = limits_for(inventory, service=service)
     host = declared.host
     found: list[Finding] = []
-    if check.http is not None:
-        found.append(evaluate_http(service, host, check.http, probes.http(check.http), limits))
-    if check.smtp is not None:
-        found.append(evaluate_smtp(service, host, check.smtp, probes.smtp(check.smtp), limits))
-    if check.tcp is not None:
-        found.append(evaluate_tcp(service, host, check.tcp, probes.tcp(check.tcp), limits))
+    for kind, probe in (("http", check.http), ("smtp", check.smtp), ("tcp", check.tcp)):
+        if probe is None:
+            continue
+        try:
+            if isinstance(probe, HttpCheck):
+                found.append(evaluate_http(service, host, probe, probes.http(probe), limits))
+            elif isinstance(probe, SmtpCheck):
+                found.append(evaluate_smtp(service, host, probe, probes.smtp(probe), limits))
+            else:
+                found.append(evaluate_tcp(service, host, probe, probes.tcp(probe), limits))
+        except Exception as error:  # noqa: BLE001 - a probe's bug must not hide the other checks
+            log.debug("%s probe of %s failed unexpectedly", kind, service, exc_info=True)
+            found.append(Finding("services", service, kind, "unknown", f"probe failed: {_unexpected(error)}",
+                                 host=host, service=service))
     return found
+
+
+def _unexpected(error: Exception) -> str:
+    return mask_text(f"unexpected error: {type(error).__name__}: {error}".rstrip(": "))
 
 
 def _ask_repository(inventory: Inventory, key: tuple[str, str], snapshots: SnapshotLookup | None) -> BackupState:
@@ -244,6 +265,9 @@ def _ask_repository(inventory: Inventory, key: tuple[str, str], snapshots: Snaps
         return BackupState(error=f"{error.host} unreachable")
     except ChatonError as error:
         return BackupState(error=mask_text(error.message))
+    except Exception as error:  # noqa: BLE001 - a repository's surprise must not hide the other checks
+        log.debug("snapshots of %s in %s failed unexpectedly", service, repository, exc_info=True)
+        return BackupState(error=_unexpected(error))
     return BackupState(newest, "repository")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from chaton_ops.adapters.journal import Journal, StepRecord
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
-from chaton_ops.core.readiness import RecordedStep, parse_time
+from chaton_ops.core.readiness import DRILL_ACTIONS, RecordedStep, parse_time
 from chaton_ops.core.status_page import Move
 from chaton_ops.ops.snapshots import list_repository_snapshots
 from chaton_ops.ops.status import JournalView, SnapshotLookup
@@ -21,7 +21,7 @@ MOVES_SHOWN = 50
 
 def recorded(step: StepRecord) -> RecordedStep:
     return RecordedStep(step.step, step.target, step.status, step.detail,
-                        parse_time(step.ended_at) or parse_time(step.started_at), step.run_id)
+                        parse_time(step.ended_at) or parse_time(step.started_at), step.run_id, step.id)
 
 
 def read_journal(path: Path, targets: int) -> tuple[JournalView, list[Move]]:
@@ -32,7 +32,9 @@ def read_journal(path: Path, targets: int) -> tuple[JournalView, list[Move]]:
     limit = max(200, STEPS_PER_TARGET * max(1, targets))
     with journal:
         backups = tuple(recorded(step) for step in journal.latest_steps("backup", limit=limit))
-        drills = tuple(recorded(step) for step in journal.latest_steps("drill", limit=limit))
+        drills = tuple(sorted((recorded(step) for action in DRILL_ACTIONS
+                               for step in journal.latest_steps(action, limit=limit)),
+                              key=lambda step: step.id, reverse=True))
         moves = []
         for placement in journal.placement_history(MOVES_SHOWN):
             when = parse_time(placement.since)

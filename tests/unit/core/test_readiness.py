@@ -116,6 +116,18 @@ def test_unknown_sizes_are_said() -> None:
     assert nothing.level == "unknown"
 
 
+def test_a_drills_verdict_comes_after_its_restores_and_wins() -> None:
+    steps = [  # newest first: the verdict of the drill (databases failed), then the restore it made
+        RecordedStep("drill result", "www", "failed", {"service": "www", "error": "database site: load failed",
+                                                       "verified": False}, NOW, id=12),
+        RecordedStep("drill", "www", "ok", {"service": "www", "verified": True, "mb_per_s": 90}, NOW, id=11),
+    ]
+
+    finding = evaluate_drill("www", "web", latest_drills(steps)["www"], LIMITS, NOW)
+
+    assert finding.level == "warning" and "database site: load failed" in finding.summary
+
+
 def test_sizes_from_drills_when_no_backup_recorded_one() -> None:
     drills = latest_drills([step("drill", "cloud", "ok", 2, service="cloud", bytes=3_000)])
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from chaton_ops.core.dns import RecordSet
 from chaton_ops.core.health import Finding
 from chaton_ops.core.inventory import HttpCheck, Inventory, SmtpCheck, TcpCheck
 from chaton_ops.core.loader import LoadedInventory
@@ -19,7 +20,7 @@ from chaton_ops.core.ports import CommandResult
 from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
 from chaton_ops.core.readiness import RecordedStep
 from chaton_ops.core.yaml_source import Positions
-from chaton_ops.errors import ConnectError, ExitCode, UsageError
+from chaton_ops.errors import ConnectError, DnsError, ExitCode, UsageError
 from chaton_ops.ops.status import JournalView, gather_status, resolver_lookup_name, select
 
 SAMPLE = (Path(__file__).parents[1] / "core" / "host_facts_samples" / "lab-primary.txt").read_text()
@@ -215,3 +216,77 @@ def test_silences_mark_findings() -> None:
 
     wiki = by_title(report.findings)["wiki tcp wiki.ti-nuage.example:443"]
     assert wiki.level == "critical" and wiki.silenced is not None and "wiki silenced until" in wiki.silenced
+
+
+class BrokenProbes(Probes):
+    def http(self, check: HttpCheck) -> HttpResult:
+        raise RuntimeError("a bug in a probe")
+
+
+def test_a_surprise_in_one_check_is_an_unknown_finding_not_a_crash() -> None:
+    fleet = hosts(Host("mail", failure=OSError("socket closed oddly")))
+
+    report = gather_status(loaded_inventory(), transports=fleet.__getitem__, probes=BrokenProbes(),
+                           journal=JournalView(), now=NOW)
+
+    found = by_title(report.findings)
+    assert found["www http"].level == "unknown" and "RuntimeError: a bug in a probe" in found["www http"].summary
+    assert found["mail facts"].level == "unknown" and "socket closed oddly" in found["mail facts"].summary
+    assert found["wiki tcp wiki.ti-nuage.example:443"].level == "ok"
+
+
+class Zone:
+    """A zone served by two authoritative servers; `answers[server]` is what each holds for www."""
+
+    def __init__(self, answers: dict[str, RecordSet | Exception]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, str, str]] = []
+
+    def authoritative_servers(self, zone: str) -> list[str]:
+        return list(self.answers)
+
+    def query(self, server: str, zone: str, name: str, rtype: str, *, port: int = 53) -> RecordSet:
+        self.asked.append((server, name, rtype))
+        answer = self.answers[server]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def __getattr__(self, name: str) -> Any:  # read, update…: status never calls them
+        raise AssertionError(f"status must not call Dns.{name}")
+
+
+def test_records_are_asked_of_every_authoritative_server_and_must_point_where_the_service_runs_now() -> None:
+    from dataclasses import replace as replace_loaded
+
+    from chaton_ops.core.placement import Placement, apply_placements
+
+    zone = Zone({"192.0.2.53": RecordSet("www", "A", 3600, ("192.0.2.23",)),
+                 "192.0.2.54": DnsError("DNS server 192.0.2.54:53 did not answer", unreachable=True)})
+    loaded = loaded_inventory()
+    moved, _ = apply_placements(loaded.inventory, {"www": Placement("www", "vps", "web", "2026-11-22T10:00:00+00:00")})
+    placed = replace_loaded(loaded, inventory=moved, declared=loaded.inventory)
+
+    report = gather_status(placed, transports=hosts().__getitem__, probes=Probes(), journal=JournalView(), dns=zone,
+                           now=NOW)
+
+    found = by_title(report.findings)
+    record = found["www dns www.ti-nuage.example A"]
+    assert record.level == "critical" and record.host == "vps"
+    assert "192.0.2.53 answers 192.0.2.23 instead of 198.51.100.7 (vps)" in record.summary
+    assert "192.0.2.54 does not answer" in record.summary
+    assert found["www dns-ttl www.ti-nuage.example A"].level == "warning"
+    assert sorted(zone.asked) == [("192.0.2.53", "www", "A"), ("192.0.2.54", "www", "A")]
+    assert report.notes == ()
+
+
+def test_a_zone_whose_servers_cannot_be_listed_makes_its_records_unknown() -> None:
+    class Unlisted(Zone):
+        def authoritative_servers(self, zone: str) -> list[str]:
+            raise DnsError("DNS server 192.0.2.53:53 did not answer query ti-nuage.example. NS within 5 s")
+
+    report = gather_status(loaded_inventory(), transports=hosts().__getitem__, probes=Probes(), journal=JournalView(),
+                           dns=Unlisted({}), now=NOW)
+
+    record = by_title(report.findings)["www dns www.ti-nuage.example A"]
+    assert record.level == "unknown" and "the zone's servers are unknown" in record.summary
