@@ -162,9 +162,15 @@ class MaintenanceWindow(Model):
 
     start: dt.datetime = Field(description="When it starts (YYYY-MM-DD HH:MM, local time of the machine running "
                                            "chaton unless an offset such as +01:00 is given).")
-    duration: str = Field(pattern=DURATION_PATTERN,
-                          description="How long it lasts: days, hours and minutes, e.g. 2h, 90m, 1d, 1h30m.")
+    duration: str = Field(description="How long it lasts: days, hours and minutes, e.g. 2h, 90m, 1d, 1h30m.")
     reason: str | None = Field(default=None, description="What is being done (shown in `chaton status`).")
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_form(cls, value: str) -> str:
+        if not re.match(DURATION_PATTERN, value):
+            raise ValueError(f"{value!r} is not a duration such as 2h, 90m, 1d or 1h30m")
+        return value
 
 
 class Defaults(Model):
