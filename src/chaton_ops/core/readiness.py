@@ -225,7 +225,9 @@ def service_sizes(states: Mapping[tuple[str, str], BackupState], drills: Mapping
 def _gb(size: float) -> str:
     if size >= 1e8:
         return f"{size / 1e9:.1f} GB"
-    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+    if size >= 1e6:
+        return f"{size / 1e6:.0f} MB"
+    return f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size:.0f} B"
 
 
 def evaluate_capacity(inventory: Inventory, fallback: str, services: Sequence[str], sizes: Mapping[str, int],
