@@ -81,6 +81,9 @@ class StatusLab:
                         **top: Any) -> Path:
         data = json.loads(json.dumps(self.lab.raw.inventory_data(), default=str))
         data["defaults"]["ssh"]["connect_timeout"] = 3
+        # the lab's hosts share this machine's /proc/loadavg, which other work on the machine drives: the
+        # load finding is tested on captured /proc files (tests/unit/core/test_host_facts.py)
+        data["defaults"]["thresholds"] = {"load_per_cpu": 1000}
         www = data["services"]["www"]
         www["check"] = {"http": {"url": self.www_url, "status": 200, "contains": "chaton lab", "timeout": 3}}
         data["services"] = services if services is not None else {"www": www}
