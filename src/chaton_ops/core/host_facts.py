@@ -21,18 +21,21 @@ SKIPPED_FILESYSTEMS = ("squashfs", "iso9660", "udf", "devtmpfs", "overlay", "nsf
 
 FACTS_SCRIPT = r"""
 m() { printf '%s%s\n' '@@chaton ' "$1"; }
-has() { command -v "$1" >/dev/null 2>&1; }
-t() { if has timeout; then timeout "$@"; else shift; "$@"; fi; }
+show() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done < "$1"; }
+t() { if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi; }
 LC_ALL=C; export LC_ALL
 m clock-start; date +%s.%N
-m uptime; cat /proc/uptime
-m loadavg; cat /proc/loadavg
-m cpus; getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c '^processor' /proc/cpuinfo
-m meminfo; cat /proc/meminfo
-m df; t 10 df -P -k -l -T 2>/dev/null
-m df-inodes; t 10 df -P -i -l 2>/dev/null
-m reboot-required; if [ -e /run/reboot-required ]; then echo yes; cat /run/reboot-required.pkgs 2>/dev/null; else echo no; fi
-m resolvers; grep -E '^[[:space:]]*nameserver' /etc/resolv.conf 2>/dev/null
+m uptime; show /proc/uptime
+m loadavg; show /proc/loadavg
+m cpus; getconf _NPROCESSORS_ONLN 2>/dev/null
+m meminfo; show /proc/meminfo
+m df-all
+if ! t 10 df -l -k --output=source,fstype,size,used,avail,itotal,iused,target 2>/dev/null; then
+  m df; t 10 df -P -k -l -T 2>/dev/null
+  m df-inodes; t 10 df -P -i -l 2>/dev/null
+fi
+m reboot-required; if [ -e /run/reboot-required ]; then echo yes; [ -r /run/reboot-required.pkgs ] && show /run/reboot-required.pkgs; else echo no; fi
+m resolvers; [ -r /etc/resolv.conf ] && show /etc/resolv.conf
 m lookup; if [ -n "$1" ]; then t 4 getent ahosts "$1" >/dev/null 2>&1; echo $?; fi
 m clock-end; date +%s.%N
 """
@@ -154,6 +157,24 @@ def parse_df(lines: list[str], inode_lines: list[str]) -> tuple[Filesystem, ...]
     return tuple(sorted(found.values(), key=lambda fs: fs.mount))
 
 
+def parse_df_output(lines: list[str]) -> tuple[Filesystem, ...] | None:
+    """`df -k --output=source,fstype,size,used,avail,itotal,iused,target` (GNU df: one call for space and
+    inodes); None when it is not that (busybox df: the two-call form follows)."""
+    if not lines or not lines[0].split()[:2] == ["Filesystem", "Type"]:
+        return None
+    df = ["Filesystem Type 1024-blocks Used Available Capacity Mounted on"]
+    inodes = ["Filesystem Inodes IUsed IFree IUse% Mounted on"]
+    for line in lines[1:]:
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        source, kind, size, used, available, total_inodes, used_inodes = parts[:7]
+        mount = " ".join(parts[7:])
+        df.append(f"{source} {kind} {size} {used} {available} - {mount}")
+        inodes.append(f"{source} {total_inodes} {used_inodes} - - {mount}")
+    return parse_df(df, inodes)
+
+
 def parse_host_facts(text: str) -> HostFacts:
     """The facts printed by FACTS_SCRIPT; a section that is missing or garbled is left unknown."""
     sections = split_sections(text)
@@ -175,11 +196,14 @@ def parse_host_facts(text: str) -> HostFacts:
         available = memory["MemFree"] + memory.get("Buffers", 0) + memory.get("Cached", 0)
     reboot_lines = [line.strip() for line in sections.get("reboot-required", []) if line.strip()]
     reboot = None if not reboot_lines else reboot_lines[0] == "yes"
-    resolvers = tuple(line.split()[1] for line in sections.get("resolvers", []) if len(line.split()) >= 2)
+    resolvers = tuple(line.split()[1] for line in sections.get("resolvers", [])
+                      if len(line.split()) >= 2 and line.split()[0] == "nameserver")
     lookup = first("lookup")
-    for name in ("uptime", "loadavg", "meminfo", "df"):
+    for name in ("uptime", "loadavg", "meminfo"):
         if not sections.get(name):
             problems.append(name)
+    if not sections.get("df-all") and not sections.get("df"):
+        problems.append("df")
     return HostFacts(
         uptime_seconds=uptime,
         load=load,
@@ -188,7 +212,8 @@ def parse_host_facts(text: str) -> HostFacts:
         memory_available_kb=available,
         swap_total_kb=memory.get("SwapTotal"),
         swap_free_kb=memory.get("SwapFree"),
-        filesystems=parse_df(sections.get("df", []), sections.get("df-inodes", [])),
+        filesystems=parse_df_output(sections.get("df-all", []))
+        or parse_df(sections.get("df", []), sections.get("df-inodes", [])),
         reboot_required=reboot,
         reboot_packages=tuple(reboot_lines[1:]),
         resolvers=resolvers,

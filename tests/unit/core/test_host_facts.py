@@ -35,10 +35,11 @@ def test_the_script_is_passed_as_argv_with_the_lookup_name_as_its_argument() -> 
 def test_a_healthy_lab_host_is_ok_everywhere() -> None:
     facts = parse_host_facts((SAMPLES / "lab-primary.txt").read_text())
 
-    assert facts.cpus == 2 and facts.load == (2.74, 1.81, 1.23)
-    assert facts.memory_percent == pytest.approx(3.0, abs=0.1)
+    assert facts.cpus == 2 and facts.load == (0.52, 0.61, 0.70)
+    assert facts.memory_percent == pytest.approx(4.9, abs=0.1)
     assert facts.swap_percent is None  # no swap at all: nothing to judge
     assert [fs.mount for fs in facts.filesystems] == ["/", "/dev/shm"]  # devtmpfs left out
+    assert facts.filesystems[0].inodes == 16777216  # GNU df: space and inodes in one call
     assert facts.lookup_status == 0 and facts.resolvers == ("10.77.5.5",)
     found = evaluate_host("primary", facts, LIMITS, lookup="www.lab.test", offset=(0.01, 0.005))
     assert {finding.level for finding in found} == {"ok"}
@@ -46,6 +47,7 @@ def test_a_healthy_lab_host_is_ok_everywhere() -> None:
 
 
 def test_a_server_up_for_33_weeks_with_full_swap_shows_every_problem_at_its_level() -> None:
+    # captured in the two-call form (`df -P -T`, `df -P -i`) of a df without --output (busybox)
     facts = parse_host_facts((SAMPLES / "worn-out-server.txt").read_text())
 
     found = levels(evaluate_host("old", facts, LIMITS, lookup="www.example.org", offset=(42.0, 0.1)))
