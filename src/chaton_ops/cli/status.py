@@ -108,9 +108,10 @@ def render_tables(report: StatusReport, state: AlertState, *, quiet: bool) -> No
         print_table("Hosts", ["host", "state", "up", "load", "mem", "swap", "disk", "problems"], host_rows)
     titles = {"services": ("Services", ["service", "check", "state", "detail"]),
               "backups": ("Backups", ["service", "repository", "state", "detail"]),
-              "readiness": ("Failover readiness", ["subject", "check", "state", "detail"])}
+              "readiness": ("Failover readiness", ["subject", "check", "state", "detail"]),
+              "vms": ("Proxmox guests", ["host", "guest", "state", "detail"])}
     for section, (title, columns) in titles.items():
-        rows = [[finding.subject, finding.item if section == "backups" else finding.check, finding.level,
+        rows = [[finding.subject, finding.item if section in ("backups", "vms") else finding.check, finding.level,
                  _detail(finding, since)]
                 for finding in report.section(section) if finding.problem or not quiet]  # type: ignore[arg-type]
         if rows:
@@ -170,6 +171,8 @@ def _value(finding: Finding | None, pattern: str) -> str:
 
 
 def report_as_json(outcome: StatusOutcome) -> dict[str, object]:
+    from chaton_ops.core.health import SECTIONS
+
     report = outcome.report
     return {
         "checked_at": report.checked_at.isoformat(),
@@ -177,8 +180,7 @@ def report_as_json(outcome: StatusOutcome) -> dict[str, object]:
         "exit_code": int(report.exit_code),
         "counts": report.counts(),
         "unreachable_hosts": report.unreachable_hosts,
-        "findings": [finding.as_dict() for section in ("hosts", "services", "backups", "readiness")
-                     for finding in report.section(section)],  # type: ignore[arg-type]
+        "findings": [finding.as_dict() for section in SECTIONS for finding in report.section(section)],
         "notifications": {
             "sent": [change.key for change in outcome.follow_up.sent],
             "held": [{"key": change.key, "why": change.held} for change in outcome.follow_up.held],

@@ -18,8 +18,8 @@ from chaton_ops.core.inventory import Inventory, MaintenanceWindow, Thresholds
 from chaton_ops.errors import ExitCode
 
 Level = Literal["ok", "warning", "critical", "unknown"]
-Section = Literal["hosts", "services", "backups", "readiness"]
-SECTIONS: tuple[Section, ...] = ("hosts", "services", "backups", "readiness")
+Section = Literal["hosts", "services", "backups", "readiness", "vms"]
+SECTIONS: tuple[Section, ...] = ("hosts", "services", "backups", "readiness", "vms")
 
 # Worst first: critical, then unknown (the check could not tell), then warning.
 SEVERITY: dict[str, int] = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}

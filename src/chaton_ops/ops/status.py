@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from chaton_ops.core.dns_checks import Answer, evaluate_records
 from chaton_ops.core.health import Finding, StatusReport, fold_unreachable, limits_for, silence_reason
@@ -38,12 +39,16 @@ from chaton_ops.core.readiness import (
 )
 from chaton_ops.errors import ChatonError, ConnectError, DnsError, UsageError
 
+if TYPE_CHECKING:  # the Proxmox modules load only for an inventory with clusters
+    from chaton_ops.ops.vm.inspect import VmHealthReport
+
 log = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 32  # checks are light and mostly wait on the network
 FACTS_EXTRA_SECONDS = 20.0  # the facts script's own bounded waits (df, lookup) on top of the connect timeout
 
 SnapshotLookup = Callable[[str, str, str], dt.datetime | None]  # (service, repository, host) → newest
+GuestsLookup = Callable[[], "VmHealthReport"]  # every Proxmox guest's health (ops/vm/inspect.vm_health)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ def gather_status(
     journal: JournalView,
     snapshots: SnapshotLookup | None = None,
     dns: Dns | None = None,
+    vms: GuestsLookup | None = None,
     selection: Selection | None = None,
     jobs: int = DEFAULT_JOBS,
     silences: Mapping[str, dt.datetime] | None = None,
@@ -124,12 +130,14 @@ def gather_status(
             for key in wanted_backups if key not in states and snapshots is not None
         }
         dns_futures = _ask_dns(pool, inventory, chosen, dns) if dns is not None else []
+        vm_future = pool.submit(_ask_guests, vms) if vms is not None else None
         outcomes = {host: future.result() for host, future in host_futures.items()}
         probe_findings = [finding for future in probe_futures for finding in future.result()]
         dns_findings = [finding for service, record, answers in dns_futures
                         for finding in evaluate_records(inventory, service, record,
                                                         {server: answer.result() for server, answer in answers.items()})]
         asked = {key: future.result() for key, future in repository_futures.items()}
+        guests = vm_future.result() if vm_future is not None else None
     checked_at = now or dt.datetime.now(dt.UTC)
     findings: list[Finding] = []
     for host in chosen.hosts:
@@ -142,6 +150,10 @@ def gather_status(
         findings.append(evaluate_backup(service, inventory.services[service].host, repository, state, max_age,
                                         checked_at))
     findings.extend(_readiness(inventory, chosen, states, journal, outcomes, checked_at))
+    if guests is not None:
+        from chaton_ops.core.vm_checks import evaluate_guests
+
+        findings.extend(evaluate_guests(guests.guests, guests.errors, set(chosen.hosts)))
     folded = fold_unreachable(findings)
     active = dict(silences or {})
     marked = [replace(finding, silenced=silence_reason(inventory, finding, checked_at, active)) for finding in folded]
@@ -223,6 +235,18 @@ def _query(dns: Dns, server: str, record: DnsRecord, port: int) -> Answer:
     except Exception as error:  # noqa: BLE001 - one server's odd answer must not hide the others
         log.debug("query of %s failed unexpectedly", server, exc_info=True)
         return _unexpected(error)
+
+
+def _ask_guests(vms: GuestsLookup) -> VmHealthReport:
+    from chaton_ops.ops.vm.inspect import VmHealthReport
+
+    try:
+        return vms()
+    except ChatonError as error:  # vm_health reports each cluster; this is the rest (a token not resolved)
+        return VmHealthReport((), {"proxmox": mask_text(error.message)})
+    except Exception as error:  # noqa: BLE001 - the clusters' surprise must not hide the other checks
+        log.debug("vm health failed unexpectedly", exc_info=True)
+        return VmHealthReport((), {"proxmox": _unexpected(error)})
 
 
 def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[Finding]:

@@ -16,7 +16,7 @@ from chaton_ops.core.health import StatusReport
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Dns, Probes
 from chaton_ops.core.status_page import render_status_page
-from chaton_ops.ops.status import DEFAULT_JOBS, gather_status, select
+from chaton_ops.ops.status import DEFAULT_JOBS, GuestsLookup, gather_status, select
 from chaton_ops.ops.status_alerts import FollowUp, follow_up, read_silences, set_silence
 from chaton_ops.ops.status_sources import read_journal, repository_snapshots
 
@@ -48,15 +48,16 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
     silenced_until = None
     if request.silence is not None:
         silenced_until = set_silence(loaded, state_path, *request.silence, dt.datetime.now(dt.UTC))
+    notes: list[str] = []
     journal_view, moves = read_journal(journal_path or default_journal_path(), len(inventory.services))
     with HostPool(loaded) as pool:
         report = gather_status(loaded, transports=pool.transport, probes=probes or NetworkProbes(),
                                journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport),
-                               dns=_dns(loaded),
+                               dns=_dns(loaded), vms=_guests(loaded, notes),
                                selection=selection, jobs=request.jobs,
                                silences=read_silences(state_path, dt.datetime.now(dt.UTC)))
     followed = follow_up(loaded, report, state_path, notify=request.notify)
-    problems = list(followed.problems)
+    problems = [*notes, *followed.problems]
     if request.html is not None:
         page = render_status_page(inventory, report, followed.state, moves)
         problems.extend(_write(request.html, page, "status page"))
@@ -77,6 +78,20 @@ def _dns(loaded: LoadedInventory) -> Dns | None:
     from chaton_ops.adapters.dns import Rfc2136Dns
 
     return Rfc2136Dns(loaded.inventory.dns, {})
+
+
+def _guests(loaded: LoadedInventory, notes: list[str]) -> GuestsLookup | None:
+    """Every Proxmox guest's health (`chaton vm`'s vm_health), when the inventory has clusters."""
+    if not loaded.inventory.proxmox:
+        return None
+    from chaton_ops.adapters.proxmox import ProxmoxClients
+    from chaton_ops.ops.vm.inspect import vm_health
+
+    def insecure(cluster: str) -> None:
+        notes.append(f"proxmox.{cluster}: verify_tls is false: the API's certificate is not checked")
+
+    clients = ProxmoxClients(loaded, on_insecure=insecure)
+    return lambda: vm_health(loaded.inventory, clients, dt.datetime.now(dt.UTC))
 
 
 def _write(path: Path, text: str, what: str) -> list[str]:
