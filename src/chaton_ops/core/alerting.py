@@ -120,9 +120,9 @@ def mark_told(state: AlertState, changes: Iterable[Change]) -> AlertState:
 
 
 def forget_stale(state: AlertState, inventory: Inventory, now: dt.datetime) -> AlertState:
-    """Drop findings of hosts and services the inventory no longer has, or not evaluated for a month;
+    """Drop findings of hosts, services and clusters the inventory no longer has, or not evaluated for a month;
     silences that ended; incidents past what the status page shows."""
-    known = set(inventory.hosts) | set(inventory.services)
+    known = set(inventory.hosts) | set(inventory.services) | set(inventory.proxmox)
     cutoff = _iso(now - FORGET_AFTER)
     findings = {key: item for key, item in state.findings.items()
                 if item.subject in known and (item.seen or item.since) >= cutoff}

@@ -180,3 +180,21 @@ def test_incidents_open_and_close_with_confirmed_states() -> None:
     assert (incident.service, incident.level) == ("www", "critical")
     assert incident.start == "2026-11-22T12:05:00+00:00" and incident.end == "2026-11-22T12:20:00+00:00"
     assert state.findings["public/www"].since == "2026-11-22T12:30:00+00:00"  # critical again, not confirmed yet
+
+
+def test_a_cluster_finding_is_remembered_between_runs_so_it_can_be_confirmed() -> None:
+    with_cluster = INVENTORY.model_copy(update={"proxmox": Inventory.model_validate({
+        "version": 1, "collective": {"name": "T", "domain": "t.example", "contact": "a@t.example"},
+        "secrets": {"tok": {"env": "TOK"}},
+        "proxmox": {"hutte": {"api": "https://pve.example:8006", "token_id": "chaton@pve!ops", "token": "tok"}},
+    }).proxmox})
+    cluster = Finding("vms", "hutte", "api", "unknown", "cluster not read: timed out")
+    state = AlertState()
+    told = []
+    for minute in range(3):
+        state, changes = track(state, [cluster], START + dt.timedelta(minutes=minute), confirm=lambda f: 2,
+                               wanted=EVERYTHING)
+        told += changes
+        state = forget_stale(mark_told(state, changes), with_cluster, START + dt.timedelta(minutes=minute))
+
+    assert [change.event for change in told] == ["failure"]
