@@ -5,7 +5,8 @@ interleaved (1 host, 20 hosts, …) so that a busy machine weighs on both alike:
 
 - the command as an admin or cron runs it: `chaton -q status` in a fresh process (interpreter, imports,
   inventory, journal, every check, state file), for an inventory of one host and of all 20;
-- the checks alone, in process: `gather_status` with fresh SSH connections (imports paid before).
+- the checks alone, in process: `gather_status` with fresh SSH connections (imports paid before);
+- the bare tool: OpenSSH's `ssh HOST sh -c FACTS_SCRIPT`, one process per host, all started together.
 
 Both inventories hold the lab's `www` (HTTP probe and DNS record on the zone's server) and a journal
 with a recent backup and drill, so that no repository is asked (one restic per service, whatever the
@@ -89,6 +90,21 @@ def gather_once(inventory: Path, journal: Path) -> float:
     return elapsed
 
 
+def bare_once(lab: object, hosts: list[str]) -> float:
+    """The facts script through OpenSSH, one `ssh` per host, all at once (what a shell loop would do)."""
+    import shlex
+
+    from chaton_ops.core.host_facts import facts_argv
+
+    command = shlex.join(facts_argv("www.lab.test"))
+    started = time.perf_counter()
+    processes = [subprocess.Popen(lab.ssh_argv(host, command), stdin=subprocess.DEVNULL,  # type: ignore[attr-defined]
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for host in hosts]
+    if any(process.wait(timeout=120) != 0 for process in processes):
+        raise RuntimeError("ssh failed")
+    return (time.perf_counter() - started) * 1000
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"min": round(min(values), 1), "median": round(statistics.median(values), 1), "max": round(max(values), 1)}
 
@@ -116,12 +132,15 @@ def run() -> dict[str, object]:
         write_journal(journal)
         command_once(every, env)  # warm up: page cache, sshd's first fork, .pyc files
         gather_once(every, journal)
-        times: dict[str, list[float]] = {"command_1": [], "command_20": [], "gather_1": [], "gather_20": []}
+        times: dict[str, list[float]] = {"command_1": [], "command_20": [], "gather_1": [], "gather_20": [],
+                                         "bare_ssh_1": [], "bare_ssh_20": []}
         for _ in range(RUNS):
             times["command_1"].append(command_once(one, env))
             times["command_20"].append(command_once(every, env))
             times["gather_1"].append(gather_once(one, journal))
             times["gather_20"].append(gather_once(every, journal))
+            times["bare_ssh_1"].append(bare_once(lab, ["primary"]))
+            times["bare_ssh_20"].append(bare_once(lab, hosts))
     finally:
         lab.down()
         lock.release()
@@ -131,7 +150,11 @@ def run() -> dict[str, object]:
             figures[f"{name}_{statistic}_ms"] = value
     command_ratio = statistics.median(times["command_20"]) / statistics.median(times["command_1"])
     gather_ratio = statistics.median(times["gather_20"]) / statistics.median(times["gather_1"])
+    bare_ratio = statistics.median(times["bare_ssh_20"]) / statistics.median(times["bare_ssh_1"])
     figures.update(ratio_command_20_to_1=round(command_ratio, 2), ratio_gather_20_to_1=round(gather_ratio, 2),
+                   ratio_bare_ssh_20_to_1=round(bare_ratio, 2),
+                   ratio_gather_20_to_bare_ssh_20=round(statistics.median(times["gather_20"])
+                                                        / statistics.median(times["bare_ssh_20"]), 2),
                    target_ratio=TARGET_RATIO, load_average=os.getloadavg()[0], ok=command_ratio <= TARGET_RATIO)
     return figures
 
