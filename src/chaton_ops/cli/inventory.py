@@ -48,13 +48,16 @@ def check(
     ctx: typer.Context,
     path: Annotated[str | None, typer.Argument(help="Inventory file or directory (default: -i or its default).")] = None,
 ) -> None:
-    """Validate the inventory: every error at once (file:line:column), exit 2 if any."""
+    """Validate the inventory and the playbook variables of its services: every error at once
+    (file:line:column), exit 2 if any."""
     from chaton_ops.adapters.secrets import exposure_warning
+    from chaton_ops.ops.inventory_check import check_inventory
 
     opts = options(ctx)
     if path is not None:
         opts.inventory = path
     loaded = opts.load(placed=False)
+    check_inventory(loaded)
     inventory = loaded.inventory
     warnings: list[str] = []
     for name, ref in inventory.secrets.items():

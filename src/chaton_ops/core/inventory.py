@@ -7,18 +7,34 @@ documentation are generated from these models, never written twice.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
+)
+
+from chaton_ops.core.values import (
+    AbsolutePath,
+    Address,
+    CommandLine,
+    DnsName,
+    ExcludePattern,
+    Executable,
+    HttpUrl,
+    LocalPath,
+    MailAddress,
+    PastDate,
+    RepositoryUrl,
+    SingleLine,
+    SshPath,
+    Text,
+    check_http_url,
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -30,53 +46,28 @@ Name = Annotated[
     Field(description="A name: lowercase letters, digits and '-', starting with a letter or digit, ≤ 63 characters."),
 ]
 
-# Hostnames and addresses are passed to ssh and restic: allow only what DNS and IP literals use.
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
-_ABSOLUTE_PATH_RE = re.compile(r"^/[^\0\n]*$")
+VariableName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"),
+    Field(description="A playbook variable's name: letters, digits and '_', as templates write `vars.NAME`."),
+]
 
 Priority = Literal["critical", "high", "normal", "low"]
 PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
-
-
-def _check_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-        return value
-    except ValueError:
-        pass
-    if not _HOSTNAME_RE.match(value):
-        raise ValueError(f"{value!r} is neither an IP address nor a host name")
-    return value
-
-
-def _check_absolute_path(value: str) -> str:
-    if not _ABSOLUTE_PATH_RE.match(value):
-        raise ValueError(f"{value!r} is not an absolute path")
-    return value
-
-
-Address = Annotated[str, AfterValidator(_check_address)]
-AbsolutePath = Annotated[str, AfterValidator(_check_absolute_path)]
+    # strict: a value has the type the field says, never a conversion (`port: yes` is not port 1,
+    # `port: "22"` is text, `verify_tls: "no"` is not false); YAML already types numbers and booleans.
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class Collective(Model):
     """Who the inventory describes."""
 
-    name: str = Field(min_length=1, description="Display name of the collective.")
-    domain: Address = Field(description="The collective's main DNS domain.")
-    contact: str = Field(description="Mail address of the admins, used in notifications.")
-
-
-    @field_validator("contact")
-    @classmethod
-    def _contact_is_mail(cls, value: str) -> str:
-        if not re.match(r"^[^@\s]+@[^@\s]+$", value):
-            raise ValueError(f"{value!r} is not a mail address")
-        return value
+    name: SingleLine = Field(min_length=1, max_length=200, description="Display name of the collective.")
+    domain: DnsName = Field(description="The collective's main DNS domain.")
+    contact: MailAddress = Field(description="Mail address of the admins, used in notifications.")
 
 
 class SshSettings(Model):
@@ -84,8 +75,8 @@ class SshSettings(Model):
 
     user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Remote user.")
     port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
-    identity: str | None = Field(default=None, description="Private key file (`~` expanded); default: the agent or ~/.ssh keys.")
-    known_hosts: str | None = Field(
+    identity: SshPath | None = Field(default=None, description="Private key file (`~` expanded); default: the agent or ~/.ssh keys.")
+    known_hosts: SshPath | None = Field(
         default=None, description="known_hosts file used to verify host keys (`~` expanded); default ~/.ssh/known_hosts."
     )
     connect_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for a connection and its handshake.")
@@ -96,23 +87,40 @@ class SshOverride(Model):
 
     user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Remote user.")
     port: int | None = Field(default=None, ge=1, le=65535, description="SSH port.")
-    identity: str | None = Field(default=None, description="Private key file.")
-    known_hosts: str | None = Field(default=None, description="known_hosts file.")
+    identity: SshPath | None = Field(default=None, description="Private key file.")
+    known_hosts: SshPath | None = Field(default=None, description="known_hosts file.")
     connect_timeout: float | None = Field(default=None, gt=0, le=300, description="Connection timeout in seconds.")
 
 
-class Retention(Model):
-    """How many snapshots `restic forget` keeps (per service). Unset means no rule of that kind."""
+_RETENTION_COUNTS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+_MAX_KEEP = 1_000_000
 
-    last: int | None = Field(default=None, ge=0, description="Keep the N most recent snapshots.")
-    hourly: int | None = Field(default=None, ge=0, description="Keep one snapshot per hour for N hours.")
-    daily: int | None = Field(default=None, ge=0, description="Keep one snapshot per day for N days.")
-    weekly: int | None = Field(default=None, ge=0, description="Keep one snapshot per week for N weeks.")
-    monthly: int | None = Field(default=None, ge=0, description="Keep one snapshot per month for N months.")
-    yearly: int | None = Field(default=None, ge=0, description="Keep one snapshot per year for N years.")
+
+class Retention(Model):
+    """How many snapshots `restic forget` keeps (per service). Unset means no rule of that kind; at least
+    one rule must keep something (restic given no rule, or only zeros, keeps every snapshot forever)."""
+
+    last: int | None = Field(default=None, ge=0, le=_MAX_KEEP, description="Keep the N most recent snapshots.")
+    hourly: int | None = Field(default=None, ge=0, le=_MAX_KEEP, description="Keep one snapshot per hour for N hours.")
+    daily: int | None = Field(default=None, ge=0, le=_MAX_KEEP, description="Keep one snapshot per day for N days.")
+    weekly: int | None = Field(default=None, ge=0, le=_MAX_KEEP, description="Keep one snapshot per week for N weeks.")
+    monthly: int | None = Field(default=None, ge=0, le=_MAX_KEEP,
+                                description="Keep one snapshot per month for N months.")
+    yearly: int | None = Field(default=None, ge=0, le=_MAX_KEEP, description="Keep one snapshot per year for N years.")
     within: str | None = Field(
-        default=None, pattern=r"^(\d+[yYmMdDhH])+$", description="Keep every snapshot within this duration (e.g. 2d12h)."
+        default=None, pattern=r"^(\d{1,6}[yYmMdDhH])+$", description="Keep every snapshot within this duration (e.g. 2d12h)."
     )
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> Retention:
+        counts = [getattr(self, name) for name in _RETENTION_COUNTS]
+        within_keeps = self.within is not None and any(int(n) for n in re.findall(r"\d+", self.within))
+        if not within_keeps and not any(counts):
+            given = "every rule is 0" if any(c is not None for c in counts) or self.within else "no rule is given"
+            raise ValueError(f"this retention keeps nothing ({given}): restic would then forget nothing and keep "
+                             "every snapshot until the disk is full; give at least one of last, hourly, daily, "
+                             "weekly, monthly, yearly above 0, or within")
+        return self
 
 
 # --- health checks (`chaton status`): thresholds and maintenance windows -------------------------
@@ -198,9 +206,9 @@ class Defaults(Model):
 class SecretRef(Model):
     """Where a secret is found: exactly one of `env`, `file` or `command`. Never the value itself."""
 
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable.")
-    file: str | None = Field(default=None, description="File whose first line is the secret (should be mode 0600).")
-    command: str | None = Field(
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="Environment variable.")
+    file: LocalPath | None = Field(default=None, description="File whose first line is the secret (should be mode 0600).")
+    command: CommandLine | None = Field(
         default=None, description="Command (split like a shell would, run without one) whose output's first line is the secret."
     )
 
@@ -233,18 +241,11 @@ class SecretRef(Model):
 class Repository(Model):
     """A restic repository. The URL is as restic takes it (path, sftp:, rest:, s3:, b2:, …)."""
 
-    url: str = Field(min_length=1, description="restic repository URL, e.g. sftp:backup@host:/srv/restic/main.")
+    url: RepositoryUrl = Field(description="restic repository URL, e.g. sftp:backup@host:/srv/restic/main.")
     password: Name = Field(description="Name of the secret holding the repository password.")
     min_free_percent: float | None = Field(
         default=None, ge=0, le=100, description="Override of defaults.min_free_percent for this repository."
     )
-
-    @field_validator("url")
-    @classmethod
-    def _no_control_characters(cls, value: str) -> str:
-        if any(ch in value for ch in "\n\r\0"):
-            raise ValueError("the URL contains a control character")
-        return value
 
 
 PVE_STORAGE_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$"
@@ -290,12 +291,17 @@ class Proxmox(Model):
     token_id: str = Field(pattern=r"^[^\s@]+@[^\s!]+![A-Za-z0-9_-]+$", description="API token id, user@realm!tokenname.")
     token: Name = Field(description="Name of the secret holding the token's value.")
     verify_tls: bool = Field(default=True, description="Verify the API's TLS certificate.")
-    ca_file: str | None = Field(default=None, description="CA bundle for a self-signed cluster certificate.")
+    ca_file: LocalPath | None = Field(default=None, description="CA bundle for a self-signed cluster certificate.")
     timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for each API answer.")
     task_timeout: float = Field(
         default=1800.0, gt=0,
         description="Seconds to wait for a snapshot, rollback, start or snapshot removal task to end.")
     vzdump: Vzdump | None = Field(default=None, description="vzdump settings for this cluster's guests.")
+
+    @field_validator("api")
+    @classmethod
+    def _api_host(cls, value: str) -> str:
+        return check_http_url(value, secure_only=True)
 
     @model_validator(mode="after")
     def _ca_file_needs_verification(self) -> Proxmox:
@@ -334,13 +340,13 @@ class Host(Model):
     vm: VmRef | None = Field(default=None, description="For a VM: its Proxmox cluster, node and vmid.")
     capacity: Capacity | None = Field(default=None, description="For a fallback: what it can take.")
     ssh: SshOverride | None = Field(default=None, description="SSH settings for this host.")
-    restic: str = Field(default="restic", description="restic binary on this host.")
+    restic: Executable = Field(default="restic", description="restic binary on this host (a command name or absolute path).")
     service_manager: Literal["systemd", "direct"] = Field(
         default="systemd",
         description="How playbooks start and reload services: systemd (systemctl) or direct (the service's own "
         "commands, for hosts without an init system such as containers and the test lab).",
     )
-    description: str | None = Field(default=None, description="Free text.")
+    description: Text | None = Field(default=None, description="Free text.")
     thresholds: Thresholds | None = Field(default=None, description="Health-check thresholds of this host and "
                                           "its services, over `defaults.thresholds`.")
     maintenance: list[MaintenanceWindow] = Field(
@@ -384,10 +390,10 @@ class DnsZone(Model):
 class Tenant(Model):
     """A member association or person hosted by the collective."""
 
-    contact: str = Field(description="Mail address of the tenant's contact.")
-    last_contact: dt.date | None = Field(default=None, description="Last time the tenant answered (YYYY-MM-DD).")
+    contact: MailAddress = Field(description="Mail address of the tenant's contact.")
+    last_contact: PastDate | None = Field(default=None, description="Last time the tenant answered (YYYY-MM-DD), not in the future.")
     repository: Name | None = Field(default=None, description="Repository the tenant's services back up to by default.")
-    description: str | None = Field(default=None, description="Free text.")
+    description: Text | None = Field(default=None, description="Free text.")
 
 
 class Database(Model):
@@ -403,7 +409,7 @@ class Database(Model):
 class DnsRecord(Model):
     """A record pointing at the service's host, moved during failover."""
 
-    zone: str = Field(description="Zone (key of `dns`).")
+    zone: DnsName = Field(description="Zone (key of `dns`).")
     name: str = Field(pattern=r"^(@|[A-Za-z0-9_*]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*)$",
                       description="Record name relative to the zone, or @.")
     type: Literal["A", "AAAA"] = Field(default="A", description="Record type.")
@@ -412,9 +418,9 @@ class DnsRecord(Model):
 class HttpCheck(Model):
     """An HTTP(S) probe."""
 
-    url: str = Field(pattern=r"^https?://\S+$", description="URL to fetch.")
+    url: HttpUrl = Field(description="URL to fetch.")
     status: int = Field(default=200, ge=100, le=599, description="Expected status code.")
-    contains: str | None = Field(default=None, description="Text the body must contain.")
+    contains: SingleLine | None = Field(default=None, description="Text the body must contain.")
     timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds.")
 
 
@@ -423,7 +429,7 @@ class SmtpCheck(Model):
 
     host: Address = Field(description="Host name or address.")
     port: int = Field(default=25, ge=1, le=65535, description="Port.")
-    banner_contains: str | None = Field(default=None, description="Text the 220 banner must contain.")
+    banner_contains: SingleLine | None = Field(default=None, description="Text the 220 banner must contain.")
     starttls: bool = Field(default=True, description="Expect STARTTLS to be offered after EHLO (and check the "
                                                      "certificate it presents); false for a plain relay.")
     timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds.")
@@ -497,9 +503,10 @@ class Service(Model):
     tenant: Name | None = Field(default=None, description="Tenant it belongs to (key of `tenants`).")
     priority: Priority = Field(default="normal", description="Failover order: critical, high, normal, low.")
     playbook: Name | None = Field(default=None, description="Playbook that installs it (playbooks/NAME.yml).")
-    vars: dict[str, Any] = Field(default_factory=dict, description="Variables for the playbook's templates.")
+    vars: dict[VariableName, Any] = Field(
+        default_factory=dict, description="Variables of the playbook (checked against the playbook's `variables:`).")
     data: list[AbsolutePath] = Field(default_factory=list, description="Absolute paths backed up on the host.")
-    exclude: list[str] = Field(default_factory=list, description="restic exclude patterns.")
+    exclude: list[ExcludePattern] = Field(default_factory=list, description="restic exclude patterns.")
     databases: list[Database] = Field(default_factory=list, description="Databases dumped before each backup.")
     repositories: list[Name] | None = Field(
         default=None, description="Repositories it backs up to; default: the tenant's, else every repository."
@@ -512,7 +519,7 @@ class Service(Model):
     notify: ServiceNotify | None = Field(
         default=None, description="This service's own notifications (see the top-level `notify`)."
     )
-    description: str | None = Field(default=None, description="Free text.")
+    description: Text | None = Field(default=None, description="Free text.")
     thresholds: Thresholds | None = Field(default=None, description="Health-check thresholds of this service, over "
                                           "its host's and `defaults.thresholds`.")
     maintenance: list[MaintenanceWindow] = Field(
@@ -529,7 +536,7 @@ class Inventory(Model):
     repositories: dict[Name, Repository] = Field(default_factory=dict, description="restic repositories by name.")
     proxmox: dict[Name, Proxmox] = Field(default_factory=dict, description="Proxmox VE clusters by name.")
     hosts: dict[Name, Host] = Field(default_factory=dict, description="Hosts by name.")
-    dns: dict[str, DnsZone] = Field(default_factory=dict, description="DNS zones by zone name.")
+    dns: dict[DnsName, DnsZone] = Field(default_factory=dict, description="DNS zones by zone name.")
     tenants: dict[Name, Tenant] = Field(default_factory=dict, description="Tenants by name.")
     services: dict[Name, Service] = Field(default_factory=dict, description="Services by name.")
     notify: Notify = Field(default_factory=Notify, description="Notifications at the end of runs (healthchecks, apprise).")
@@ -551,10 +558,9 @@ class Inventory(Model):
         service = self.services[service_name]
         if service.repositories is not None:
             return list(service.repositories)
-        if service.tenant is not None:
-            tenant_repo = self.tenants[service.tenant].repository
-            if tenant_repo is not None:
-                return [tenant_repo]
+        tenant = self.tenants.get(service.tenant) if service.tenant is not None else None
+        if tenant is not None and tenant.repository is not None:
+            return [tenant.repository]
         return list(self.repositories)
 
     def services_on(self, host_name: str) -> list[str]:

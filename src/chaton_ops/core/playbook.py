@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chaton_ops.core.inventory import NAME_PATTERN
+from chaton_ops.core.inventory import NAME_PATTERN, VariableName
+from chaton_ops.core.playbook_variables import VariableDeclaration
 from chaton_ops.core.yaml_source import PathKey, Positions, read_yaml_file
 from chaton_ops.errors import InventoryError, Problem
 
@@ -31,7 +32,8 @@ _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: no conversions (`timeout: "20"` is text, `always: "yes"` is not true), as in the inventory
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 def _is_template(value: str) -> bool:
@@ -229,11 +231,14 @@ class Step(Model):
 
 
 class Playbook(Model):
-    """A playbook: default variables, the steps that install a service, and those run after a restore."""
+    """A playbook: the variables it takes, the steps that install a service, and those run after a restore."""
 
     description: str = Field(default="", description="What the playbook installs.")
-    vars: dict[str, Any] = Field(default_factory=dict,
-                                 description="Default variables; the service's `vars` override them.")
+    # ---- playbook variables (core/playbook_variables.py): declared here, checked against services' vars
+    variables: dict[VariableName, VariableDeclaration] = Field(
+        default_factory=dict, description="Every variable the templates use (vars.NAME): type, pattern, "
+                                          "required or default, description. A service's `vars` are checked "
+                                          "against them by `chaton inventory check`.")
     steps: list[Step] = Field(min_length=1, description="Steps run by `chaton deploy`, in order.")
     after_restore: list[Step] = Field(default_factory=list,
                                       description="Steps run by failover after the service's data is restored.")
@@ -315,7 +320,10 @@ def validation_problems(error: ValidationError, positions: Positions, file: str,
     for item in error.errors(include_url=False):
         loc = (*prefix, *(part for part in item["loc"] if not _is_union_tag(part)))
         message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and loc == ("vars",):
+            message = ("playbooks declare their variables under `variables:` (type, required or default, "
+                       "description), no longer as `vars:` defaults; see docs/reference/playbooks.md")
+        elif item["type"] == "extra_forbidden":
             key = str(loc[-1])
             message = f"unknown key '{key}'"
             close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
@@ -338,6 +346,7 @@ def _is_union_tag(part: str | int) -> bool:
 
 def _known_keys() -> list[str]:
     keys: set[str] = set()
-    for model in (Playbook, Step, DirectoryStep, TemplateStep, CommandStep, ReloadStep, ServiceCommands, WaitStep):
+    for model in (Playbook, Step, DirectoryStep, TemplateStep, CommandStep, ReloadStep, ServiceCommands, WaitStep,
+                  VariableDeclaration):
         keys.update(model.model_fields)
     return sorted(keys)

@@ -1,6 +1,9 @@
 """Second validation pass: references between sections, and duplicates.
 
 Runs on a structurally valid inventory and returns every problem at once, each with its dotted path.
+A check that follows a reference (the tenant's repository, the fallback's kind) runs only once that
+reference is known to resolve: a dangling reference is reported once, by its own check, and never
+crashes or cascades into the checks that depend on it.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from chaton_ops.core.inventory import Inventory
+from chaton_ops.core.values import address_key
 
 PathKey = tuple[str | int, ...]
 Finding = tuple[str, PathKey]
@@ -79,10 +83,13 @@ def _service_references(inventory: Inventory) -> Iterator[Finding]:
         here: PathKey = ("services", name)
         if service.host not in inventory.hosts:
             yield _missing("host", service.host, inventory.hosts), (*here, "host")
-        if service.tenant is not None and service.tenant not in inventory.tenants:
+        tenant_known = service.tenant is None or service.tenant in inventory.tenants
+        if not tenant_known:
             yield _missing("tenant", service.tenant, inventory.tenants), (*here, "tenant")
+        repositories_known = True
         for index, repository in enumerate(service.repositories or []):
             if repository not in inventory.repositories:
+                repositories_known = False
                 yield _missing("repository", repository, inventory.repositories), (*here, "repositories", index)
         for index, record in enumerate(service.dns):
             if record.zone not in inventory.dns:
@@ -96,14 +103,16 @@ def _service_references(inventory: Inventory) -> Iterator[Finding]:
                        (*here, "fallback"))
             elif service.fallback == service.host:
                 yield "a service cannot fall back onto its own host", (*here, "fallback")
-        if (service.data or service.databases) and not inventory.repositories_for(name):
+        # Where its data goes depends on its tenant and repositories: judged only once those resolve.
+        if tenant_known and repositories_known and (service.data or service.databases) \
+                and not inventory.repositories_for(name):
             yield "the service has data but no repository is defined", (*here, "data")
 
 
 def _duplicates(inventory: Inventory) -> Iterator[Finding]:
-    addresses: dict[str, str] = {}
+    addresses: dict[object, str] = {}
     for name, host in inventory.hosts.items():
-        key = host.address.lower().rstrip(".")
+        key = address_key(host.address)  # the parsed address: one machine, however it is written
         if key in addresses:
             yield (f"address {host.address} is already used by host '{addresses[key]}'",
                    ("hosts", name, "address"))
@@ -119,6 +128,13 @@ def _duplicates(inventory: Inventory) -> Iterator[Finding]:
                    ("hosts", name, "vm", "vmid"))
         else:
             guests[guest] = name
+    zones: dict[object, str] = {}
+    for zone in inventory.dns:
+        key = address_key(zone)
+        if key in zones:
+            yield f"zone {zone} is already defined as '{zones[key]}'", ("dns", zone)
+        else:
+            zones[key] = zone
     records: dict[tuple[str, str, str], str] = {}
     for name, service in inventory.services.items():
         for index, record in enumerate(service.dns):

@@ -8,6 +8,7 @@ phase="after_restore")` then `run_playbook` for the steps a playbook runs after 
 
 from __future__ import annotations
 
+import shlex
 import socket
 import time
 import urllib.error
@@ -40,8 +41,10 @@ from chaton_ops.core.playbook_plan import (
     stat_argv,
     template_context,
 )
+from chaton_ops.core.playbook_variables import variable_defaults
 from chaton_ops.core.ports import Transport
 from chaton_ops.errors import ChatonError, InventoryError, Problem, UsageError
+from chaton_ops.ops.inventory_check import service_variable_problems
 
 Phase = Literal["steps", "after_restore"]
 StepStatus = Literal["ok", "changed", "failed"]
@@ -135,7 +138,11 @@ def prepare_deploy(loaded: LoadedInventory, service_name: str, host_name: str | 
                                      path=f"services.{service_name}.playbook",
                                      file=loaded.where(("services", service_name)).split(":")[0]))
     loaded_playbook = load_playbook(find_playbook(service.playbook, playbook_search_path(loaded.base_dir, environ)))
-    context = template_context(inventory, service_name, host, loaded_playbook.playbook.vars)
+    problems = service_variable_problems(loaded, loaded_playbook, service_name)
+    if problems:
+        raise InventoryError(problems)
+    defaults = variable_defaults(loaded_playbook.playbook.variables)
+    context = template_context(inventory, service_name, host, defaults)
     manager = inventory.hosts[host].service_manager
     steps = render_steps(loaded_playbook, context, phase, manager)
     return PreparedDeploy(service_name, host, manager, loaded_playbook, steps, phase)
@@ -313,7 +320,7 @@ def _apply_action(action: Action, transport: Transport, probe: Probe, index: int
         return None
     output = "\n".join(part for part in (result.stdout.strip(), result.stderr.strip()) if part)
     tail = "\n".join(output.splitlines()[-OUTPUT_TAIL_LINES:])
-    return StepFailure(index, label, f"`{' '.join(result.argv)}` exited with {result.returncode}",
+    return StepFailure(index, label, f"`{shlex.join(result.argv)}` exited with {result.returncode}",
                        tuple(result.argv), result.returncode, tail)
 
 

@@ -15,7 +15,9 @@ from chaton_ops.ops.deploy import prepare_deploy, run_playbook
 
 PLAYBOOK = """\
 description: demo
-vars: {greeting: hello}
+variables:
+  greeting: {type: string, default: hello, description: What the greeting says.}
+  where: {type: string, description: Somewhere.}
 steps:
   - directory: {path: "{{ data[0] }}", mode: "0750"}
   - name: greeting
@@ -127,7 +129,7 @@ def test_an_undefined_variable_in_a_playbook_value_names_the_playbook_line(setup
     loaded = setup(playbook=PLAYBOOK.replace('"{{ data[0] }}/built"]', '"{{ vars.missing }}/built"]', 1))
     with pytest.raises(PlaybookError) as caught:
         prepare_deploy(loaded, "web", environ={})
-    assert "demo.yml:7" in str(caught.value) and "missing" in str(caught.value)
+    assert "demo.yml:9" in str(caught.value) and "missing" in str(caught.value)
 
 
 def test_a_rendered_value_is_validated_again(setup):
