@@ -6,6 +6,7 @@ prints. Messages must never contain a secret's value: argv is masked before it r
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -106,7 +107,7 @@ class CommandFailed(ChatonError):
         self.argv = argv
         self.returncode = returncode
         self.stderr_tail = stderr_tail
-        shown = " ".join(argv)
+        shown = shlex.join(argv)  # pasted into a shell, it runs exactly this argv
         message = f"{host}: `{shown}` exited with {returncode}"
         if stderr_tail.strip():
             message += ": " + stderr_tail.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import tempfile
 import time
@@ -39,7 +40,7 @@ class LocalTransport:
         except FileNotFoundError:
             raise CommandFailed(self.host, list(shown), 127, f"{argv[0]}: command not found") from None
         except subprocess.TimeoutExpired:
-            raise ConnectError(self.host, f"`{' '.join(shown)}` did not finish within {timeout} s") from None
+            raise ConnectError(self.host, f"`{shlex.join(shown)}` did not finish within {timeout} s") from None
         result = CommandResult(
             host=self.host,
             argv=shown,

@@ -15,11 +15,13 @@ from pathlib import Path
 from chaton_ops.core.inventory import SecretRef
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import register_secret
+from chaton_ops.core.yaml_source import read_regular_file
 from chaton_ops.errors import SecretError
 
 log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 30
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 class SecretValue:
@@ -62,7 +64,8 @@ def _read_reference(loaded: LoadedInventory, name: str, ref: SecretRef) -> str:
         path = loaded.resolve_path(ref.file)
         warn_if_exposed(name, path)
         try:
-            return _first_line(path.read_text(encoding="utf-8"))
+            # a regular file, bounded: a secret given as /dev/zero or a FIFO is refused, never read forever
+            return _first_line(read_regular_file(path, MAX_SECRET_FILE_BYTES).decode("utf-8"))
         except FileNotFoundError:
             raise SecretError(f"secret '{name}': file {path} does not exist") from None
         except (OSError, UnicodeDecodeError) as error:

@@ -300,10 +300,10 @@ class SshTransport:
             returncode, stdout, stderr = _collect(channel, started, timeout)
             feeder.join(timeout=1)
         except TimeoutError:
-            raise ConnectError(self.host, f"`{' '.join(shown)}` did not finish within {timeout:g} s") from None
+            raise ConnectError(self.host, f"`{shlex.join(shown)}` did not finish within {timeout:g} s") from None
         except (paramiko.SSHException, OSError, EOFError) as error:
             self.close()
-            raise ConnectError(self.host, f"connection lost while running `{' '.join(shown)}`: "
+            raise ConnectError(self.host, f"connection lost while running `{shlex.join(shown)}`: "
                                           f"{mask_text(str(error)) or type(error).__name__}") from None
         finally:
             channel.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -178,9 +179,9 @@ def _print_plan(plan, as_json: bool) -> None:
                                  tags=target.tags, excludes=target.excludes) if target.paths else []
         rows.append({"service": target.service, "host": target.host, "repository": target.repository,
                      "paths": list(target.paths), "databases": [dump_filename(d) for d in target.databases],
-                     "command": " ".join(argv)})
+                     "command": shlex.join(argv)})
     retention = [{"repository": g.repository, "run on": g.host, "services": list(g.services),
-                  "policy": " ".join(g.keep_flags)} for g in plan.retention]
+                  "policy": shlex.join(g.keep_flags)} for g in plan.retention]
     if as_json:
         print_json({"backups": rows, "retention": retention})
         return

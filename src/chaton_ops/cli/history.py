@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated, Any
 
 import typer
@@ -50,7 +51,7 @@ def _show_runs(runs: list[dict[str, Any]], as_json: bool, quiet: bool) -> None:
             print_line("no run recorded yet")
         return
     print_table("Runs", ["id", "when (UTC)", "command", "user", "machine", "status", "exit"],
-                [[r["id"], _when(r["started_at"]), " ".join([r["command"], *r["args"]]), r["user"], r["machine"],
+                [[r["id"], _when(r["started_at"]), shlex.join([r["command"], *r["args"]]), r["user"], r["machine"],
                   r["status"], r["exit_code"]] for r in runs])
 
 
@@ -58,7 +59,7 @@ def _show_run(run: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(run)
         return
-    print_line(f"run {run['id']}: chaton {' '.join([run['command'], *run['args']])} — {run['status']}"
+    print_line(f"run {run['id']}: chaton {shlex.join([run['command'], *run['args']])} — {run['status']}"
                f" (exit {run['exit_code'] if run['exit_code'] is not None else '-'}), by {run['user']}"
                f" on {run['machine']}, {_when(run['started_at'])} → {_when(run['ended_at'])}")
     print_table("Steps", ["#", "target", "step", "status", "started", "detail"],

@@ -6,7 +6,6 @@ documentation are generated from these models, never written twice.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 

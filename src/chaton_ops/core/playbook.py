@@ -217,7 +217,7 @@ class Step(Model):
         if self.name:
             return self.name
         if self.packages is not None:
-            return "packages " + " ".join(self.packages)
+            return "packages " + shlex.join(self.packages)
         if self.directory is not None:
             return f"directory {self.directory.path}"
         if self.template is not None:

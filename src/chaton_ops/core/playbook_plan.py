@@ -201,7 +201,7 @@ def _plan_packages(index: int, label: str, facts: StepFacts) -> StepPlan:
     return StepPlan(index, label, "packages", (
         Action("run", ("apt-get", "update", "-qq"), env=env, timeout=600),
         Action("run", ("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing), env=env, timeout=1800),
-    ), reason="missing: " + " ".join(missing))
+    ), reason="missing: " + ", ".join(missing))
 
 
 def _ownership_actions(path: str, owner: str | None, state: PathState) -> list[Action]:

@@ -47,8 +47,8 @@ class VariableDeclaration(BaseModel):
     type: VariableType = Field(description="string (one line of text), integer, boolean, dns_name, address "
                                            "(IP address or host name), path (absolute), mail_address, or list.")
     items: ScalarType | None = Field(default=None, description="For a list: the type of its items.")
-    pattern: str | None = Field(default=None, description="For a string (or a list of strings): a regular "
-                                                          "expression the whole value must match.")
+    pattern: str | None = Field(default=None, description="For a text value (or a list of them): a regular "
+                                                          "expression the whole value must also match.")
     minimum: int | None = Field(default=None, description="For an integer: the smallest value allowed.")
     maximum: int | None = Field(default=None, description="For an integer: the largest value allowed.")
     required: bool = Field(default=False, description="A service using the playbook must give it.")
@@ -60,8 +60,8 @@ class VariableDeclaration(BaseModel):
         if (self.items is None) == (self.type == "list"):
             raise ValueError("`items` (the type of the items) is given for a list, and only for a list")
         if self.pattern is not None:
-            if "string" not in (self.type, self.items):
-                raise ValueError("`pattern` is only for a string or a list of strings")
+            if (self.items or self.type) in ("integer", "boolean"):
+                raise ValueError("`pattern` is only for text values (string, dns_name, address, path, mail_address)")
             try:
                 re.compile(self.pattern)
             except re.error as error:

@@ -84,7 +84,7 @@ def _service_references(inventory: Inventory) -> Iterator[Finding]:
         if service.host not in inventory.hosts:
             yield _missing("host", service.host, inventory.hosts), (*here, "host")
         tenant_known = service.tenant is None or service.tenant in inventory.tenants
-        if not tenant_known:
+        if service.tenant is not None and not tenant_known:
             yield _missing("tenant", service.tenant, inventory.tenants), (*here, "tenant")
         repositories_known = True
         for index, repository in enumerate(service.repositories or []):

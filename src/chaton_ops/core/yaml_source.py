@@ -134,7 +134,7 @@ def dotted_path(path: PathKey) -> str:
 
 
 # ----------------------------------------------------------------------------------- reading bytes
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                (stat.S_ISSOCK, "a socket"))
 
@@ -148,8 +148,8 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
-            raise OSError(0, f"not a regular file ({kind})" if kind != "not a regular file" else kind)
+            kind = next((f" ({name})" for test, name in _FILE_KINDS if test(info.st_mode)), "")
+            raise OSError(0, f"not a regular file{kind}")
         if info.st_size > max_bytes:
             raise OSError(0, _too_big(max_bytes))
         chunks: list[bytes] = []
@@ -236,7 +236,8 @@ def _scalar(event: events.ScalarEvent, file: str, problems: list[Problem]) -> An
     elif tag not in _SCALAR_TAGS:
         problems.append(_mark_problem(f"the YAML tag {tag} is not supported", event.start_mark, file))
         return value
-    node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+    marks: Any = (event.start_mark, event.end_mark)  # libyaml's marks, of its own Mark class
+    node = yaml.ScalarNode(tag, value, *marks)
     try:
         return _RESOLVER.yaml_constructors[tag](_RESOLVER, node)
     except (ValueError, OverflowError, TypeError, yaml.YAMLError):

@@ -4,10 +4,15 @@ For collectives that outgrow the built-in playbooks: every host under `all.hosts
 connection variables, groups per kind (`kind_fallback`, …) and per tenant (`tenant_NAME`), and the
 services of each host (their vars, data, databases) in the host variable `chaton_services`.
 Ansible group names allow letters, digits and `_` only, so `-` becomes `_` in group names.
+
+Written the way Ansible reads it: `ansible_ssh_common_args` is split by Ansible with shlex.split, so it
+is built with shlex.join (a known_hosts path stays one argument, whatever it holds); and every string
+value is tagged `!unsafe`, so that Ansible never evaluates `{{ … }}` found in a value from the inventory.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from chaton_ops.core.loader import LoadedInventory
@@ -32,8 +37,7 @@ def export_ansible(loaded: LoadedInventory) -> dict[str, Any]:
             variables["ansible_ssh_private_key_file"] = str(loaded.resolve_path(ssh.identity))
         if ssh.known_hosts:
             # chaton verifies host keys against this file; keep Ansible just as strict
-            variables["ansible_ssh_common_args"] = (f"-o UserKnownHostsFile={loaded.resolve_path(ssh.known_hosts)} "
-                                                    "-o StrictHostKeyChecking=yes")
+            variables["ansible_ssh_common_args"] = ssh_common_args(str(loaded.resolve_path(ssh.known_hosts)))
         services = {service_name: _service_vars(loaded, service_name) for service_name in inventory.services_on(name)}
         if services:
             variables["chaton_services"] = services
@@ -45,6 +49,14 @@ def export_ansible(loaded: LoadedInventory) -> dict[str, Any]:
     collective = inventory.collective.model_dump()
     return {"all": {"hosts": hosts, "vars": {"chaton_collective": collective},
                     "children": dict(sorted(groups.items()))}}
+
+
+def ssh_common_args(known_hosts: str) -> str:
+    """What Ansible splits (shlex) into: -o UserKnownHostsFile=PATH -o StrictHostKeyChecking=yes.
+
+    ssh then reads the option value with its own rules (whitespace separates files, quotes group): the
+    inventory refuses such paths (core/values.check_ssh_path), and the path is double-quoted for ssh too."""
+    return shlex.join(["-o", f'UserKnownHostsFile="{known_hosts}"', "-o", "StrictHostKeyChecking=yes"])
 
 
 def _service_vars(loaded: LoadedInventory, name: str) -> dict[str, Any]:
@@ -60,9 +72,29 @@ def _service_vars(loaded: LoadedInventory, name: str) -> dict[str, Any]:
     }
 
 
+class Unsafe(str):
+    """A string Ansible must take as it is (YAML tag !unsafe: never templated)."""
+
+
+def mark_unsafe(value: Any) -> Any:
+    """Every string value (not the keys: names of hosts, groups and variables) as Unsafe."""
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, dict):
+        return {key: mark_unsafe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mark_unsafe(item) for item in value]
+    return value
+
+
 def export_inventory_text(loaded: LoadedInventory, output_format: str) -> str:
     import yaml
 
-    data = export_ansible(loaded)
+    class AnsibleDumper(yaml.SafeDumper):
+        pass
+
+    AnsibleDumper.add_representer(Unsafe, lambda dumper, data: dumper.represent_scalar("!unsafe", str(data)))
+    data = mark_unsafe(export_ansible(loaded))
     header = f"# Ansible inventory exported by `chaton inventory export --format {output_format}`\n"
-    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    return header + yaml.dump(data, Dumper=AnsibleDumper, sort_keys=False, default_flow_style=False,
+                              allow_unicode=True, width=1000)

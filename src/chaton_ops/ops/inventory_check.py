@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.playbook import LoadedPlaybook, PlaybookError, find_playbook, load_playbook, playbook_search_path
+from chaton_ops.core.playbook import (
+    LoadedPlaybook,
+    PlaybookError,
+    find_playbook,
+    load_playbook,
+    playbook_search_path,
+)
 from chaton_ops.core.playbook_variables import find_variable_problems
 from chaton_ops.errors import InventoryError, Problem
 

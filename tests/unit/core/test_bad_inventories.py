@@ -8,6 +8,8 @@ or a directory `bad_inventories/NN-name/` (an inventory directory) with the same
 leading `# `, in `expect.txt`, plus `file=NAME` for the file the problem must point at. `line=-` and
 `path=-` mean "no line" and "no path"; `message` is a fragment of the message. A case has exactly as
 many problems as it has `expect` lines: one mistake gives one message, not a cascade.
+Cases are checked as `chaton inventory check` checks them: the inventory, then the variables of the
+services' playbooks (the shipped ones).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from chaton_ops.cli.main import main
-from chaton_ops.core.loader import load_inventory
 from chaton_ops.errors import ExitCode, InventoryError
+from chaton_ops.ops.inventory_check import check_inventory_at
 
 CORPUS = Path(__file__).parent / "bad_inventories"
 EXPECT_LINE = re.compile(r"^(?:# )?expect: (?:file=(?P<file>\S+) )?line=(?P<line>\d+|-) path=(?P<path>.+?) "
@@ -69,7 +71,7 @@ def test_bad_inventory_is_refused_with_each_expected_problem_located(case: Path,
     expected = read_expectations(case)
 
     with pytest.raises(InventoryError) as raised:
-        load_inventory(case)
+        check_inventory_at(case, environ={})
 
     problems = raised.value.problems
     assert len(problems) == len({(e.file, e.line, e.path) for e in expected}), raised.value.message
