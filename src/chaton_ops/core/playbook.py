@@ -319,7 +319,7 @@ def validation_problems(error: ValidationError, positions: Positions, file: str,
     problems: list[Problem] = []
     for item in error.errors(include_url=False):
         loc = (*prefix, *(part for part in item["loc"] if not _is_union_tag(part)))
-        message = str(item["msg"]).removeprefix("Value error, ")
+        message = str(item["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
         if item["type"] == "extra_forbidden" and loc == ("vars",):
             message = ("playbooks declare their variables under `variables:` (type, required or default, "
                        "description), no longer as `vars:` defaults; see docs/reference/playbooks.md")
