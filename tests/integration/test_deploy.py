@@ -76,13 +76,14 @@ def test_dry_run_shows_a_diff_against_the_host_and_changes_nothing(lab, tmp_path
     assert lab.host_path("vps", "/etc/nginx/conf.d/chaton-dry.conf.chaton-prev").read_text() == before
 
 
-def test_a_missing_variable_names_the_template_file_and_line_and_nothing_runs(lab, tmp_path, journal_path, capsys):
+def test_a_missing_variable_names_the_service_in_the_inventory_and_nothing_runs(lab, tmp_path, journal_path, capsys):
     services = {"novars": {"host": "vps", "playbook": "static-site", "data": ["/srv/deploy-novars"]}}
     inventory = write_deploy_inventory(lab, tmp_path, extra_services=services)
     assert chaton("-i", str(inventory), "deploy", "novars") == 2
     err = capsys.readouterr().err
-    assert "static-site/site.conf.j2:4" in err
-    assert "server_name" in err
+    line = next(n for n, text in enumerate(inventory.read_text().splitlines(), 1) if text.strip().startswith("novars"))
+    assert f"{inventory}:{line}:" in err and "at 'services.novars'" in err
+    assert "playbook static-site needs the variable 'server_name'" in err
     assert not lab.host_path("vps", "/srv/deploy-novars").exists()
     assert not journal_path.exists() or Journal(journal_path).runs(command="deploy") == []
 

@@ -13,7 +13,7 @@ it fit its place:
 | filter | writes | for |
 |---|---|---|
 | `nginx_names` | DNS names (a list, or one name), checked, space-separated | nginx `server_name` |
-| `nginx_string` | a double-quoted nginx string (no `$`: nginx would expand it) | nginx paths, text |
+| `nginx_string` | a word, or a double-quoted nginx string (no `$`: nginx would expand it) | nginx paths, text |
 | `postfix_list` | tokens joined with ", " | postfix lists (relay_domains, mynetworks) |
 | `php_string` | a single-quoted PHP string literal | values in PHP code |
 | `html` | HTML-escaped text (`<` `>` `&` quotes) | text in HTML (and so outside `<?php`) |
@@ -110,6 +110,8 @@ def nginx_string(value: Any) -> Fitted:
     text = str(value)
     if _CONTROL.search(text) or "$" in text:
         raise UnsafeValue(f"{_short(text)} cannot be an nginx string (control character or '$')")
+    if text and _TOKEN.match(text):
+        return Fitted(text)  # a plain word needs no quotes (and reads as it always did)
     return Fitted('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
 
 
