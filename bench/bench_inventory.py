@@ -1,7 +1,11 @@
-"""A generated inventory of 1,000 services on 200 hosts: load and validate in ≤ 500 ms.
+"""Inventory load and validation at two sizes: 1,000 services on 200 hosts (≤ 500 ms) and 10,000 services
+on 2,000 hosts (≤ 1,500 ms end to end, DESIGN "Performance targets").
 
 Measured in-process (`load_inventory`: YAML, both validation passes; the models are built once before
-timing, as in a command that loads its inventory once) and end to end through `chaton inventory check`.
+timing, as in a command that loads its inventory once) and end to end through `chaton inventory check`
+(the whole process: interpreter start, imports, load, validation, exit). Each figure: min, median and
+max over RUNS runs; `ok` holds the medians to the targets. Timings are wall clock: noisy on a shared
+machine — read the min too.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ CHATON = PYTHON.parent / "chaton"
 SERVICES = 1000
 HOSTS = 200
 RUNS = 7
-TARGET_MS = 500.0
+# (label, services, hosts, target in ms for the in-process load and for `chaton inventory check`)
+CASES = (("1k", 1000, 200, 500.0), ("10k", 10_000, 2000, 1500.0))
 PRIORITIES = ("critical", "high", "normal", "low")
 
 
@@ -68,41 +73,49 @@ def generate_inventory(path: Path, services: int = SERVICES, hosts: int = HOSTS)
     return path
 
 
-def run() -> dict[str, object]:
+def spread(label: str, samples: list[float]) -> dict[str, float]:
+    return {f"{label}_min_ms": min(samples), f"{label}_median_ms": statistics.median(samples),
+            f"{label}_max_ms": max(samples)}
+
+
+def measure(directory: Path, label: str, services: int, hosts: int) -> tuple[list[float], list[float], int]:
     from chaton_ops.core.loader import load_inventory
 
-    with tempfile.TemporaryDirectory(prefix="chaton-bench-") as directory:
-        path = generate_inventory(Path(directory) / "inventory.yml")
-        loaded = load_inventory(path)  # builds the models once, and proves the inventory is valid
-        assert len(loaded.inventory.services) == SERVICES and len(loaded.inventory.hosts) == HOSTS + 1
-        in_process = []
+    path = generate_inventory(directory / f"inventory-{label}.yml", services, hosts)
+    loaded = load_inventory(path)  # builds the models once, and proves the inventory is valid
+    assert len(loaded.inventory.services) == services and len(loaded.inventory.hosts) == hosts + 1
+    in_process = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        load_inventory(path)
+        in_process.append((time.perf_counter() - start) * 1000)
+    end_to_end = []
+    if CHATON.exists():
         for _ in range(RUNS):
             start = time.perf_counter()
-            load_inventory(path)
-            in_process.append((time.perf_counter() - start) * 1000)
-        end_to_end = []
-        if CHATON.exists():
-            for _ in range(RUNS):
-                start = time.perf_counter()
-                subprocess.run([str(CHATON), "inventory", "check", str(path)], check=True,
-                               stdout=subprocess.DEVNULL, env={"RESTIC_OFFSITE": "x", "PATH": "/usr/bin:/bin"})
-                end_to_end.append((time.perf_counter() - start) * 1000)
-        size_kb = path.stat().st_size / 1024
-    figures: dict[str, object] = {
-        "services": SERVICES,
-        "hosts": HOSTS,
-        "file_kb": round(size_kb),
-        "runs": RUNS,
-        "target_ms": TARGET_MS,
-        "load_validate_median_ms": statistics.median(in_process),
-        "load_validate_min_ms": min(in_process),
-    }
-    if end_to_end:
-        figures["chaton_check_median_ms"] = statistics.median(end_to_end)
-    figures["ok"] = statistics.median(in_process) <= TARGET_MS and (
-        not end_to_end or statistics.median(end_to_end) <= TARGET_MS)
+            subprocess.run([str(CHATON), "inventory", "check", str(path)], check=True,
+                           stdout=subprocess.DEVNULL, env={"RESTIC_OFFSITE": "x", "PATH": "/usr/bin:/bin"})
+            end_to_end.append((time.perf_counter() - start) * 1000)
+    return in_process, end_to_end, path.stat().st_size
+
+
+def run() -> dict[str, object]:
+    figures: dict[str, object] = {"runs": RUNS}
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="chaton-bench-") as directory:
+        for label, services, hosts, target in CASES:
+            in_process, end_to_end, size = measure(Path(directory), label, services, hosts)
+            figures[f"{label}_file_kb"] = round(size / 1024)
+            figures[f"{label}_target_ms"] = target
+            figures.update(spread(f"{label}_load_validate", in_process))
+            ok = ok and statistics.median(in_process) <= target
+            if end_to_end:
+                figures.update(spread(f"{label}_chaton_check", end_to_end))
+                ok = ok and statistics.median(end_to_end) <= target
+    figures["ok"] = ok
     return figures
 
 
 if __name__ == "__main__":
-    print(run())
+    for key, value in run().items():
+        print(f"{key:<34} {value:.1f}" if isinstance(value, float) else f"{key:<34} {value}")

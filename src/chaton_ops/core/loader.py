@@ -143,8 +143,9 @@ def _merge_files(files: list[Path], positions: Positions, problems: list[Problem
                 section = merged.setdefault(key, {})
                 if not isinstance(section, dict):
                     continue
+                names_at = local.keys_at((key,))
                 for name, item in value.items():
-                    where = local.find((key, name))
+                    where = names_at.get(name)
                     first = defined_in.get((key, name))
                     if first is not None:
                         problems.append(Problem(

@@ -32,6 +32,13 @@ _INET_ATON_PART = re.compile(r"^(?:0[xX][0-9A-Fa-f]*|[0-9]+)$")
 _SCOPE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 _MAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# The common case in one regex match (tens of thousands of names in a big inventory): labels of
+# letters, digits and '-', the last one with a letter that makes it no number (not 0x…).
+_PLAIN_DNS_NAME = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                             r"(?!0[xX][0-9A-Fa-f]*\.?$)(?=[A-Za-z0-9-]*[A-Za-z])"
+                             r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+_SPACE = re.compile(r"\s")
 
 
 def _control_character(value: str, allow_newline: bool = False) -> str | None:
@@ -62,6 +69,8 @@ def check_text(value: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def dns_name_problem(value: str) -> str | None:
     """Why `value` is not a DNS host name (letters, digits and '-' in dot-separated labels), or None."""
+    if len(value) <= 254 and _PLAIN_DNS_NAME.match(value) and not _inet_aton_like(value):
+        return None
     name = value[:-1] if value.endswith(".") else value
     if not name:
         return "is empty"
@@ -77,11 +86,16 @@ def dns_name_problem(value: str) -> str | None:
             if label.startswith("-") or label.endswith("-"):
                 return f"has a label that starts or ends with '-' ({label!r})"
             return f"has a label with characters other than letters, digits and '-' ({label!r})"
-    if len(labels) <= 4 and all(_INET_ATON_PART.match(label) for label in labels):
+    if _inet_aton_like(name):
         return "looks like a number or a short IPv4 address, which resolvers would read as an address"
     if labels[-1].isdigit():
         return "ends with a numeric label, which no DNS name has"
     return None
+
+
+def _inet_aton_like(name: str) -> bool:
+    labels = name.removesuffix(".").split(".")
+    return len(labels) <= 4 and all(_INET_ATON_PART.match(label) for label in labels)
 
 
 def check_dns_name(value: str) -> str:
@@ -101,6 +115,8 @@ def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
 
 def check_address(value: str) -> str:
     """A canonical IPv4 or IPv6 address, or a DNS host name."""
+    if ":" not in value and dns_name_problem(value) is None:
+        return value  # a name (an IPv4 address always ends with a number, which no DNS name does)
     address = _parse_ip(value)
     if address is not None:
         if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None \
@@ -149,7 +165,7 @@ def check_absolute_path(value: str) -> str:
     bad = _control_character(value)
     if bad:
         raise ValueError(f"the path {value!r} contains {bad}")
-    if any(part in (".", "..") for part in value.split("/")):
+    if _DOT_SEGMENT.search(value):
         raise ValueError(f"the path {value!r} has a '.' or '..' segment; write the path it stands for")
     return value
 
@@ -173,7 +189,7 @@ def check_ssh_path(value: str) -> str:
     for character in ('"', "'", "%", "\\"):
         if character in value:
             raise ValueError(f"the path {value!r} contains {character!r}, which ssh would not read literally")
-    if any(character.isspace() for character in value):
+    if _SPACE.search(value):
         raise ValueError(f"the path {value!r} contains a space, which ssh would take as two files")
     return value
 
@@ -245,7 +261,7 @@ def check_http_url(value: str, *, secure_only: bool = False) -> str:
     if bad:
         raise ValueError(f"the URL {value!r} contains {bad}")
     found = _HTTP_URL.match(value)
-    if found is None or any(character.isspace() for character in value):
+    if found is None or _SPACE.search(value):
         raise ValueError(f"{value!r} is not an http(s) URL (http://host[:port]/path)")
     if secure_only and found["scheme"] != "https":
         raise ValueError(f"{value!r} must be an https:// URL")
@@ -288,7 +304,7 @@ def check_repository_url(value: str) -> str:
             if problem:
                 raise ValueError(f"the S3 endpoint: {problem}")
     elif scheme in _OTHER_BACKENDS:
-        if not rest or rest.startswith("-") or any(character.isspace() for character in rest):
+        if not rest or rest.startswith("-") or _SPACE.search(rest):
             raise ValueError(f"{value!r}: the {scheme} location must not be empty, start with '-' or hold spaces")
     else:
         raise ValueError(f"unknown restic repository type {scheme + ':'!r} (known: an absolute path, local:, "

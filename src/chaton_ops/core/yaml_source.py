@@ -115,6 +115,20 @@ class Positions:
         _, source, mark = best
         return Position(source.file, mark.line + 1, mark.column + 1)
 
+    def keys_at(self, path: PathKey) -> dict[str, Position]:
+        """Where each key of the mapping at `path` stands, in the first file that has that mapping."""
+        for source in self._sources:
+            depth, _ = source.walk(path)
+            node: Any = source.root
+            if depth < len(path):
+                continue
+            for part in path:
+                node = node[part]
+            marks = source.marks.get(id(node))
+            if isinstance(node, dict) and isinstance(marks, dict):
+                return {key: Position(source.file, mark.line + 1, mark.column + 1) for key, mark in marks.items()}
+        return {}
+
     def problem(self, message: str, path: PathKey) -> Problem:
         where = self.find(path)
         dotted = dotted_path(path)
