@@ -52,3 +52,22 @@ def test_php_pages_on_vps_stores_notes_in_postgresql_and_a_second_run_changes_no
     capsys.readouterr()
     assert chaton("-i", str(inventory), "--json", "deploy", "pages", "--to", "vps") == 0
     assert '"changed": 0' in capsys.readouterr().out
+
+
+def test_php_pages_shows_php_looking_names_as_text_and_runs_none_of_them(lab, tmp_path, monkeypatch, capsys):
+    """A collective name and a title holding PHP reach the page escaped, inside string literals: the
+    code they carry never runs (it would print INJECTED)."""
+    import yaml
+
+    monkeypatch.setenv("CHATON_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    inventory = write_deploy_inventory(lab, tmp_path)
+    data = yaml.safe_load(inventory.read_text())
+    data["collective"]["name"] = "Lab ?><?php echo 'INJECTED'; ?>"
+    data["services"]["pages"]["vars"]["title"] = "<?php echo 'INJECTED'; ?> & '\\' notes"
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    assert chaton("-i", str(inventory), "deploy", "pages", "--to", "vps") == 0
+    page = wait_for_page(lab.address("vps"), "pages.lab.test", "&lt;?php echo")
+    assert "<h1>&lt;?php echo &#039;INJECTED&#039;; ?&gt; &amp; &#039;\\&#039; notes</h1>" in page
+    assert "Lab ?&gt;&lt;?php echo &#039;INJECTED&#039;; ?&gt;</title>" in page
+    assert "INJECTED" not in page.replace("&#039;INJECTED&#039;", "")

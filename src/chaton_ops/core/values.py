@@ -131,8 +131,8 @@ def check_address(value: str) -> str:
     if ":" in value:
         problem = "is not a valid IPv6 address"
     elif all(_INET_ATON_PART.match(part) for part in value.split(".")):
-        problem = ("is not an IPv4 address as chaton accepts them: four numbers 0-255 without leading zeros "
-                   "(192.0.2.10); short, octal or integer forms are read differently by different tools")
+        problem = ("is not four numbers 0-255 without leading zeros (192.0.2.10): short, octal and integer "
+                   "forms mean different machines to different tools")
     raise ValueError(f"{value!r} is neither an IP address nor a host name: it {problem}")
 
 
