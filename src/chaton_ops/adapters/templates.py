@@ -103,7 +103,7 @@ def nginx_names(value: Any) -> Fitted:
         names.append(text)
     if not names:
         raise UnsafeValue("no server name given")
-    return Fitted(" ".join(names))  # nginx's list of checked names, not a command
+    return Fitted(" ".join(names))
 
 
 def nginx_string(value: Any) -> Fitted:
