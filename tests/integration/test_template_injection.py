@@ -61,7 +61,7 @@ def kind_of(template: str) -> str:
 
 
 def nginx_tokens(text: str) -> list[str]:
-    """The kinds of nginx's tokens: W (word), S (quoted string), ; { } — comments dropped."""
+    """The kinds of nginx's tokens: A (an argument: a word or a quoted string), ; { } — comments dropped."""
     kinds: list[str] = []
     index = 0
     while index < len(text):
@@ -78,12 +78,12 @@ def nginx_tokens(text: str) -> list[str]:
             index += 1
             while index < len(text) and text[index] != character:
                 index += 2 if text[index] == "\\" else 1
-            kinds.append("S")
+            kinds.append("A")
             index += 1
         else:
             while index < len(text) and not text[index].isspace() and text[index] not in ";{}":
                 index += 1
-            kinds.append("W")
+            kinds.append("A")
     return kinds
 
 

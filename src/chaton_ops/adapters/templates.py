@@ -41,7 +41,7 @@ import markupsafe
 from chaton_ops.core.values import dns_name_problem
 from chaton_ops.errors import Problem
 
-_TOKEN = re.compile(r"^[A-Za-z0-9._:/@+%~\[\]*-]*$")
+_TOKEN = re.compile(r"^[A-Za-z0-9._:/@+%~\[\]*-]+\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 FILTERS = ("nginx_names", "nginx_string", "postfix_list", "php_string", "html", "comment", "sh")
 
@@ -66,6 +66,8 @@ def _finalize_file(value: Any) -> str:
                           f"through a filter that fits the file ({', '.join(FILTERS)})")
     if _TOKEN.match(value):
         return value
+    if not value:
+        raise UnsafeValue("an empty value cannot be written here (it would remove an argument of the file)")
     raise UnsafeValue(f"the value {_short(value)} cannot be written into this file as it is: it holds "
                       f"characters the file's syntax could read as its own; pass it through a filter that "
                       f"fits the place ({', '.join(FILTERS)})")
@@ -110,7 +112,7 @@ def nginx_string(value: Any) -> Fitted:
     text = str(value)
     if _CONTROL.search(text) or "$" in text:
         raise UnsafeValue(f"{_short(text)} cannot be an nginx string (control character or '$')")
-    if text and _TOKEN.match(text):
+    if _TOKEN.match(text):
         return Fitted(text)  # a plain word needs no quotes (and reads as it always did)
     return Fitted('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
 

@@ -540,6 +540,13 @@ class Inventory(Model):
     services: dict[Name, Service] = Field(default_factory=dict, description="Services by name.")
     notify: Notify = Field(default_factory=Notify, description="Notifications at the end of runs (healthchecks, apprise).")
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True == 1 to Python, and to a Literal[1]: `version: yes` is not 1
+            raise ValueError(f"must be 1; got {value}")
+        return value
+
     def ssh_for(self, host_name: str) -> SshSettings:
         """The effective SSH settings of a host: its overrides on top of `defaults.ssh`."""
         base = self.defaults.ssh

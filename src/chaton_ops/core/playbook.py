@@ -157,7 +157,7 @@ class ReloadStep(Model):
     @field_validator("service")
     @classmethod
     def _unit_name(cls, value: str) -> str:
-        if not _is_template(value) and not re.match(r"^[A-Za-z0-9@._-]+$", value):
+        if not _is_template(value) and not re.fullmatch(r"[A-Za-z0-9@._-]+", value):
             raise ValueError(f"{value!r} is not a service name (letters, digits, @ . _ -)")
         return value
 
@@ -174,9 +174,9 @@ class WaitStep(Model):
     def _exactly_one(self) -> WaitStep:
         if (self.tcp is None) == (self.url is None):
             raise ValueError("give exactly one of tcp or url")
-        if self.tcp is not None and not _is_template(self.tcp) and not re.match(r"^[^\s:]+:\d{1,5}$", self.tcp):
+        if self.tcp is not None and not _is_template(self.tcp) and not re.fullmatch(r"[^\s:]+:\d{1,5}", self.tcp):
             raise ValueError(f"tcp must be host:port, got {self.tcp!r}")
-        if self.url is not None and not _is_template(self.url) and not re.match(r"^https?://\S+$", self.url):
+        if self.url is not None and not _is_template(self.url) and not re.fullmatch(r"https?://\S+", self.url):
             raise ValueError(f"url must be an http(s) URL, got {self.url!r}")
         return self
 
@@ -204,7 +204,7 @@ class Step(Model):
     @classmethod
     def _package_names(cls, value: list[str] | None) -> list[str] | None:
         for name in value or []:
-            if not _is_template(name) and not _PACKAGE_RE.match(name):
+            if not _is_template(name) and not _PACKAGE_RE.fullmatch(name):
                 raise ValueError(f"{name!r} is not a Debian package name")
         return value
 

@@ -111,6 +111,8 @@ def _scalar_problem(kind: str, pattern: str | None, value: Any, declaration: Var
         return None if isinstance(value, bool) else f"must be true or false; got {_short(value)}"
     if not isinstance(value, str):
         return f"must be {_TYPE_WORDS[kind]}; got {_short(value)}"
+    if not value:
+        return "is empty; give a value or leave the variable out"
     if len(value) > MAX_STRING_LENGTH:
         return f"is longer than {MAX_STRING_LENGTH} characters"
     check = {"string": values.check_single_line, "dns_name": values.check_dns_name,

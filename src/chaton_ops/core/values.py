@@ -20,24 +20,24 @@ import re
 import shlex
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_TAB_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 # What inet_aton (and so ssh, ping, curl…) reads as an IPv4 address: one to four parts, each decimal,
 # octal (leading 0) or hexadecimal (0x). A host name must never look like one.
-_INET_ATON_PART = re.compile(r"^(?:0[xX][0-9A-Fa-f]*|[0-9]+)$")
-_SCOPE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_MAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_INET_ATON_PART = re.compile(r"^(?:0[xX][0-9A-Fa-f]*|[0-9]+)\Z")
+_SCOPE_ID = re.compile(r"^[A-Za-z0-9_.-]+\Z")
+_MAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
 # The common case in one regex match (tens of thousands of names in a big inventory): labels of
 # letters, digits and '-', the last one with a letter that makes it no number (not 0x…).
 _PLAIN_DNS_NAME = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                             r"(?!0[xX][0-9A-Fa-f]*\.?$)(?=[A-Za-z0-9-]*[A-Za-z])"
-                             r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
-_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+                             r"(?!0[xX][0-9A-Fa-f]*\.?\Z)(?=[A-Za-z0-9-]*[A-Za-z])"
+                             r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?\Z")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|\Z)")
 _SPACE = re.compile(r"\s")
 
 
@@ -198,7 +198,7 @@ def check_executable(value: str) -> str:
     """A program on a host: a command name found in PATH or an absolute path."""
     if value.startswith("/"):
         return check_absolute_path(value)
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$", value):
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", value):
         raise ValueError(f"{value!r} is not a command name or an absolute path")
     return value
 
@@ -232,10 +232,10 @@ def check_command_line(value: str) -> str:
 # ------------------------------------------------------------------------------------------------ URLs
 # restic's two SFTP forms: sftp:user@host:/path, and sftp://user@host:port//absolute (one slash: relative
 # to the login folder, which sftp's `df` understands too)
-SFTP_SHORT = re.compile(r"^sftp:(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+):(?P<path>.+)$")
-SFTP_URL = re.compile(r"^sftp://(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d+))?/(?P<path>.+)$")
+SFTP_SHORT = re.compile(r"^sftp:(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+):(?P<path>.+)\Z")
+SFTP_URL = re.compile(r"^sftp://(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d+))?/(?P<path>.+)\Z")
 _HTTP_URL = re.compile(r"^(?P<scheme>https?)://(?:(?P<userinfo>[^@/?#]*)@)?(?P<host>\[[^\]/]*\]|[^:/?#]*)"
-                       r"(?::(?P<port>[0-9]*))?(?P<rest>[/?#].*)?$")
+                       r"(?::(?P<port>[0-9]*))?(?P<rest>[/?#].*)?\Z")
 # restic backends whose location is `NAME:REST` with REST handed on to another program or API
 _OTHER_BACKENDS = ("b2", "azure", "gs", "swift", "rclone")
 
@@ -329,6 +329,16 @@ def _check_sftp(value: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------- dates
+def read_iso_date(value: object) -> object:
+    """A date written YYYY-MM-DD, quoted or not (a quoted one is text to YAML): nothing else is a date."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date of the calendar") from None
+    return value
+
+
 def check_not_in_future(value: dt.date) -> dt.date:
     if value > dt.date.today():
         raise ValueError(f"{value.isoformat()} is in the future")
@@ -362,4 +372,4 @@ SingleLine = Annotated[str, AfterValidator(check_single_line), Field(
     json_schema_extra={"format": "single-line-text"}, description="Text on one line.")]
 Text = Annotated[str, AfterValidator(check_text), Field(
     json_schema_extra={"format": "text"}, description="Free text.")]
-PastDate = Annotated[dt.date, AfterValidator(check_not_in_future)]
+PastDate = Annotated[dt.date, BeforeValidator(read_iso_date), AfterValidator(check_not_in_future)]

@@ -171,3 +171,21 @@ def test_a_date_in_the_future_is_refused() -> None:
     assert values.check_not_in_future(today) == today
     with pytest.raises(ValueError, match="in the future"):
         values.check_not_in_future(today + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize("check", [values.check_address, values.check_dns_name, values.check_mail_address,
+                                   values.check_repository_url, values.check_executable, values.check_http_url,
+                                   values.check_absolute_path, values.check_single_line])
+@pytest.mark.parametrize("value", ["web.example\n", "a@web.example\n", "sftp:u@web.example:/srv\n",
+                                   "https://web.example/\n", "/srv/www\n", "restic\n"])
+def test_a_trailing_newline_is_refused_by_every_check(check, value: str) -> None:
+    """`$` in a Python regex matches before a final newline: every check anchors at the very end."""
+    with pytest.raises(ValueError):
+        check(value)
+
+
+def test_a_quoted_iso_date_is_a_date_and_nothing_else_is() -> None:
+    assert values.read_iso_date("2026-03-02") == dt.date(2026, 3, 2)
+    assert values.read_iso_date("2026-3-2") == "2026-3-2"  # left to the model, which refuses text
+    with pytest.raises(ValueError, match="not a date of the calendar"):
+        values.read_iso_date("2026-13-40")
