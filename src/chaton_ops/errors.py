@@ -6,6 +6,7 @@ prints. Messages must never contain a secret's value: argv is masked before it r
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from enum import IntEnum
@@ -59,9 +60,18 @@ class Problem:
         return ":".join(parts)
 
     def render(self) -> str:
+        """One line, always: a control character from the file (a key holding a newline, an escape
+        sequence) is shown escaped, never sent to the terminal."""
         where = self.location()
         at = f"at '{self.path}': " if self.path else ""
-        return f"{where}: {at}{self.message}" if where else f"{at}{self.message}"
+        return _escape_controls(f"{where}: {at}{self.message}" if where else f"{at}{self.message}")
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class InventoryError(ChatonError):

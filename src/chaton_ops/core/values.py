@@ -335,7 +335,7 @@ def read_iso_date(value: object) -> object:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a date of the calendar") from None
+            raise ValueError(f"must be a date (YYYY-MM-DD); got {value!r}") from None
     return value
 
 

@@ -165,3 +165,12 @@ def test_a_value_reached_through_an_alias_is_located_where_it_is_written() -> No
     written = positions.find(("hosts", "web", "ssh", "port"))
     assert alias is not None and (alias.line, alias.column) == (4, 5)
     assert written is not None and (written.line, written.column) == (1, 11)
+
+
+def test_a_key_holding_a_newline_or_an_escape_is_reported_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yml"
+    path.write_text(HEAD + 'hosts:\n  web: {address: 192.0.2.1, "x;\\n  location /etc {\\u001b[2J": 1}\n')
+    problems = load_problems(path)
+    rendered = [p.render() for p in problems]
+    assert len(rendered) == 1 and "\n" not in rendered[0] and "\x1b" not in rendered[0]
+    assert "unknown key 'x;\\n  location /etc {\\x1b[2J'" in rendered[0]
