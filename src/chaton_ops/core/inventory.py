@@ -26,6 +26,7 @@ from chaton_ops.core.values import (
     ExcludePattern,
     Executable,
     HttpUrl,
+    IsoDatetime,
     LocalPath,
     MailAddress,
     PastDate,
@@ -167,15 +168,15 @@ class MaintenanceWindow(Model):
     """A time when a host or service is being worked on: `chaton status` still checks it and shows the
     findings, but sends no notification about them."""
 
-    start: dt.datetime = Field(description="When it starts (YYYY-MM-DD HH:MM, local time of the machine running "
+    start: IsoDatetime = Field(description="When it starts (YYYY-MM-DD HH:MM, local time of the machine running "
                                            "chaton unless an offset such as +01:00 is given).")
-    duration: str = Field(description="How long it lasts: days, hours and minutes, e.g. 2h, 90m, 1d, 1h30m.")
-    reason: str | None = Field(default=None, description="What is being done (shown in `chaton status`).")
+    duration: str = Field(json_schema_extra={"format": "duration"}, description="How long it lasts: days, hours and minutes, e.g. 2h, 90m, 1d, 1h30m.")
+    reason: SingleLine | None = Field(default=None, description="What is being done (shown in `chaton status`).")
 
     @field_validator("duration")
     @classmethod
     def _duration_form(cls, value: str) -> str:
-        if not re.match(DURATION_PATTERN, value):
+        if not re.fullmatch(DURATION_PATTERN, value):
             raise ValueError(f"{value!r} is not a duration such as 2h, 90m, 1d or 1h30m")
         return value
 

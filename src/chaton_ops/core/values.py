@@ -339,6 +339,20 @@ def read_iso_date(value: object) -> object:
     return value
 
 
+_ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+                           r"(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
+def read_iso_datetime(value: object) -> object:
+    """A time written YYYY-MM-DD HH:MM[:SS][offset] (YAML reads it as text without seconds): nothing else."""
+    if isinstance(value, str) and _ISO_DATETIME.fullmatch(value):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be a date and time (YYYY-MM-DD HH:MM); got {value!r}") from None
+    return value
+
+
 def check_not_in_future(value: dt.date) -> dt.date:
     if value > dt.date.today():
         raise ValueError(f"{value.isoformat()} is in the future")
@@ -373,3 +387,4 @@ SingleLine = Annotated[str, AfterValidator(check_single_line), Field(
 Text = Annotated[str, AfterValidator(check_text), Field(
     json_schema_extra={"format": "text"}, description="Free text.")]
 PastDate = Annotated[dt.date, BeforeValidator(read_iso_date), AfterValidator(check_not_in_future)]
+IsoDatetime = Annotated[dt.datetime, BeforeValidator(read_iso_datetime)]
