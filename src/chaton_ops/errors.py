@@ -1,6 +1,6 @@
-"""The one family of errors chaton raises, and the exit codes they map to.
+"""The exit-code policy (one table), and the one family of errors chaton raises.
 
-Only the CLI layer turns these into messages and exit codes; library code raises them and never
+Only the CLI layer turns errors into messages and exit codes; library code raises them and never
 prints. Messages must never contain a secret's value: argv is masked before it reaches an error.
 """
 
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
+from typing import Literal
 
 
 class ExitCode(IntEnum):
@@ -20,12 +22,91 @@ class ExitCode(IntEnum):
     USAGE = 2
     PARTIAL = 3
     UNREACHABLE = 4
+    INTERRUPTED = 130
+
+
+class Verdict(StrEnum):
+    """How a command ended; EXIT_CODES says which exit code each verdict gives."""
+
+    OK = "ok"  # everything asked for was done (a step skipped on request counts as done)
+    WARNING = "warning"  # done, with something to look at (a snapshot that misses unreadable files)
+    PARTIAL = "partial"  # some targets succeeded, some failed or could not be reached
+    FAILED = "failed"  # nothing succeeded, and not only because hosts could not be reached
+    UNREACHABLE = "unreachable"  # nothing succeeded because no target could be reached
+    USAGE = "usage"  # the command line or the inventory is wrong: nothing was run
+    DECLINED = "declined"  # a destructive step was not confirmed: nothing was done
+    INTERRUPTED = "interrupted"  # Ctrl-C
+    OUTPUT_CLOSED = "output-closed"  # whoever read the output went away (`chaton … | head -1`)
+
+
+# The exit-code policy of every command, in one place (README's table says the same).
+EXIT_CODES: dict[Verdict, ExitCode] = {
+    Verdict.OK: ExitCode.OK,
+    Verdict.WARNING: ExitCode.PARTIAL,
+    Verdict.PARTIAL: ExitCode.PARTIAL,
+    Verdict.FAILED: ExitCode.FAILED,
+    Verdict.UNREACHABLE: ExitCode.UNREACHABLE,
+    Verdict.USAGE: ExitCode.USAGE,
+    Verdict.DECLINED: ExitCode.FAILED,
+    Verdict.INTERRUPTED: ExitCode.INTERRUPTED,
+    Verdict.OUTPUT_CLOSED: ExitCode.OK,
+}
+
+# What happened to one target of a run (a service on a repository, a host, a repository).
+TargetOutcome = Literal["ok", "skipped", "warning", "failed", "unreachable"]
+
+
+# The verdict a bare exit code stands for, where one was given instead of a verdict.
+_VERDICT_OF_CODE: dict[ExitCode, Verdict] = {
+    ExitCode.OK: Verdict.OK,
+    ExitCode.FAILED: Verdict.FAILED,
+    ExitCode.USAGE: Verdict.USAGE,
+    ExitCode.PARTIAL: Verdict.PARTIAL,
+    ExitCode.UNREACHABLE: Verdict.UNREACHABLE,
+    ExitCode.INTERRUPTED: Verdict.INTERRUPTED,
+}
+
+
+def exit_code_for(verdict: Verdict) -> ExitCode:
+    return EXIT_CODES[verdict]
+
+
+def verdict_of(outcomes: Iterable[TargetOutcome]) -> Verdict:
+    """The verdict of a run from its targets' outcomes: any success next to a failure is partial; a run
+    where nothing succeeded is unreachable when no target could be reached, else failed; no target is ok."""
+    seen = set(outcomes)
+    unknown = seen - {"ok", "skipped", "warning", "failed", "unreachable"}
+    if unknown:
+        raise ValueError(f"not a target outcome: {', '.join(sorted(unknown))}")
+    succeeded = bool(seen & {"ok", "skipped", "warning"})
+    if seen & {"failed", "unreachable"}:
+        if succeeded:
+            return Verdict.PARTIAL
+        return Verdict.UNREACHABLE if seen == {"unreachable"} else Verdict.FAILED
+    return Verdict.WARNING if "warning" in seen else Verdict.OK
+
+
+def exit_code_of(outcomes: Iterable[TargetOutcome]) -> ExitCode:
+    """The exit code of a run over targets (backup, check, ping, repo …): EXIT_CODES[verdict_of(outcomes)]."""
+    return EXIT_CODES[verdict_of(outcomes)]
 
 
 class ChatonError(Exception):
-    """Base of every error chaton expects and reports without a traceback."""
+    """Base of every error chaton expects and reports without a traceback.
 
-    exit_code: ExitCode = ExitCode.FAILED
+    A subclass says how it ends a command with `verdict`; its exit code comes from EXIT_CODES.
+    """
+
+    verdict: Verdict = Verdict.FAILED
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return EXIT_CODES[self.verdict]
+
+    @exit_code.setter
+    def exit_code(self, code: ExitCode) -> None:
+        # for errors that set a code rather than a verdict: the code still comes from the table
+        self.verdict = _VERDICT_OF_CODE[ExitCode(code)]
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -38,7 +119,17 @@ class ChatonError(Exception):
 class UsageError(ChatonError):
     """Bad arguments on the command line."""
 
-    exit_code = ExitCode.USAGE
+    verdict = Verdict.USAGE
+
+
+class ConfirmationRequired(UsageError):
+    """A destructive step needs a yes, and there is no terminal to ask on and no --yes."""
+
+
+class Declined(ChatonError):
+    """The user did not confirm a destructive step: nothing was done."""
+
+    verdict = Verdict.DECLINED
 
 
 @dataclass(frozen=True)
@@ -77,7 +168,7 @@ def _escape_controls(text: str) -> str:
 class InventoryError(ChatonError):
     """The inventory (or a playbook) cannot be used; carries every problem found."""
 
-    exit_code = ExitCode.USAGE
+    verdict = Verdict.USAGE
 
     def __init__(self, problems: list[Problem] | Problem | str) -> None:
         if isinstance(problems, str):
@@ -93,13 +184,11 @@ class InventoryError(ChatonError):
 class SecretError(ChatonError):
     """A secret reference cannot be resolved (never carries the secret's value)."""
 
-    exit_code = ExitCode.FAILED
-
 
 class ConnectError(ChatonError):
     """A host could not be reached (refused, timed out, host key rejected, auth failed)."""
 
-    exit_code = ExitCode.UNREACHABLE
+    verdict = Verdict.UNREACHABLE
 
     def __init__(self, host: str, cause: str) -> None:
         super().__init__(f"{host}: {cause}")
@@ -109,8 +198,6 @@ class ConnectError(ChatonError):
 
 class CommandFailed(ChatonError):
     """A command on a host exited non-zero. argv is already masked."""
-
-    exit_code = ExitCode.FAILED
 
     def __init__(self, host: str, argv: list[str], returncode: int, stderr_tail: str = "") -> None:
         self.host = host
@@ -127,13 +214,9 @@ class CommandFailed(ChatonError):
 class LockError(ChatonError):
     """Another run holds the lock."""
 
-    exit_code = ExitCode.FAILED
-
 
 class JournalError(ChatonError):
     """The journal cannot be opened, read or written; names the file and what to do."""
-
-    exit_code = ExitCode.FAILED
 
 
 class DnsError(ChatonError):
@@ -144,13 +227,11 @@ class DnsError(ChatonError):
         super().__init__(message)
         self.rcode = rcode
         self.unreachable = unreachable
-        self.exit_code = ExitCode.UNREACHABLE if unreachable else ExitCode.FAILED
+        self.verdict = Verdict.UNREACHABLE if unreachable else Verdict.FAILED
 
 
 class ProxmoxError(ChatonError):
     """The Proxmox VE API refused or failed a request. `pve_message` is PVE's own text, as PVE wrote it."""
-
-    exit_code = ExitCode.FAILED
 
     def __init__(self, cluster: str, message: str, *, status: int | None = None,
                  pve_message: str | None = None) -> None:
@@ -164,13 +245,13 @@ class ProxmoxError(ChatonError):
 class ProxmoxAuthError(ProxmoxError):
     """The API token was refused: a configuration problem (token id or secret), exit 2."""
 
-    exit_code = ExitCode.USAGE
+    verdict = Verdict.USAGE
 
 
 class NodeOffline(ProxmoxError):
     """The cluster answered, but the node a request is for is offline."""
 
-    exit_code = ExitCode.UNREACHABLE
+    verdict = Verdict.UNREACHABLE
 
 
 class QuorumLost(ProxmoxError):

@@ -14,10 +14,12 @@ once per host and caches it for the run.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import shlex
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
@@ -199,6 +201,33 @@ def build_snapshots_argv(binary: str, repository_url: str, *, tags: Sequence[str
     return argv + (["--host", host] if host else [])
 
 
+_SUBSET_SIZE_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_read_data_subset(text: str) -> str:
+    """`text` if restic's `check --read-data-subset` accepts it, else ValueError saying what it takes.
+
+    n/t (1 ≤ n ≤ t: the n-th of t parts), x% (0 < x ≤ 100) or a size with a unit (500M, 2G); the
+    forms restic 0.14 and newer accept (checked against restic 0.14.0).
+    """
+    expected = "expected n/t (1 ≤ n ≤ t), x% (0 < x ≤ 100) or a size such as 500M or 2G"
+    if match := re.fullmatch(r"(\d{1,9})/(\d{1,9})", text):
+        part, parts = int(match[1]), int(match[2])
+        if not 1 <= part <= parts:
+            raise ValueError(f"n/t needs 1 ≤ n ≤ t ({expected})")
+        return text
+    if match := re.fullmatch(r"(\d{1,3}(?:\.\d{1,6})?)%", text):
+        if not 0 < float(match[1]) <= 100:
+            raise ValueError(f"x% needs 0 < x ≤ 100 ({expected})")
+        return text
+    if match := re.fullmatch(r"(\d{1,15})([bkmgtBKMGT])", text):
+        size = int(match[1]) * _SUBSET_SIZE_UNITS[match[2].lower()]
+        if not 0 < size < 1 << 63:
+            raise ValueError(f"the size must be above 0 and below 8 EiB ({expected})")
+        return text
+    raise ValueError(expected)
+
+
 def build_check_argv(binary: str, repository_url: str, *, read_data_subset: str | None = None) -> list[str]:
     argv = [*_repo(binary, repository_url), "check"]
     return argv + (["--read-data-subset", read_data_subset] if read_data_subset else [])
@@ -340,6 +369,41 @@ def _restic_stderr_tail(stderr: str, lines: int = 4) -> str:
     kept = [line.strip() for line in strip_pipe_status(stderr).splitlines()
             if line.strip() and not line.lstrip().startswith("{")]
     return " / ".join(kept[-lines:])
+
+
+LOCK_RETRY_PAUSE_MAX = 10.0  # seconds between two tries on a restic without --retry-lock
+
+
+def run_restic_waiting_for_lock(
+    transport: Transport,
+    argv: Sequence[str],
+    password: str,
+    *,
+    wait: float,
+    binary: str | None = None,
+    versions: VersionCache | None = None,
+    timeout: float | None = None,
+    stdin: bytes | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ResticRun:
+    """`run_restic`, and when another process holds the repository's lock, wait up to `wait` seconds for
+    it instead of failing: restic's own `--retry-lock` where it has it (0.16 and newer), else try again
+    with pauses. The first try costs nothing extra; the version is asked only once a lock is met."""
+    run = run_restic(transport, argv, password, stdin=stdin, timeout=timeout)
+    if run.outcome != "locked" or wait <= 0:
+        return run
+    deadline = time.monotonic() + wait
+    binary = binary or argv[0]
+    version = (versions or VersionCache()).get(transport, binary)
+    if argv[0] == binary and supports(version, Feature.RETRY_LOCK):
+        waited = [argv[0], "--retry-lock", f"{math.ceil(wait)}s", *argv[1:]]
+        return run_restic(transport, waited, password, stdin=stdin, timeout=timeout)
+    pause = 1.0
+    while run.outcome == "locked" and time.monotonic() < deadline:
+        sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, LOCK_RETRY_PAUSE_MAX)
+        run = run_restic(transport, argv, password, stdin=stdin, timeout=timeout)
+    return run
 
 
 def run_restic(

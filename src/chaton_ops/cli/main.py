@@ -6,8 +6,10 @@ commands that use them, so `chaton --help` and `chaton inventory check` start fa
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -24,9 +26,10 @@ from chaton_ops.cli import repo as repo_cli
 from chaton_ops.cli import snapshots as snapshots_cli
 from chaton_ops.cli import status as status_cli
 from chaton_ops.cli import vm as vm_cli
+from chaton_ops.cli.argv import hoist_global_options
 from chaton_ops.cli.context import Options
 from chaton_ops.core.masking import mask_text
-from chaton_ops.errors import ChatonError, ExitCode
+from chaton_ops.errors import ChatonError, Verdict, exit_code_for
 
 try:  # recent typer carries its own copy of click and raises that copy's exceptions
     from typer._click import exceptions as click_errors
@@ -53,11 +56,6 @@ app.command("check")(check_cli.check)
 app.command("status")(status_cli.status)
 app.add_typer(repo_cli.app, name="repo")
 app.add_typer(vm_cli.app, name="vm")
-
-# Flags that belong to the root callback but that admins write after the subcommand
-# (`chaton backup --all --dry-run`): moved in front of it before click parses argv.
-GLOBAL_FLAGS = {"--json", "-v", "--verbose", "-vv", "-q", "--quiet", "--dry-run", "--yes", "-y"}
-GLOBAL_WITH_VALUE = {"-i", "--inventory"}
 
 
 def _version(value: bool) -> None:
@@ -104,62 +102,82 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else logging.DEBUG)
 
 
-def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move root options written after a subcommand in front of it; stop at `--`."""
-    front: list[str] = []
-    rest: list[str] = []
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if arg == "--":
-            rest.extend(argv[index:])
-            break
-        name = arg.split("=", 1)[0]
-        if arg in GLOBAL_FLAGS:
-            front.append(arg)
-        elif name in GLOBAL_WITH_VALUE:
-            front.append(arg)
-            if "=" not in arg and index + 1 < len(argv):
-                index += 1
-                front.append(argv[index])
-        else:
-            rest.append(arg)
-        index += 1
-    return front + rest
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run chaton with `argv`; return the exit code. No traceback reaches the user for expected errors."""
+    from chaton_ops.cli.output import error, use_any_terminal_encoding
+
+    use_any_terminal_encoding()
+    try:
+        return _run_command(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        return _output_closed()
+    except SystemExit as stop:
+        # click (and rich) turn a closed pipe into `sys.exit(1)` while handling it: the reader went
+        # away (`chaton inventory | head -1`), which is no failure of chaton's
+        if _is_broken_pipe(stop.__context__):
+            return _output_closed()
+        raise
+    except KeyboardInterrupt:
+        error("interrupted")
+        return int(exit_code_for(Verdict.INTERRUPTED))
+
+
+def _run_command(argv: list[str]) -> int:
     from chaton_ops.cli.output import error
 
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(app)
     try:
-        result = app(args=args, prog_name="chaton", standalone_mode=False)
+        args = hoist_global_options(argv, command)
+        result = command.main(args=args, prog_name="chaton", standalone_mode=False)
     except ChatonError as failure:
         error(mask_text(failure.message))
         return int(failure.exit_code)
     except click_errors.NoArgsIsHelpError as failure:
         typer.echo(failure.ctx.get_help() if failure.ctx else "", err=False)
-        return int(ExitCode.OK)
+        return int(exit_code_for(Verdict.OK))
     except click_errors.UsageError as failure:
-        failure.show()
-        return int(ExitCode.USAGE)
+        error(one_line_usage_error(failure))
+        return int(exit_code_for(Verdict.USAGE))
     except click_errors.ClickException as failure:
-        failure.show()
-        return int(ExitCode.FAILED)
+        error(" ".join(failure.format_message().split()))
+        return int(exit_code_for(Verdict.FAILED))
     except typer.Abort:
         error("aborted")
-        return int(ExitCode.FAILED)
-    except KeyboardInterrupt:
+        return int(exit_code_for(Verdict.DECLINED))
+    if result == 130:  # typer turns Ctrl-C into a silent `Exit(130)`
         error("interrupted")
-        return 130
-    except BrokenPipeError:
-        return int(ExitCode.OK)
     return int(result or 0)
+
+
+def one_line_usage_error(failure: click_errors.UsageError) -> str:
+    """click's four-line usage error as one line: the problem, then where to read the usage."""
+    message = " ".join(failure.format_message().split()).rstrip(".")
+    where = failure.ctx.command_path if failure.ctx else "chaton"
+    return f"{message} (see: {where} --help)"
+
+
+def _is_broken_pipe(failure: BaseException | None) -> bool:
+    return isinstance(failure, BrokenPipeError) or (isinstance(failure, OSError) and failure.errno == errno.EPIPE)
+
+
+def _output_closed() -> int:
+    """Whoever read stdout is gone: later writes (and the flush at exit) go nowhere, quietly."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return int(exit_code_for(Verdict.OUTPUT_CLOSED))
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
+    return int(exit_code_for(Verdict.OUTPUT_CLOSED))
 
 
 def run() -> None:
     code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _output_closed()
     # At exit the interpreter's cyclic collector walks every object the imports and the models made
     # (≈ 50 ms, paid by every command, cron backups included); nothing needs collecting any more.
     gc.freeze()

@@ -44,8 +44,37 @@ def stderr() -> Console:
     return _console(True)
 
 
+# Characters a terminal encoding must hold for chaton's output to pass through unchanged.
+_SAMPLE_TEXT = "é→…✓"
+_LENIENT_ERRORS = ("backslashreplace", "replace", "namereplace", "xmlcharrefreplace", "ignore")
+
+
+def use_any_terminal_encoding() -> None:
+    """Let stdout and stderr take any text, whatever the locale's encoding (LANG=C with PYTHONUTF8=0:
+    ASCII): a character the encoding lacks is written as a `\\xe9`-style escape instead of raising.
+    JSON escapes such characters itself (`print_json`), so it stays valid."""
+    for stream in (sys.stdout, sys.stderr):
+        errors = getattr(stream, "errors", None)
+        if errors in _LENIENT_ERRORS or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream we may change (a test's capture)
+            pass
+
+
+def _holds_any_text(stream: Any) -> bool:
+    try:
+        _SAMPLE_TEXT.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    # \u escapes where stdout cannot hold every character: the document stays valid JSON
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=not _holds_any_text(sys.stdout))
+    sys.stdout.write(text + "\n")
 
 
 def print_line(text: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from chaton_ops.errors import ExitCode
+from chaton_ops.errors import ExitCode, TargetOutcome, exit_code_of
 
 TargetStatus = Literal["ok", "warning", "failed"]
 RunStatus = Literal["ok", "warning", "failed", "partial"]
@@ -41,6 +41,11 @@ class TargetResult:
     def succeeded(self) -> bool:
         """A warning (e.g. restic exit 3, some files unreadable) still produced a snapshot."""
         return self.status != "failed"
+
+    @property
+    def outcome(self) -> TargetOutcome:
+        """The status as the exit-code policy counts it (a failure to reach the host is its own kind)."""
+        return "unreachable" if self.status == "failed" and self.unreachable else self.status
 
 
 def worst_status(statuses: list[TargetStatus] | tuple[TargetStatus, ...]) -> TargetStatus:
@@ -78,13 +83,8 @@ class RunReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """DESIGN.md exit codes: a warning is still a success (0), partial is 3, failed is 1."""
-        return {
-            "ok": ExitCode.OK,
-            "warning": ExitCode.OK,
-            "failed": ExitCode.FAILED,
-            "partial": ExitCode.PARTIAL,
-        }[self.status]
+        """The exit code the policy (errors.EXIT_CODES) gives these targets' outcomes."""
+        return exit_code_of(result.outcome for result in self.results)
 
     @property
     def duration(self) -> float:

@@ -144,14 +144,8 @@ def run_backup(
 
 def backup_exit_code(report: RunReport) -> ExitCode:
     """0 all good · 1 nothing succeeded · 3 partial, or a snapshot that misses unreadable files ·
-    4 nothing succeeded because hosts could not be reached."""
-    if report.status == "failed":
-        if report.results and all(result.unreachable for result in report.results):
-            return ExitCode.UNREACHABLE
-        return ExitCode.FAILED
-    if report.status in ("partial", "warning"):
-        return ExitCode.PARTIAL
-    return ExitCode.OK
+    4 nothing succeeded because hosts could not be reached (the policy of errors.EXIT_CODES)."""
+    return report.exit_code
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,18 +7,49 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chaton_ops.adapters.restic import build_check_argv, run_restic
+from chaton_ops.adapters.restic import build_check_argv, parse_read_data_subset, run_restic_waiting_for_lock
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup import FreeSpace, Freshness, evaluate_freshness, space_problem
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
-from chaton_ops.errors import ChatonError, ExitCode, UsageError
+from chaton_ops.errors import (
+    ChatonError,
+    ConnectError,
+    ExitCode,
+    TargetOutcome,
+    UsageError,
+    Verdict,
+    exit_code_for,
+    verdict_of,
+)
 from chaton_ops.ops.repository import access_host, measure_repository_space
 from chaton_ops.ops.snapshots import list_repository_snapshots
 
 CHECK_TIMEOUT = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    """One repository to check: the host that runs restic and the exact argv it will run."""
+
+    repository: str
+    host: str
+    argv: tuple[str, ...]  # `restic check` with the host's binary (None of it secret)
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What `chaton check` will do, validated before anything is locked, journaled or run."""
+
+    targets: tuple[CheckTarget, ...]
+    integrity: bool
+    read_data_subset: str | None
+
+    @property
+    def repositories(self) -> list[str]:
+        return [target.repository for target in self.targets]
 
 
 @dataclass(frozen=True)
@@ -30,12 +61,27 @@ class RepositoryCheck:
     space_problem: str | None
     freshness: tuple[Freshness, ...]
     error: str | None = None
+    unreachable: bool = False  # the error is that a host could not be reached
 
     def stale(self, now: dt.datetime) -> list[Freshness]:
         return [verdict for verdict in self.freshness if verdict.is_stale(now)]
 
+    def problems(self, now: dt.datetime) -> list[str]:
+        """Every problem found, in words: what the exit code counts is what gets printed."""
+        found = [problem for problem in (self.error, self.space_problem) if problem]
+        if self.integrity.startswith("failed") and not self.error:
+            found.append(self.integrity if self.integrity != "failed" else "restic check failed")
+        found += [f"{f.service}: " + (f"newest snapshot is {f.age_hours(now):.1f} h old (max {f.max_age_hours:g} h)"
+                                      if f.newest else "no snapshot") for f in self.stale(now)]
+        return found
+
     def healthy(self, now: dt.datetime) -> bool:
-        return self.integrity == "ok" and not self.space_problem and not self.error and not self.stale(now)
+        return not self.problems(now)
+
+    def outcome(self, now: dt.datetime) -> TargetOutcome:
+        if self.healthy(now):
+            return "ok"
+        return "unreachable" if self.unreachable else "failed"
 
 
 @dataclass(frozen=True)
@@ -44,15 +90,16 @@ class CheckReport:
     repositories: tuple[RepositoryCheck, ...]
 
     @property
+    def verdict(self) -> Verdict:
+        return verdict_of(r.outcome(self.checked_at) for r in self.repositories)
+
+    @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if all(r.healthy(self.checked_at) for r in self.repositories) else ExitCode.FAILED
+        return exit_code_for(self.verdict)
 
 
 def select_repositories(inventory: Inventory, names: Sequence[str]) -> list[str]:
-    """The repositories to check: those named, each known to the inventory, else all of them.
-
-    Called before anything is locked or journaled: a name becomes a lock file's name.
-    """
+    """The repositories to check: those named, each known to the inventory, else all of them."""
     unknown = [name for name in names if name not in inventory.repositories]
     if unknown:
         known = ", ".join(sorted(inventory.repositories)) or "none"
@@ -60,33 +107,50 @@ def select_repositories(inventory: Inventory, names: Sequence[str]) -> list[str]
     return list(dict.fromkeys(names)) or sorted(inventory.repositories)
 
 
+def plan_check(inventory: Inventory, names: Sequence[str], *, via: str | None = None,
+               read_data_subset: str | None = None, integrity: bool = True) -> CheckPlan:
+    """Every usage error of `chaton check` (unknown repository or host, a subset restic would refuse, a
+    repository nobody reaches), raised before a lock file is made, a journal run started or restic run."""
+    repositories = select_repositories(inventory, names)
+    if read_data_subset is not None:
+        if not integrity:
+            raise UsageError("--read-data-subset reads data during `restic check`: it cannot go with --no-integrity")
+        try:
+            read_data_subset = parse_read_data_subset(read_data_subset)
+        except ValueError as error:
+            raise UsageError(f"--read-data-subset {read_data_subset!r}: {error}") from None
+    targets = []
+    for name in repositories:
+        host = access_host(inventory, name, via)
+        argv = build_check_argv(inventory.hosts[host].restic, inventory.repositories[name].url,
+                                read_data_subset=read_data_subset)
+        targets.append(CheckTarget(name, host, tuple(argv)))
+    return CheckPlan(tuple(targets), integrity, read_data_subset)
+
+
 def check_repositories(
     loaded: LoadedInventory,
     transports: Callable[[str], Transport],
+    plan: CheckPlan,
     *,
-    repositories: list[str] | None = None,
-    read_data_subset: str | None = None,
-    integrity: bool = True,
     jobs: int = 4,
-    via: str | None = None,
+    lock_wait: float = 0.0,
     now: dt.datetime | None = None,
 ) -> CheckReport:
-    names = select_repositories(loaded.inventory, repositories or [])
+    def one(target: CheckTarget) -> RepositoryCheck:
+        return _check_one(loaded, transports, target, plan.integrity, lock_wait)
 
-    def one(name: str) -> RepositoryCheck:
-        return _check_one(loaded, transports, name, read_data_subset, integrity, via)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(names) or 1)), thread_name_prefix="check") as pool:
-        checked = list(pool.map(one, names))
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(plan.targets) or 1)), thread_name_prefix="check") as pool:
+        checked = list(pool.map(one, plan.targets))
     return CheckReport(now or dt.datetime.now(dt.UTC), tuple(checked))
 
 
-def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], name: str,
-               read_data_subset: str | None, integrity: bool, via: str | None) -> RepositoryCheck:
+def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], target: CheckTarget,
+               integrity: bool, lock_wait: float) -> RepositoryCheck:
     inventory = loaded.inventory
+    name, host = target.repository, target.host
     repository = inventory.repositories[name]
     services = inventory.services_using(name)
-    host = access_host(inventory, name, via)
     try:
         transport = transports(host)
         space = measure_repository_space(inventory, transports, repository.url, host)
@@ -98,9 +162,8 @@ def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], 
         result = "skipped"
         if integrity:
             password = resolve_secret(loaded, repository.password).reveal()
-            binary = inventory.hosts[host].restic
-            run = run_restic(transport, build_check_argv(binary, repository.url, read_data_subset=read_data_subset),
-                             password, timeout=CHECK_TIMEOUT)
+            run = run_restic_waiting_for_lock(transport, list(target.argv), password, wait=lock_wait,
+                                              timeout=CHECK_TIMEOUT)
             result = "ok" if run.outcome == "ok" else "failed: " + run.error("restic check").message
         newest: dict[str, dt.datetime] = {}
         for snapshot in list_repository_snapshots(loaded, name, transport):
@@ -110,4 +173,5 @@ def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], 
         return RepositoryCheck(name, host, result, space, problem,
                                tuple(evaluate_freshness(inventory, name, services, newest)))
     except ChatonError as failure:
-        return RepositoryCheck(name, host, "failed", None, None, (), error=mask_text(failure.message))
+        return RepositoryCheck(name, host, "failed", None, None, (), error=mask_text(failure.message),
+                               unreachable=isinstance(failure, ConnectError))

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Transport
-from chaton_ops.errors import ChatonError, ConnectError, ExitCode, UsageError
+from chaton_ops.errors import ChatonError, ConnectError, ExitCode, UsageError, exit_code_of
 
 PING_COMMAND = ("true",)
 
@@ -79,9 +79,6 @@ def ping_hosts(
 
 
 def exit_code_for(results: Sequence[PingResult]) -> ExitCode:
-    """0 all answered; 4 if any host could not be reached; 1 if reachable but the command failed."""
-    if any(not r.reachable for r in results):
-        return ExitCode.UNREACHABLE
-    if any(not r.ok for r in results):
-        return ExitCode.FAILED
-    return ExitCode.OK
+    """The policy of errors.EXIT_CODES: 0 all answered · 3 some did, some did not · 4 no host could be
+    reached · 1 none answered and some were reachable (the command failed there)."""
+    return exit_code_of("ok" if r.ok else "failed" if r.reachable else "unreachable" for r in results)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import typer
 
-from chaton_ops.cli.main import app, hoist_global_options, main
+from chaton_ops.cli.main import app, main
 from chaton_ops.errors import ExitCode
 
 EXAMPLE = str(Path(__file__).parents[3] / "inventory" / "example.yml")
@@ -77,11 +77,6 @@ def test_global_options_are_accepted_after_the_subcommand(capsys: pytest.Capture
     out, _ = capsys.readouterr()
     assert code == ExitCode.OK
     assert json.loads(out)["ok"] is True
-
-
-def test_hoisting_stops_at_double_dash() -> None:
-    assert hoist_global_options(["x", "--json", "--", "--yes"]) == ["--json", "x", "--", "--yes"]
-    assert hoist_global_options(["x", "--inventory=a.yml"]) == ["--inventory=a.yml", "x"]
 
 
 def test_a_missing_inventory_gives_exit_2_naming_the_path(tmp_path: Path,

@@ -44,18 +44,27 @@ def test_ping_of_a_local_host_exits_0_with_a_table(inventory: Path, capsys: pyte
         ["localhost", "localhost", "ok"]]
 
 
-def test_an_unreachable_host_exits_4_and_the_other_is_still_reported(inventory: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_host_next_to_an_answering_one_exits_3_and_both_are_reported(
+        inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["-i", str(inventory), "ping", "--json"])
 
     out, err = capsys.readouterr()
     report = json.loads(out)
-    assert code == ExitCode.UNREACHABLE
+    assert code == ExitCode.PARTIAL
     assert report["ok"] is False
     assert [(h["host"], h["ok"], h["reachable"]) for h in report["hosts"]] == [
         ("localhost", True, True), ("closed", False, False)]
     assert report["hosts"][1]["result"].startswith("connection refused (127.0.0.1 port ")
     assert err.splitlines() == [f"error: closed: {report['hosts'][1]['result']}"]
+
+
+def test_only_unreachable_hosts_exit_4(inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-i", str(inventory), "-q", "ping", "closed"])
+
+    out, err = capsys.readouterr()
+    assert code == ExitCode.UNREACHABLE
+    assert out == ""
+    assert err.startswith("error: closed: connection refused")
 
 
 def test_an_unknown_host_name_exits_2_listing_the_known_ones(inventory: Path,

@@ -101,7 +101,7 @@ def test_unknown_names_are_a_usage_error_listing_the_known_hosts() -> None:
     assert str(raised.value) == "unknown hosts nope, gone (known hosts: primary, vps)"
 
 
-def test_an_unreachable_host_does_not_hide_the_others_and_gives_exit_4() -> None:
+def test_an_unreachable_host_does_not_hide_the_others_and_gives_exit_3_partial() -> None:
     inventory = make_inventory("primary", "vps", "backup")
     transports = {
         "primary": FakeTransport("primary"),
@@ -115,7 +115,8 @@ def test_an_unreachable_host_does_not_hide_the_others_and_gives_exit_4() -> None
         ("primary", True, True), ("vps", False, False), ("backup", True, True)]
     assert results[1].result == "connection refused (10.77.0.11 port 22)"
     assert results[1].latency_ms is None
-    assert exit_code_for(results) == ExitCode.UNREACHABLE
+    assert exit_code_for(results) == ExitCode.PARTIAL
+    assert exit_code_for(results[1:2]) == ExitCode.UNREACHABLE
 
 
 def test_a_reachable_host_whose_command_fails_gives_exit_1() -> None:
