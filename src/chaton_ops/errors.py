@@ -211,6 +211,11 @@ class CommandFailed(ChatonError):
         super().__init__(message)
 
 
+class PathError(ChatonError):
+    """A file chaton was to read or write is not one it may use: a device, a folder, a FIFO, too large,
+    or in a folder that does not exist."""
+
+
 class LockError(ChatonError):
     """Another run holds the lock."""
 

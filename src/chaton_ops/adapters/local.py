@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from chaton_ops.adapters.atomic import read_regular_file, write_file_atomically
 from chaton_ops.core.masking import mask_argv, mask_text
 from chaton_ops.core.ports import CommandResult
-from chaton_ops.errors import CommandFailed, ConnectError
+from chaton_ops.errors import CommandFailed, ConnectError, PathError
+
+GET_LIMIT = 64 * 1024 * 1024  # a file read back from a host (a config file to compare): bounded
 
 
 class LocalTransport:
@@ -54,23 +56,24 @@ class LocalTransport:
         return result
 
     def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
+        """Like the SSH transport: missing folders are made, the file is replaced atomically, and only a
+        regular file is ever replaced (never a device, through a symlink or not)."""
         target = Path(remote_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_file_atomically(target, data, mode=mode)
+        except OSError as error:
+            raise CommandFailed(self.host, ["put", remote_path], 1, error.strerror or str(error)) from None
+        except PathError as error:
+            raise CommandFailed(self.host, ["put", remote_path], 1, error.message) from None
 
     def get(self, remote_path: str) -> bytes:
         try:
-            return Path(remote_path).read_bytes()
+            return read_regular_file(Path(remote_path), limit=GET_LIMIT)
         except OSError as error:
             raise CommandFailed(self.host, ["get", remote_path], 1, error.strerror or str(error)) from None
+        except PathError as error:
+            raise CommandFailed(self.host, ["get", remote_path], 1, error.message) from None
 
     def close(self) -> None:
         return None

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaton_ops.adapters.atomic import write_text_atomically
+from chaton_ops.adapters.atomic import read_regular_file, writable_file, write_text_atomically
 from chaton_ops.core.report import RunReport, TargetResult
+from chaton_ops.errors import PathError
 
 LabelSet = tuple[tuple[str, str], ...]
 TargetKey = tuple[str, str]  # (service, repository)
@@ -60,7 +61,10 @@ def metric_prefix(command: str) -> str:
 
 
 def write_textfile(path: Path, run: RunReport) -> None:
-    """Write the run's metrics to `path` atomically, merged with what the previous file held."""
+    """Write the run's metrics to `path` atomically, merged with what the previous file held.
+
+    PathError when `path` is not a regular file chaton may replace, or its folder does not exist."""
+    writable_file(path)  # refused before anything is read from it
     families = read_textfile(path)
     prefix = metric_prefix(run.command)
     covered: dict[TargetKey, LabelSet] = {}
@@ -184,8 +188,9 @@ def parse_textfile(text: str) -> dict[str, MetricFamily]:
 
 
 def read_textfile(path: Path) -> dict[str, MetricFamily]:
-    """What a previous run wrote; {} when there is no file or it cannot be read."""
+    """What a previous run wrote; {} when there is no file or it cannot be read (a device, a FIFO or a
+    file too large are not read at all: see `read_regular_file`)."""
     try:
-        return parse_textfile(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+        return parse_textfile(read_regular_file(path).decode("utf-8"))
+    except (OSError, PathError, UnicodeDecodeError):
         return {}

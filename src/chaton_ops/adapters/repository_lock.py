@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chaton_ops.adapters.atomic import ensure_state_folder, open_lock_file, read_regular_file
 from chaton_ops.adapters.run_state import default_state_dir
-from chaton_ops.errors import LockError
+from chaton_ops.errors import LockError, PathError
 
 POLL_SECONDS = 0.2
 
@@ -26,8 +27,8 @@ def lock_dir() -> Path:
 
 def _holder(path: Path) -> str:
     try:
-        text = path.read_text().strip()
-    except OSError:
+        text = read_regular_file(path, limit=64).decode("ascii", "replace").strip()
+    except (OSError, PathError):
         return ""
     return f" (held by pid {text})" if text.isdigit() else ""
 
@@ -36,14 +37,13 @@ def _holder(path: Path) -> str:
 def repository_locks(repositories: Iterable[str], *, wait: float = 0.0,
                      directory: Path | None = None) -> Iterator[None]:
     """Hold the locks of `repositories` (taken in name order, so two runs cannot deadlock)."""
-    folder = directory or lock_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_state_folder(directory or lock_dir())
     handles: list[int] = []
     deadline = time.monotonic() + max(0.0, wait)
     try:
         for name in sorted(set(repositories)):
             path = folder / f"{name}.lock"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_lock_file(path)
             handles.append(fd)
             while True:
                 try:

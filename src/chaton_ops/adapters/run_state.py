@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from chaton_ops.adapters.atomic import write_text_atomically
+from chaton_ops.adapters.atomic import (
+    ensure_state_folder,
+    open_lock_file,
+    read_regular_file,
+    write_text_atomically,
+)
+from chaton_ops.errors import PathError
 
 STATE_DIR_VARIABLE = "CHATON_STATE_DIR"
 STATE_FILE_NAME = "last-status.json"
@@ -42,7 +48,8 @@ def load_last_statuses(path: Path, command: str) -> dict[str, str]:
 
 
 def save_last_statuses(path: Path, command: str, statuses: dict[str, str]) -> None:
-    """Record `statuses` for `command`, keeping the services this run did not cover."""
+    """Record `statuses` for `command`, keeping the services this run did not cover (PathError if the
+    state file cannot be written)."""
     with _locked(path):
         try:
             everything = _read_all(path)
@@ -54,11 +61,13 @@ def save_last_statuses(path: Path, command: str, statuses: dict[str, str]) -> No
 
 def _read_all(path: Path) -> dict[str, dict[str, str]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path).decode("utf-8")
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read {path}: {error}") from None
+    except PathError as error:
+        raise ValueError(error.message) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"cannot read {path}: not UTF-8 text") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -73,10 +82,10 @@ def _read_all(path: Path) -> dict[str, dict[str, str]]:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    ensure_state_folder(path.parent)
+    descriptor = open_lock_file(path.with_name(path.name + ".lock"))
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock

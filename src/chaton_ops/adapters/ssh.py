@@ -23,6 +23,7 @@ import re
 import select
 import shlex
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from chaton_ops.adapters.atomic import describe_kind
 from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.adapters.paramiko_import import paramiko
 from chaton_ops.core.masking import mask_argv, mask_text, register_secret
@@ -328,6 +330,7 @@ class SshTransport:
             sftp = self._sftp()
             try:
                 _make_parents(sftp, target.parent)
+                _refuse_unless_regular(sftp, str(target), "put")
                 with sftp.open(temporary, "wb") as handle:
                     handle.set_pipelined(True)
                     handle.write(data)
@@ -341,9 +344,12 @@ class SshTransport:
         with self._sftp_lock:
             sftp = self._sftp()
             try:
+                size = _refuse_unless_regular(sftp, remote_path, "get")
+                if size is not None and size > GET_LIMIT:
+                    raise OSError(f"{size} bytes, more than the {GET_LIMIT} chaton reads")
                 with sftp.open(remote_path, "rb") as handle:
                     handle.prefetch()
-                    return handle.read()
+                    return handle.read(GET_LIMIT)
             except OSError as error:
                 raise CommandFailed(self.host, ["get", remote_path], 1, _sftp_reason(error)) from None
 
@@ -450,6 +456,18 @@ def _make_parents(sftp: paramiko.SFTPClient, folder: PurePosixPath) -> None:
         sftp.mkdir(str(path))
 
 
+def _refuse_unless_regular(sftp: paramiko.SFTPClient, path: str, what: str) -> int | None:
+    """The size of the regular file `path`, None if it does not exist; OSError for anything else (a
+    device, a FIFO, a folder): put never replaces one, get never reads one (it could hang or never end)."""
+    try:
+        attributes = sftp.stat(path)
+    except FileNotFoundError:
+        return None
+    if attributes.st_mode is not None and not stat.S_ISREG(attributes.st_mode):
+        raise OSError(f"{path} is {describe_kind(attributes.st_mode)}, not a regular file: {what} refused")
+    return attributes.st_size
+
+
 def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
     try:
         sftp.remove(path)
@@ -459,6 +477,9 @@ def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
 
 def _sftp_reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
+
+
+GET_LIMIT = 64 * 1024 * 1024  # a file read back from a host (a config file to compare): bounded
 
 
 def open_transport(loaded: LoadedInventory, host_name: str) -> Transport:

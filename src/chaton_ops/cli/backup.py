@@ -25,7 +25,8 @@ def backup(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, max=64,
                                              help="Hosts backed up at once (default: defaults.jobs).")] = None,
     lock_wait: Annotated[float, typer.Option("--lock-wait", metavar="SECONDS", min=0,
-                                             help="Wait that long for another run on the same repository.")] = 0.0,
+                                             help="Wait that long for another run on the repository (chaton's lock, then "
+                                                  "restic's); retention always waits up to 10 min.")] = 0.0,
     no_retention: Annotated[bool, typer.Option("--no-retention", help="Skip `forget --prune`.")] = False,
     metrics_file: Annotated[Path | None, typer.Option("--metrics-file", metavar="PATH",
                                                       help="Write a Prometheus textfile there.")] = None,
@@ -97,7 +98,7 @@ def _run_with_pool(loaded, plan, opts, pool, jobs, init, unlock, lock_wait, jour
     )
 
     passwords = resolve_passwords(loaded, plan.repositories())
-    options = BackupOptions(init=init, unlock=unlock, jobs=jobs, retention=bool(plan.retention))
+    options = BackupOptions(init=init, unlock=unlock, jobs=jobs, retention=bool(plan.retention), lock_wait=lock_wait)
     journal = Journal(default_journal_path())
     with repository_locks(plan.repositories(), wait=lock_wait):
         run_id = journal.start_run("backup", journal_args)
@@ -175,7 +176,7 @@ def _print_plan(plan, as_json: bool) -> None:
 
     rows = []
     for target in plan.targets:
-        argv = build_backup_argv("restic", target.repository_url, paths=target.paths, host=target.host,
+        argv = build_backup_argv(target.restic, target.repository_url, paths=target.paths, host=target.host,
                                  tags=target.tags, excludes=target.excludes) if target.paths else []
         rows.append({"service": target.service, "host": target.host, "repository": target.repository,
                      "paths": list(target.paths), "databases": [dump_filename(d) for d in target.databases],

@@ -80,6 +80,7 @@ class BackupTarget:
     databases: tuple[Database, ...]
     tags: tuple[str, ...]
     min_free_percent: float
+    restic: str = "restic"  # the host's restic binary: the run and its dry run both take it from here
 
     @property
     def label(self) -> str:
@@ -94,6 +95,7 @@ class RetentionGroup:
     host: str
     services: tuple[str, ...]
     keep_flags: tuple[str, ...]
+    restic: str = "restic"  # the restic binary of `host`
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -145,6 +147,7 @@ def plan_backup(inventory: Inventory, services: Sequence[str], *, retention: boo
                 databases=tuple(service.databases),
                 tags=tuple(tags),
                 min_free_percent=threshold if threshold is not None else inventory.defaults.min_free_percent,
+                restic=inventory.hosts[service.host].restic,
             ))
     groups = plan_retention(inventory, targets) if retention else ()
     return BackupPlan(tuple(targets), tuple(groups))
@@ -159,7 +162,7 @@ def plan_retention(inventory: Inventory, targets: Iterable[BackupTarget]) -> lis
     groups = []
     for (repository, flags), members in by_key.items():
         services = tuple(dict.fromkeys(member.service for member in members))
-        groups.append(RetentionGroup(repository, members[0].host, services, flags))
+        groups.append(RetentionGroup(repository, members[0].host, services, flags, members[0].restic))
     return groups
 
 

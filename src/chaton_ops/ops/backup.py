@@ -29,6 +29,7 @@ from chaton_ops.adapters.restic import (
     build_stdin_backup_argv,
     parse_pipe_status,
     run_restic,
+    run_restic_waiting_for_lock,
     supports,
 )
 from chaton_ops.adapters.restic_output import (
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 
 BACKUP_TIMEOUT = 24 * 3600.0
 RETENTION_TIMEOUT = 6 * 3600.0
+# Retention runs after the snapshots are made: waiting for a `check` (or another machine's prune) to
+# release restic's lock costs nothing but time, and failing would turn a good backup into a failed one.
+RETENTION_LOCK_WAIT = 600.0
 
 Progress = Callable[[BackupTarget, str], None]
 
@@ -73,6 +77,8 @@ class BackupOptions:
     unlock: bool = False  # remove stale restic locks when a lock stops the backup
     jobs: int = 4
     retention: bool = True
+    lock_wait: float = 0.0  # seconds a backup waits for restic's lock held by another process
+    retention_lock_wait: float = RETENTION_LOCK_WAIT  # the same for forget/prune, after the snapshots
 
 
 class Journaled:
@@ -186,7 +192,7 @@ def _failed(target: BackupTarget, message: str, started: float) -> TargetResult:
 
 def _back_up_target(context: _Context, target: BackupTarget, started: float) -> TargetResult:
     transport = context.transports(target.host)
-    binary = context.loaded.inventory.hosts[target.host].restic
+    binary = target.restic
     password = context.passwords[target.repository]
 
     # the path check runs while the free space is measured in the background (another host,
@@ -252,28 +258,36 @@ def _missing_paths(transport: Transport, paths: tuple[str, ...]) -> list[str]:
 
 def _run_with_recovery(context: _Context, transport: Transport, binary: str, target: BackupTarget,
                        argv: list[str], password: str) -> ResticRun:
-    """Run a backup; on a missing repository init it (with --init), on a lock unlock (with --unlock),
-    then try once more."""
-    run = run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
-    if run.outcome == "no-repository" and context.options.init:
+    """Run a backup, waiting up to `lock_wait` for a lock another process holds; on a missing
+    repository init it (with --init), on a lock remove the stale ones (with --unlock), then try again."""
+
+    def run() -> ResticRun:
+        return run_restic_waiting_for_lock(transport, argv, password, wait=context.options.lock_wait, binary=binary,
+                                           versions=context.versions, timeout=BACKUP_TIMEOUT)
+
+    result = run()
+    if result.outcome == "no-repository" and context.options.init:
         context.progress(target, "init")
         version = context.versions.get(transport, binary)
         created = initialise_repository(transport, binary, target.repository_url, password, version)
         context.journal.record(target.repository, "init", "ok", {"created": created, "host": target.host})
-        return run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
-    if run.outcome == "locked" and context.options.unlock:
+        return run()
+    if result.outcome == "locked" and context.options.unlock:
         context.progress(target, "unlock")
         remove_stale_locks(transport, binary, target.repository_url, password)
         context.journal.record(target.repository, "unlock", "ok",
-                               {"lock": parse_lock_message(run.result.stderr), "host": target.host})
-        run = run_restic(transport, argv, password, timeout=BACKUP_TIMEOUT)
-    if run.outcome == "locked":
-        holder = parse_lock_message(run.result.stderr) or "by another process"
-        hint = ("that lock is held by a live process (--unlock removes only stale locks)" if context.options.unlock
-                else "if that lock is stale (its process is gone), run again with --unlock")
-        raise ResticError(f"{target.host}: repository {target.repository} is locked: {holder}; {hint}",
+                               {"lock": parse_lock_message(result.result.stderr), "host": target.host})
+        result = run()
+    if result.outcome == "locked":
+        holder = parse_lock_message(result.result.stderr) or "by another process"
+        waited = f" (waited {context.options.lock_wait:g} s)" if context.options.lock_wait > 0 else ""
+        hint = ("that lock is held by a live process (--unlock removes only stale locks); --lock-wait SECONDS "
+                "waits for it" if context.options.unlock
+                else "if that lock is stale (its process is gone), run again with --unlock; if its process "
+                     "runs, --lock-wait SECONDS waits for it")
+        raise ResticError(f"{target.host}: repository {target.repository} is locked{waited}: {holder}; {hint}",
                           kind="locked")
-    return run
+    return result
 
 
 def _dump_database(context: _Context, transport: Transport, binary: str, target: BackupTarget,
@@ -313,10 +327,17 @@ def _dump_database(context: _Context, transport: Transport, binary: str, target:
 # ---------------------------------------------------------------------------------------------
 
 
+class RetentionPostponed(ResticError):
+    """Retention could not take restic's lock in time: the snapshots stand, retention runs next time."""
+
+
 def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetResult]) -> list[TargetResult]:
-    """forget per group of services (only those whose backup succeeded), prune once per repository."""
+    """forget per group of services (only those whose backup succeeded), prune once per repository.
+
+    A failed forget fails its services; a repository that stayed locked by another process (a
+    `check`) only postpones retention: the snapshot was made, so the service ends with a warning."""
     succeeded = {(r.service, r.repository) for r in results if r.succeeded}
-    problems: dict[tuple[str, str], str] = {}
+    problems: dict[tuple[str, str], ChatonError] = {}
     by_repository: dict[str, list[RetentionGroup]] = {}
     for group in plan.retention:
         services = tuple(s for s in group.services if (s, group.repository) in succeeded)
@@ -335,7 +356,7 @@ def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetRe
                 removed_before_last = removed_before_last or removed
             except ChatonError as failure:
                 for service in group.services:
-                    problems[(service, repository)] = mask_text(failure.message)
+                    problems[(service, repository)] = failure
 
     with ThreadPoolExecutor(max_workers=max(1, min(context.options.jobs, len(by_repository) or 1)),
                             thread_name_prefix="retention") as pool:
@@ -343,29 +364,48 @@ def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetRe
     updated = []
     for result in results:
         problem = problems.get((result.service, result.repository or ""))
-        if problem:
-            message = "; ".join(m for m in (result.message, f"retention failed: {problem}") if m)
+        if isinstance(problem, RetentionPostponed):
+            message = "; ".join(m for m in (result.message, mask_text(problem.message)) if m)
+            result = replace(result, status="warning", message=message)
+        elif problem is not None:
+            message = "; ".join(m for m in (result.message, f"retention failed: {mask_text(problem.message)}") if m)
             result = replace(result, status="failed", message=message)
         updated.append(result)
     return updated
 
 
+def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[str], what: str) -> ResticRun:
+    """forget or prune, waiting for restic's lock; a lock still held at the end postpones retention."""
+    transport = context.transports(group.host)
+    url = context.loaded.inventory.repositories[group.repository].url
+    password = context.passwords[group.repository]
+    wait = max(context.options.lock_wait, context.options.retention_lock_wait)
+
+    def run() -> ResticRun:
+        return run_restic_waiting_for_lock(transport, argv, password, wait=wait, binary=group.restic,
+                                           versions=context.versions, timeout=RETENTION_TIMEOUT)
+
+    result = run()
+    if result.outcome == "locked" and context.options.unlock:
+        remove_stale_locks(transport, group.restic, url, password)
+        result = run()
+    if result.outcome == "locked":
+        holder = parse_lock_message(result.result.stderr) or "by another process"
+        context.journal.record(group.repository, what, "postponed", {"services": list(group.services),
+                                                                    "lock": holder, "waited_seconds": wait})
+        raise RetentionPostponed(
+            f"snapshot made; retention ({what}) postponed to the next run: {group.repository} stayed locked "
+            f"for {wait:g} s ({holder})" + ("" if context.options.unlock else
+                                           " (if that lock is stale, run again with --unlock)"),
+            kind="locked")
+    return result
+
+
 def _forget(context: _Context, group: RetentionGroup, *, prune: bool) -> bool:
     """One `forget` of a group; True if it removed snapshots."""
-    transport = context.transports(group.host)
-    binary = context.loaded.inventory.hosts[group.host].restic
     url = context.loaded.inventory.repositories[group.repository].url
-    argv = build_forget_argv(binary, url, tags=group.tags, keep_flags=group.keep_flags, prune=prune)
-    password = context.passwords[group.repository]
-    run = run_restic(transport, argv, password, timeout=RETENTION_TIMEOUT)
-    if run.outcome == "locked" and context.options.unlock:
-        remove_stale_locks(transport, binary, url, password)
-        run = run_restic(transport, argv, password, timeout=RETENTION_TIMEOUT)
-    if run.outcome == "locked":
-        holder = parse_lock_message(run.result.stderr)
-        raise ResticError(f"{group.host}: retention of {group.repository}: the repository is locked: "
-                          f"{holder or 'by another process'}; if that lock is stale, run again with --unlock",
-                          kind="locked")
+    argv = build_forget_argv(group.restic, url, tags=group.tags, keep_flags=group.keep_flags, prune=prune)
+    run = _run_retention_command(context, group, argv, "forget")
     if not run.succeeded:
         context.journal.record(group.repository, "forget", "failed",
                                {"services": list(group.services), "error": run.error("forget").message})
@@ -380,11 +420,8 @@ def _forget(context: _Context, group: RetentionGroup, *, prune: bool) -> bool:
 
 
 def _prune(context: _Context, group: RetentionGroup) -> None:
-    transport = context.transports(group.host)
-    binary = context.loaded.inventory.hosts[group.host].restic
     url = context.loaded.inventory.repositories[group.repository].url
-    run = run_restic(transport, build_prune_argv(binary, url), context.passwords[group.repository],
-                     timeout=RETENTION_TIMEOUT)
+    run = _run_retention_command(context, group, build_prune_argv(group.restic, url), "prune")
     context.journal.record(group.repository, "prune", "ok" if run.succeeded else "failed", {})
     if not run.succeeded:
         raise run.error(f"prune of {group.repository}")

@@ -21,7 +21,7 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text, register_secret
 from chaton_ops.core.notifications import Message, Ping, ping_url, plan_notifications, plan_start_pings
 from chaton_ops.core.report import RunReport
-from chaton_ops.errors import SecretError
+from chaton_ops.errors import PathError, SecretError
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def notify_run(loaded: LoadedInventory, run: RunReport, *, previous: dict[str, s
             problems.append(problem)
     try:
         save_last_statuses(state_path, run.command, plan.statuses)
-    except OSError as error:
-        problems.append(f"notifications: cannot record this run's statuses in {state_path}: {error.strerror}")
+    except PathError as error:
+        problems.append(f"notifications: cannot record this run's statuses: {error.message}")
     return [mask_text(problem) for problem in problems]
 
 

@@ -107,6 +107,7 @@ def test_a_service_moved_to_another_host_replaces_its_series(tmp_path: Path) -> 
 
 def test_writing_leaves_no_temporary_file_and_replaces_the_file(tmp_path: Path) -> None:
     path = tmp_path / "textfile" / "chaton.prom"
+    path.parent.mkdir()
     write_textfile(path, make_run(DAY_ONE, ok("www")))
     first_inode = path.stat().st_ino
 
