@@ -101,6 +101,7 @@ def read_regular_file(path: Path, *, limit: int = MAX_READ_BYTES) -> bytes:
     regular file, is larger than `limit` or cannot be read. Opening never blocks (a FIFO is refused).
     """
     try:
+        _refuse_unless_regular(os.stat(path).st_mode, path)  # before opening: a socket cannot be opened
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise
@@ -108,8 +109,7 @@ def read_regular_file(path: Path, *, limit: int = MAX_READ_BYTES) -> bytes:
         raise PathError(f"cannot read {path}: {error.strerror or error}") from None
     try:
         status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise PathError(f"cannot read {path}: it is {describe_kind(status.st_mode)}, not a regular file")
+        _refuse_unless_regular(status.st_mode, path)  # what was opened, should it have changed meanwhile
         if status.st_size > limit:
             raise PathError(f"cannot read {path}: {status.st_size} bytes, more than the {limit} chaton reads")
         chunks: list[bytes] = []
@@ -141,6 +141,11 @@ def open_lock_file(path: Path) -> int:
         os.close(descriptor)
         raise PathError(f"cannot use the lock file {path}: it is {describe_kind(mode)}, not a regular file")
     return descriptor
+
+
+def _refuse_unless_regular(mode: int, path: Path) -> None:
+    if not stat.S_ISREG(mode):
+        raise PathError(f"cannot read {path}: it is {describe_kind(mode)}, not a regular file")
 
 
 def ensure_state_folder(folder: Path) -> Path:

@@ -19,7 +19,7 @@ import re
 import shlex
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
@@ -371,7 +371,8 @@ def _restic_stderr_tail(stderr: str, lines: int = 4) -> str:
     return " / ".join(kept[-lines:])
 
 
-LOCK_RETRY_PAUSE_MAX = 10.0  # seconds between two tries on a restic without --retry-lock
+LOCK_RETRY_FIRST_PAUSE = 1.0  # seconds before the second try on a restic without --retry-lock, then doubled
+LOCK_RETRY_PAUSE_MAX = 10.0
 
 
 def run_restic_waiting_for_lock(
@@ -384,7 +385,6 @@ def run_restic_waiting_for_lock(
     versions: VersionCache | None = None,
     timeout: float | None = None,
     stdin: bytes | None = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> ResticRun:
     """`run_restic`, and when another process holds the repository's lock, wait up to `wait` seconds for
     it instead of failing: restic's own `--retry-lock` where it has it (0.16 and newer), else try again
@@ -398,9 +398,9 @@ def run_restic_waiting_for_lock(
     if argv[0] == binary and supports(version, Feature.RETRY_LOCK):
         waited = [argv[0], "--retry-lock", f"{math.ceil(wait)}s", *argv[1:]]
         return run_restic(transport, waited, password, stdin=stdin, timeout=timeout)
-    pause = 1.0
+    pause = LOCK_RETRY_FIRST_PAUSE
     while run.outcome == "locked" and time.monotonic() < deadline:
-        sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, LOCK_RETRY_PAUSE_MAX)
         run = run_restic(transport, argv, password, stdin=stdin, timeout=timeout)
     return run

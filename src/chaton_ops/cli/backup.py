@@ -43,6 +43,8 @@ def backup(
     inventory = loaded.inventory
     names = select_services(inventory, services or [], all_services=all_services, host=host, tenant=tenant)
     plan = plan_backup(inventory, names, retention=not no_retention)
+    if metrics_file is not None:
+        _check_metrics_file(metrics_file)
     if opts.dry_run:
         _print_plan(plan, opts.json)
         return
@@ -54,6 +56,17 @@ def backup(
     code = backup_exit_code(report)
     if code:
         raise typer.Exit(int(code))
+
+
+def _check_metrics_file(path: Path) -> None:
+    """A metrics file chaton may not write is a usage error now, not a warning after hours of backup."""
+    from chaton_ops.adapters.atomic import writable_file
+    from chaton_ops.errors import PathError, UsageError
+
+    try:
+        writable_file(path)
+    except PathError as error:
+        raise UsageError(f"--metrics-file: {error.message}") from None
 
 
 def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journal_args):
@@ -131,11 +144,12 @@ def _deliver(loaded, report, metrics_file):
         warn(problem)
     if metrics_file is not None:
         from chaton_ops.adapters.metrics import write_textfile
+        from chaton_ops.errors import PathError
 
         try:
             write_textfile(metrics_file, report)
-        except OSError as failure:
-            warn(f"cannot write the metrics file {metrics_file}: {failure.strerror or failure}")
+        except PathError as failure:  # it changed during the run
+            warn(f"metrics not written: {failure.message}")
 
 
 class _progress:

@@ -4,6 +4,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from chaton_ops.adapters.metrics import escape_label_value, parse_labels, read_textfile, write_textfile
 from chaton_ops.core.report import RunReport, TargetResult
 
@@ -151,3 +153,30 @@ def test_garbage_in_a_previous_file_is_ignored(tmp_path: Path) -> None:
 def test_parse_labels_rejects_unterminated_values() -> None:
     assert parse_labels('a="1",b="2"') == (("a", "1"), ("b", "2"))
     assert parse_labels('a="1') is None
+
+
+def test_a_device_is_never_replaced_nor_read(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from chaton_ops.errors import PathError
+
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    device = tmp_path / "null"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+
+    with pytest.raises(PathError, match="it is a character device"):
+        write_textfile(device, make_run(DAY_ONE, ok("www")))
+
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
+    assert read_textfile(Path("/dev/zero")) == {}  # returns at once: nothing endless is read
+
+
+def test_a_missing_folder_is_refused_not_created(tmp_path: Path) -> None:
+    from chaton_ops.errors import PathError
+
+    with pytest.raises(PathError, match="does not exist"):
+        write_textfile(tmp_path / "typo" / "chaton.prom", make_run(DAY_ONE, ok("www")))
+
+    assert not (tmp_path / "typo").exists()

@@ -4,6 +4,8 @@ output (captured from Debian 12's restic) and of the newer format (0.17/0.18).""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from chaton_ops.adapters.restic import (
     build_stdin_backup_argv,
     classify,
     parse_pipe_status,
+    parse_read_data_subset,
     parse_version,
     supports,
 )
@@ -192,3 +195,38 @@ def test_forget_groups_list_what_was_kept_and_removed():
 def test_init_gives_the_repository_id_as_text_or_json():
     assert parse_init(sample("v0.14-init.txt")) == "ecbe416c06"
     assert (parse_init(sample("v0.17-init.jsonl")) or "").startswith("8f2a0c8d")
+
+
+SUBSETS_RESTIC_ACCEPTS = ["1/3", "3/3", "01/3", "1/03", "10%", "100%", "2.5%", "500M", "500m", "1G", "1T", "5K", "500b",
+                          "500B"]
+SUBSETS_RESTIC_REFUSES = ["0/3", "4/3", "1/0", "0%", "100.5%", "12", "0", "1.5G", "x", "-1", "1/3/4", " 1/3", "5 %",
+                          "5%%", "1e3", "0x10", "1_000", "5MiB", "9999999999999999999G", "1/", "/3", "0M"]
+
+
+@pytest.mark.parametrize("subset", SUBSETS_RESTIC_ACCEPTS)
+def test_a_read_data_subset_restic_accepts_is_accepted(subset: str) -> None:
+    assert parse_read_data_subset(subset) == subset
+
+
+@pytest.mark.parametrize("subset", [*SUBSETS_RESTIC_REFUSES, ""])  # "" restic reads as "not given"
+def test_a_read_data_subset_restic_refuses_is_refused_with_the_forms_it_takes(subset: str) -> None:
+    with pytest.raises(ValueError, match="expected n/t"):
+        parse_read_data_subset(subset)
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
+def test_the_subset_forms_agree_with_the_installed_restic(tmp_path: Path) -> None:
+    """The lists above, asked of the real restic: chaton refuses exactly what restic refuses (a size is
+    refused by an empty repository for being larger than it, after the syntax was accepted)."""
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    subprocess.run(["restic", "-r", str(tmp_path / "repo"), "--password-file", str(password), "init", "-q"],
+                   check=True, capture_output=True)
+    disagreements = []
+    for subset in SUBSETS_RESTIC_ACCEPTS + SUBSETS_RESTIC_REFUSES:
+        done = subprocess.run(["restic", "-r", str(tmp_path / "repo"), "--password-file", str(password), "check",
+                               f"--read-data-subset={subset}"], capture_output=True, text=True, check=False)
+        restic_accepts = done.returncode == 0 or "Cannot read from a repository having size 0" in done.stderr
+        if restic_accepts != (subset in SUBSETS_RESTIC_ACCEPTS):
+            disagreements.append((subset, done.stderr.strip()[-120:]))
+    assert disagreements == []

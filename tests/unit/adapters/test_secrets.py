@@ -142,3 +142,23 @@ def test_resolving_an_exposed_file_logs_the_warning(tmp_path: Path, caplog: pyte
 
     assert "readable by group or others" in caplog.text
     assert VALUE not in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/urandom", "fifo", "folder"])
+def test_a_secret_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    import time
+
+    path = Path(kind)
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)  # nobody writes: reading would block forever
+    elif kind == "folder":
+        path = tmp_path / "folder"
+        path.mkdir()
+    loaded = inventory_with(tmp_path, f"  pass: {{file: {path}}}\n")
+    started = time.monotonic()
+
+    with pytest.raises(SecretError, match=f"secret 'pass': cannot read {path}: it is .*, not a regular file"):
+        resolve_secret(loaded, "pass")
+
+    assert time.monotonic() - started < 2

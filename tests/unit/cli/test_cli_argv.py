@@ -5,7 +5,6 @@ global option in every spelling, at every position after every part of the comma
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -137,3 +137,92 @@ def test_one_unreachable_host_beside_a_good_one_is_partial():
     report = run({"web": FakeResticHost("web", {MAIN}), "mail": UnreachableHost("mail", {MAIN})}, ["www", "mail"])
     assert {r.service: r.status for r in report.results} == {"www": "ok", "mail": "failed"}
     assert backup_exit_code(report) == ExitCode.PARTIAL
+
+
+LOCKED_014 = ("unable to create lock in backend: repository is already locked exclusively by PID 4242 on vps by "
+              "root (UID 0, GID 0)\nlock was created at 2026-11-22 03:00:01 (12.5s ago)\nstorage ID 1a2b3c4d\n")
+
+
+class CheckRunningElsewhere(FakeResticHost):
+    """Another machine runs `restic check` on the repository: restic's exclusive lock is held for the
+    first `locked_tries` exclusive commands (forget, prune); a restic ≥ 0.16 waits with --retry-lock."""
+
+    def __init__(self, host: str, repositories: set[str], *, locked_tries: int, version: str = "0.14.0") -> None:
+        super().__init__(host, repositories)
+        self.locked_tries = locked_tries
+        self.version = version
+        self.given: list[list[str]] = []  # argv as chaton gave it
+
+    def run(self, argv, **kwargs):  # type: ignore[no-untyped-def, override]
+        argv = list(argv)
+        self.given.append(argv)
+        if argv[:2] == ["restic", "version"]:
+            self.argvs.append(argv)
+            return self._done(argv, 0, f"restic {self.version} compiled with go1.24.1 on linux/amd64\n")
+        if "--retry-lock" in argv:  # restic waits by itself until the check is over
+            argv = [argv[0], *argv[3:]]
+            self.locked_tries = 0
+        if "forget" in argv and self.locked_tries > 0:
+            self.locked_tries -= 1
+            self.argvs.append(argv)
+            return self._done(argv, 1, "", LOCKED_014)
+        return super().run(argv, **kwargs)
+
+
+def test_retention_waits_for_a_check_holding_restic_s_lock_on_restic_0_14(monkeypatch) -> None:
+    monkeypatch.setattr("chaton_ops.adapters.restic.LOCK_RETRY_FIRST_PAUSE", 0.01)
+    host = CheckRunningElsewhere("web", {MAIN}, locked_tries=3)
+
+    report = run({"web": host}, ["www"])
+
+    assert [(r.status, r.snapshot_id) for r in report.results] == [("ok", "00000000")]
+    assert backup_exit_code(report) == ExitCode.OK
+    assert sum(1 for a in host.argvs if "forget" in a) == 4  # three refused, then done
+
+
+def test_retention_waits_with_retry_lock_where_restic_has_it() -> None:
+    host = CheckRunningElsewhere("web", {MAIN}, locked_tries=1, version="0.18.0")
+
+    report = run({"web": host}, ["www"])
+
+    assert report.results[0].status == "ok"
+    waited = [a for a in host.given if "--retry-lock" in a]
+    assert len(waited) == 1 and waited[0][:3] == ["restic", "--retry-lock", "600s"] and "forget" in waited[0]
+
+
+def test_a_lock_held_past_the_wait_postpones_retention_and_the_backup_stays_a_success(monkeypatch) -> None:
+    monkeypatch.setattr("chaton_ops.adapters.restic.LOCK_RETRY_FIRST_PAUSE", 0.01)
+    host = CheckRunningElsewhere("web", {MAIN}, locked_tries=10_000)
+    plan = plan_backup(INVENTORY, ["www"])
+
+    report = run_backup(LOADED, plan, transports={"web": host}.__getitem__,
+                        options=BackupOptions(jobs=1, retention_lock_wait=0.2), passwords={"main": PASSWORD})
+
+    (result,) = report.results
+    assert (result.status, result.snapshot_id, result.succeeded) == ("warning", "00000000", True)
+    assert ("snapshot made; retention (forget) postponed to the next run: main stayed "
+                                      "locked for 0.2 s (unable to create lock in backend: repository is already locked exclusively by PID 4242 on vps"
+            in result.message)
+    assert backup_exit_code(report) == ExitCode.PARTIAL  # something to look at, not a failed backup
+
+
+def test_a_backup_waits_for_restic_s_lock_only_when_asked(monkeypatch) -> None:
+    monkeypatch.setattr("chaton_ops.adapters.restic.LOCK_RETRY_FIRST_PAUSE", 0.01)
+
+    class LockedForBackup(CheckRunningElsewhere):
+        def run(self, argv, **kwargs):  # type: ignore[no-untyped-def, override]
+            if "backup" in argv and self.locked_tries > 0:
+                self.locked_tries -= 1
+                return self._done(list(argv), 1, "", LOCKED_014)
+            return super().run(argv, **kwargs)
+
+    refused = run({"web": LockedForBackup("web", {MAIN}, locked_tries=2)}, ["www"])
+    waited_host = LockedForBackup("web", {MAIN}, locked_tries=2)
+    plan = plan_backup(INVENTORY, ["www"])
+    waited = run_backup(LOADED, plan, transports={"web": waited_host}.__getitem__,
+                        options=BackupOptions(jobs=1, lock_wait=30), passwords={"main": PASSWORD})
+
+    assert refused.results[0].status == "failed"
+    assert "repository main is locked: unable to create lock in backend: repository is already locked" in refused.results[0].message
+    assert "--lock-wait SECONDS waits for it" in refused.results[0].message
+    assert waited.results[0].status == "ok" and len(waited_host.snapshots) == 1
