@@ -206,6 +206,57 @@ def test_up_twice_then_down_twice(lab):
     raw.down()
     assert not any(r["sshd"] for r in raw.status())
     cp = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    assert "lab-primary" not in cp.stdout
+    from tests.lab.lab import NETNS_PREFIX
+
+    assert f"{NETNS_PREFIX}primary" not in cp.stdout
     raw.up()  # leave the lab up for other tests of the session
     assert lab.ssh("primary", "hostname").stdout.strip() == "primary"
+
+
+def test_lab_py_up_keeps_the_lab_locked_until_down_and_never_ends_another_holder(tmp_path):
+    """`lab.py up` on a lab of its own (never this session's): the lock stays held after `up` has
+    exited, by a keeper that `up` again and `down` end; a lock held by another user is left alone."""
+    from tests.lab import lab as lab_module
+
+    other = str((lab_module.LAB_ID + 30) % 100)
+    lock_path = lab_module.LOCK_FILE.with_name(f"chaton-lab-{other}.lock" if other != "0" else "chaton-lab.lock")
+    env = {**os.environ, "CHATON_LAB_ID": other, "CHATON_LAB_DIR": str(tmp_path / "state")}
+    lab_py = [sys.executable, str(Path(lab_module.__file__)), "--wait", "0"]
+
+    def lab_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*lab_py, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    def lock_is_free() -> bool:
+        probe = lab_module.LabLock(lock_path)
+        try:
+            probe.acquire(timeout=0, who="test probe")
+        except lab_module.LabError:
+            return False
+        probe.release()
+        return True
+
+    try:
+        first = lab_cli("up")
+        assert first.returncode == 0, first.stderr
+        assert not lock_is_free()  # `up` has exited; its keeper holds the lock
+        keeper = lab_module.LabLock(lock_path).holder()
+        assert keeper.startswith("pid ") and "keeper of lab" in keeper
+
+        again = lab_cli("up")  # up after up: the old keeper is ended, a new one keeps the new lab
+        assert again.returncode == 0, again.stderr
+        assert lab_module.LabLock(lock_path).holder() != keeper and not lock_is_free()
+
+        down = lab_cli("down")
+        assert down.returncode == 0, down.stderr
+        assert lock_is_free()
+        assert subprocess.run(["ip", "link", "show", f"lab{other}"], capture_output=True).returncode != 0
+
+        someone = lab_module.LabLock(lock_path)
+        someone.acquire(timeout=0, who="pytest")  # another user's lab: `down` must refuse, not end it
+        try:
+            refused = lab_cli("down")
+            assert refused.returncode == 1 and "in use by another process (pid" in refused.stderr
+        finally:
+            someone.release()
+    finally:
+        lab_cli("down")

@@ -37,6 +37,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,10 +74,31 @@ class LabError(RuntimeError):
     """The lab cannot be built or used (not root, no namespaces, missing binaries, ...)."""
 
 
-# The lab's bridge and namespaces are machine-wide: one user at a time (a pytest session holds
-# this lock from lab up to lab down; the CLI holds it for the duration of a command).
+# The lab's bridge and namespaces are machine-wide: one user at a time, from up to down. A pytest
+# session (or a benchmark) holds this lock itself from lab up to lab down; `lab.py up` hands it to a
+# small keeper process that holds it until `lab.py down` (or `lab.py up` again) ends the keeper.
 _LOCK_NAME = "chaton-lab.lock" if LAB_ID == 0 else f"chaton-lab-{LAB_ID}.lock"
 LOCK_FILE = Path("/run/lock") / _LOCK_NAME if Path("/run/lock").is_dir() else Path("/tmp") / _LOCK_NAME
+
+
+KEEPER_COMMAND = "_keep-lock"
+KEEPER_ROLE = "lab.py keeper"
+
+
+def keep_lock(descriptor: int) -> int:
+    """The keeper: hold the inherited lock descriptor until SIGTERM/SIGINT/SIGHUP."""
+    stop = {"now": False}
+
+    def ask_to_stop(signum, frame):
+        stop["now"] = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, ask_to_stop)
+    while not stop["now"]:
+        signal.pause()
+    os.ftruncate(descriptor, 0)
+    os.close(descriptor)
+    return 0
 
 
 class LabLock:
@@ -110,6 +132,48 @@ class LabLock:
             os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing releases the flock
             self._fd = None
+
+    def holder(self) -> str:
+        """Who holds the lock, as the holder wrote it ("pid 123 pytest"); "" when nobody says."""
+        try:
+            return self.path.read_text(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def hand_to_keeper(self) -> int:
+        """Start a keeper process that holds this lock until it is ended (`lab.py down`); return its pid.
+
+        flock belongs to the open file: the keeper inherits it, so the lock stays held when this
+        process exits and is released when the keeper ends (or dies: no stale lock)."""
+        if self._fd is None:
+            raise LabError("the lab lock must be held before it is handed to a keeper")
+        keeper = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), KEEPER_COMMAND, str(self._fd)],
+            pass_fds=(self._fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd="/")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"pid {keeper.pid} {KEEPER_ROLE} of lab {LAB_ID} (until `lab.py down`)\n".encode(), 0)
+        os.close(self._fd)  # the keeper's copy keeps the lock
+        self._fd = None
+        return keeper.pid
+
+    def end_keeper(self, timeout: float = 10.0) -> bool:
+        """End the keeper holding this lock, if it is one (never another holder); True if one was ended."""
+        match = re.match(rf"pid (\d+) {re.escape(KEEPER_ROLE)} of lab {LAB_ID}\b", self.holder())
+        if not match:
+            return False
+        pid = int(match.group(1))
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False  # gone already: its lock went with it
+        if KEEPER_COMMAND.encode() not in command:
+            return False  # a recycled pid: not ours to signal
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return True
 
     def __enter__(self):
         self.acquire()
@@ -984,6 +1048,9 @@ def print_status(lab: Lab) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [KEEPER_COMMAND]:
+        return keep_lock(int(argv[1]))
     ap = argparse.ArgumentParser(prog="lab.py", description="chaton-ops test lab")
     ap.add_argument(
         "--wait", type=float, default=0.0, metavar="SECONDS", help="wait for a lab in use (test session)"
@@ -1006,11 +1073,14 @@ def main(argv: list[str] | None = None) -> int:
     lock = LabLock()
     try:
         if args.cmd in ("up", "down"):
+            lock.end_keeper()  # the keeper of an earlier `lab.py up` (never another user's lock)
             lock.acquire(timeout=args.wait, who=f"lab.py {args.cmd}")
         if args.cmd == "up":
             lab = Lab(extra=args.extra)
             took = lab.up()
-            print(f"lab up in {took:.2f} s: {len(lab.specs)} hosts, state in {lab.state_dir}")
+            keeper = lock.hand_to_keeper()  # held until `lab.py down`: nobody else's run tears it apart
+            print(f"lab up in {took:.2f} s: {len(lab.specs)} hosts, state in {lab.state_dir}; "
+                  f"lock {lock.path} held by keeper pid {keeper} until `lab.py down`")
             print_status(lab)
             print(
                 f"ssh: ssh -i {lab.identity} -o UserKnownHostsFile={lab.known_hosts} "
