@@ -1,20 +1,24 @@
-"""`chaton backup` against the bare restic it runs, and 4 hosts against 1, in the lab.
+"""`chaton backup` against the bare restic commands it runs, in the lab, measured in one run.
 
-1. Overhead: one service of ≈ 200 MB in 3,000 files on primary, repository on backup over SFTP.
-   `chaton backup bench --no-retention` (the installed command: interpreter start, inventory,
-   SSH connection, `restic version`, free-space check, path check, journal) against the very same
-   `restic backup` argv run with the system ssh client on primary (password from a file there).
-   Both first into an empty repository (full backup), then again (incremental: nothing changed).
-   A second pair compares the full run (with `forget --prune`) against bare backup + forget --prune.
-   Target: chaton / bare ≤ 1.10.
-2. Parallel: 4 hosts (node1..node4) × 1 service against 1 host × 1 service, each ≈ 40 MB in 1,000
-   files, each run into a fresh repository. Target: 4 hosts ≤ 1.5 × 1 host. The lab's hosts share
-   the machine's cores (restic hashes and encrypts: CPU-bound), so the same pair is also measured with
-   ≈ 1 MB per host, where the orchestration rather than the CPU is what is measured.
+1. Overhead, one service: ≈ 200 MB in 3,000 files on primary, repository on backup over SFTP.
+   `chaton backup bench --no-retention` (the installed command: interpreter start, inventory, SSH
+   connection, free-space and path checks, journal) against the very same `restic backup` argv run
+   with the system ssh client on primary (password from a file there): a full backup into an empty
+   repository, then again (incremental: nothing changed); and the nightly default (backup, then
+   `forget --prune`) against bare backup + forget --prune. Target: chaton / bare ≤ 1.10.
+2. Parallel: `chaton backup --all --jobs 4` of 4 services on 4 hosts (node1..node4, ≈ 40 MB in 1,000
+   files each) against the same 4 bare `restic backup` commands started together, each side into a
+   fresh repository. Target: chaton / bare ≤ 1.10. (On 2 cores four restic processes are CPU-bound,
+   about 1.7 × one: comparing 4 hosts with 1 host would measure the CPU, not chaton.)
 
-Repetitions are interleaved so a busy machine weighs on both sides alike; medians are reported.
-Needs root and the lab; holds the machine-wide lab lock. Standalone:
-`flock /tmp/chaton-lab.lock .venv/bin/python bench/bench_backup.py`.
+Every figure is min / median / max over RUNS iterations; every comparison is the spread of the ratios of
+pairs timed one right after the other in the same iteration (which side goes first alternates), never
+a ratio of medians; a target is held against the median of the paired ratios.
+
+Needs root. It brings up lab N (`CHATON_LAB_ID=N`, default 0) itself and holds that lab's lock
+(tests/lab/lab.py LOCK_FILE: /run/lock/chaton-lab[-N].lock) from up to down, so no test session or
+other benchmark can take the lab apart meanwhile. Standalone, one part or both:
+`CHATON_LAB_ID=N .venv/bin/python bench/bench_backup.py [overhead] [parallel]` (BENCH_RUNS=N runs).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,15 +37,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from stats import ratio_spread, spread  # noqa: E402 - bench/ is not a package
 
 CHATON = Path(sys.executable).with_name("chaton")
 EXTRA_HOSTS = 4
-RUNS = 5
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 TARGET_OVERHEAD = 1.10
-TARGET_PARALLEL = 1.5
+TARGET_PARALLEL = 1.10
 BIG_FILES, BIG_FILE_BYTES = 3000, 70_000  # ≈ 200 MB
-SMALL_FILES, SMALL_FILE_BYTES = 1000, 40_000  # ≈ 40 MB per node
-TINY_FILES, TINY_FILE_BYTES = 100, 10_000  # ≈ 1 MB per node: the orchestration, not the CPU, is measured
+NODE_FILES, NODE_FILE_BYTES = 1000, 40_000  # ≈ 40 MB per node
+PARTS = ("overhead", "parallel")
 
 
 def make_data(root: Path, files: int, size: int) -> None:
@@ -52,16 +58,32 @@ def make_data(root: Path, files: int, size: int) -> None:
         (folder / f"f{index:05d}.bin").write_bytes(os.urandom(size))
 
 
+def check_done(argv: list[str], done: subprocess.CompletedProcess[str] | subprocess.Popen[str], stderr: str) -> None:
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv[:6])}… exited {done.returncode}: {stderr[-500:]}")
+
+
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, check=False)
     took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv[:6])}… exited {done.returncode}: {done.stderr[-500:]}")
+    check_done(argv, done, done.stderr)
     return took
 
 
-def run() -> dict[str, Any]:
+def timed_together(commands: list[list[str]], env: dict[str, str]) -> float:
+    """Start every command at once; the time until the last one ends."""
+    started = time.perf_counter()
+    running = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                stdin=subprocess.DEVNULL) for argv in commands]
+    outputs = [process.communicate() for process in running]
+    took = time.perf_counter() - started
+    for argv, process, (_, stderr) in zip(commands, running, outputs, strict=True):
+        check_done(argv, process, stderr)
+    return took
+
+
+def run(parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     if os.geteuid() != 0:
         return {"skipped": "the lab needs root"}
     from tests.lab.lab import Lab, LabError, LabLock
@@ -75,118 +97,143 @@ def run() -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="chaton-bench-backup-"))
     try:
         lab.up()
-        return _measure(lab, work)
+        return _measure(_Bench(lab, work), parts)
     finally:
         lab.down()
         lock.release()
 
 
-def _measure(lab: Any, work: Path) -> dict[str, Any]:
-    from chaton_ops.adapters.restic import build_backup_argv, build_forget_argv
+class _Bench:
+    """The lab, a work folder, and how each side of a comparison is run."""
 
-    env = {**os.environ, "CHATON_JOURNAL": str(work / "journal.sqlite3"), "CHATON_STATE_DIR": str(work / "state")}
-    backup_address = lab.address("backup")
-    make_data(lab.host_path("primary", "/srv/bench"), BIG_FILES, BIG_FILE_BYTES)
-    nodes = [f"node{i}" for i in range(1, EXTRA_HOSTS + 1)]
-    for node in nodes:
-        make_data(lab.host_path(node, "/srv/bench"), SMALL_FILES, SMALL_FILE_BYTES)
-        make_data(lab.host_path(node, "/srv/tiny"), TINY_FILES, TINY_FILE_BYTES)
+    def __init__(self, lab: Any, work: Path) -> None:
+        self.lab = lab
+        self.work = work
+        self.env = {**os.environ, "CHATON_JOURNAL": str(work / "journal.sqlite3"),
+                    "CHATON_STATE_DIR": str(work / "state")}
+        self.backup_address = lab.address("backup")
+        self.nodes = [f"node{i}" for i in range(1, EXTRA_HOSTS + 1)]
 
-    def inventory(repository: str, services: dict[str, Any]) -> Path:
-        data = json.loads(json.dumps(lab.inventory_data(), default=str))
-        data["repositories"] = {"main": {"url": f"sftp:root@{backup_address}:/srv/restic/{repository}",
-                                         "password": "restic-lab"}}
+    def url(self, repository: str) -> str:
+        return f"sftp:root@{self.backup_address}:/srv/restic/{repository}"
+
+    def inventory(self, repository: str, services: dict[str, Any]) -> Path:
+        data = json.loads(json.dumps(self.lab.inventory_data(), default=str))
+        data["repositories"] = {"main": {"url": self.url(repository), "password": "restic-lab"}}
         data["services"] = services
-        path = work / f"{repository}.yml"
+        path = self.work / f"{repository}.yml"
         path.write_text(json.dumps(data))
         return path
 
-    def service(host: str, folder: str = "/srv/bench") -> dict[str, Any]:
-        return {"host": host, "tenant": "lab", "data": [folder], "repositories": ["main"]}
-
-    def fresh_repository(host: str = "primary") -> str:
+    def fresh_repository(self) -> str:
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        url = f"sftp:root@{backup_address}:/srv/restic/{name}"
-        lab.ssh(host, f"restic -r {url} --password-file {lab.host_restic_password_file} init", check=True)
+        self.lab.ssh("primary", f"restic -r {self.url(name)} --password-file {self.lab.host_restic_password_file} "
+                                "init", check=True)
         return name
 
-    def bare(host: str, argv: list[str]) -> list[str]:
-        # the same argv, run over ssh the usual way, the password from a file on the host
-        return lab.ssh_argv(host, f"RESTIC_PASSWORD_FILE={lab.host_restic_password_file} {shlex.join(argv)}")
+    def chaton(self, inventory: Path, *args: str) -> list[str]:
+        return [str(CHATON), "-i", str(inventory), "-q", "backup", *args]
 
-    def restic_backup_argv(repository: str, host: str) -> list[str]:
-        url = f"sftp:root@{backup_address}:/srv/restic/{repository}"
-        return build_backup_argv("restic", url, paths=["/srv/bench"], host=host,
-                                 tags=["chaton", "service:bench", "tenant:lab"])
+    def bare(self, host: str, argv: list[str]) -> list[str]:
+        # the same argv chaton runs, over ssh the usual way, the password from a file on the host
+        return self.lab.ssh_argv(host, f"RESTIC_PASSWORD_FILE={self.lab.host_restic_password_file} {shlex.join(argv)}")
 
-    def restic_forget_argv(repository: str) -> list[str]:
-        url = f"sftp:root@{backup_address}:/srv/restic/{repository}"
-        return build_forget_argv("restic", url, tags=["service:bench"],
+    def restic_backup(self, repository: str, host: str, service: str) -> list[str]:
+        from chaton_ops.adapters.restic import build_backup_argv
+
+        return build_backup_argv("restic", self.url(repository), paths=["/srv/bench"], host=host,
+                                 tags=["chaton", f"service:{service}", "tenant:lab"])
+
+    def restic_forget(self, repository: str, service: str) -> list[str]:
+        from chaton_ops.adapters.restic import build_forget_argv
+
+        return build_forget_argv("restic", self.url(repository), tags=[f"service:{service}"],
                                  keep_flags=["--keep-last", "3", "--keep-daily", "7", "--keep-weekly", "5",
                                              "--keep-monthly", "12"], prune=True)
 
-    times: dict[str, list[float]] = {k: [] for k in (
-        "full_chaton", "full_bare", "incremental_chaton", "incremental_bare",
-        "with_retention_chaton", "with_retention_bare", "one_host", "four_hosts", "one_host_1mb",
-        "four_hosts_1mb")}
-    for _ in range(RUNS):
-        # 1. overhead, full backup into an empty repository, then incremental
-        for side in ("chaton", "bare"):
-            repository = fresh_repository()
-            path = inventory(repository, {"bench": service("primary")})
-            chaton = [str(CHATON), "-i", str(path), "-q", "backup", "bench", "--no-retention"]
-            command = chaton if side == "chaton" else bare("primary", restic_backup_argv(repository, "primary"))
-            times[f"full_{side}"].append(timed(command, env))
-            times[f"incremental_{side}"].append(timed(command, env))
-            if side == "chaton":
-                full = [str(CHATON), "-i", str(path), "-q", "backup", "bench"]
-                times["with_retention_chaton"].append(timed(full, env))
-            else:
-                started = time.perf_counter()
-                timed(bare("primary", restic_backup_argv(repository, "primary")), env)
-                timed(bare("primary", restic_forget_argv(repository)), env)
-                times["with_retention_bare"].append(time.perf_counter() - started)
-        # 2. parallel hosts, each run into a fresh repository
-        repository = fresh_repository()
-        path = inventory(repository, {f"bench-{node}": service(node) for node in nodes})
-        times["one_host"].append(timed([str(CHATON), "-i", str(path), "-q", "backup", "bench-node1",
-                                        "--no-retention"], env))
-        repository = fresh_repository()
-        path = inventory(repository, {f"bench-{node}": service(node) for node in nodes})
-        times["four_hosts"].append(timed([str(CHATON), "-i", str(path), "-q", "backup", "--all", "--jobs", "4",
-                                          "--no-retention"], env))
-        for suffix, folder in (("_1mb", "/srv/tiny"),):
-            repository = fresh_repository()
-            path = inventory(repository, {f"bench-{node}": service(node, folder) for node in nodes})
-            times[f"one_host{suffix}"].append(timed([str(CHATON), "-i", str(path), "-q", "backup", "bench-node1",
-                                                     "--no-retention"], env))
-            repository = fresh_repository()
-            path = inventory(repository, {f"bench-{node}": service(node, folder) for node in nodes})
-            times[f"four_hosts{suffix}"].append(timed([str(CHATON), "-i", str(path), "-q", "backup", "--all",
-                                                       "--jobs", "4", "--no-retention"], env))
-    median = {name: statistics.median(values) for name, values in times.items()}
-    ratios = {
-        "ratio_full": median["full_chaton"] / median["full_bare"],
-        "ratio_incremental": median["incremental_chaton"] / median["incremental_bare"],
-        "ratio_with_retention": median["with_retention_chaton"] / median["with_retention_bare"],
-        "ratio_four_hosts_to_one": median["four_hosts"] / median["one_host"],
-        "ratio_four_hosts_to_one_1mb": median["four_hosts_1mb"] / median["one_host_1mb"],
-    }
-    figures: dict[str, Any] = {f"{name}_ms": round(value * 1000) for name, value in median.items()}
-    figures.update({name: round(value, 3) for name, value in ratios.items()})
+
+def service(host: str) -> dict[str, Any]:
+    return {"host": host, "tenant": "lab", "data": ["/srv/bench"], "repositories": ["main"]}
+
+
+def _measure(bench: _Bench, parts: tuple[str, ...]) -> dict[str, Any]:
+    times: dict[str, list[float]] = {}
+    if "overhead" in parts:
+        make_data(bench.lab.host_path("primary", "/srv/bench"), BIG_FILES, BIG_FILE_BYTES)
+    if "parallel" in parts:
+        for node in bench.nodes:
+            make_data(bench.lab.host_path(node, "/srv/bench"), NODE_FILES, NODE_FILE_BYTES)
+    for iteration in range(RUNS):
+        # which side goes first alternates, so neither always meets a warmer (or busier) machine
+        order = ("chaton", "bare") if iteration % 2 == 0 else ("bare", "chaton")
+        if "overhead" in parts:
+            for side in order:
+                _one_service(bench, side, times)
+        if "parallel" in parts:
+            for side in order:
+                _four_hosts(bench, side, times)
+    figures: dict[str, Any] = {f"{name}_ms": spread([value * 1000 for value in values])
+                               for name, values in times.items()}
+    ok = True
+    comparisons: list[tuple[str, str, float]] = []
+    if "overhead" in parts:
+        comparisons += [("full", "overhead", TARGET_OVERHEAD), ("incremental", "overhead", TARGET_OVERHEAD),
+                        ("with_retention", "overhead", TARGET_OVERHEAD)]
+    if "parallel" in parts:
+        comparisons += [("four_hosts", "parallel", TARGET_PARALLEL)]
+    for name, _, target in comparisons:
+        ratio = ratio_spread(times[f"{name}_chaton"], times[f"{name}_bare"])
+        figures[f"ratio_{name}"] = ratio
+        ok = ok and ratio["median"] <= target
     figures.update({
         "runs": RUNS,
         "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "data_primary_mb": round(BIG_FILES * BIG_FILE_BYTES / 1e6),
-        "data_per_node_mb": round(SMALL_FILES * SMALL_FILE_BYTES / 1e6),
+        "data_per_node_mb": round(NODE_FILES * NODE_FILE_BYTES / 1e6),
         "target_overhead": TARGET_OVERHEAD,
         "target_parallel": TARGET_PARALLEL,
-        "ok": max(ratios["ratio_full"], ratios["ratio_incremental"]) <= TARGET_OVERHEAD
-        and ratios["ratio_four_hosts_to_one"] <= TARGET_PARALLEL,
+        "ok": ok,
     })
     return figures
 
 
+def _one_service(bench: _Bench, side: str, times: dict[str, list[float]]) -> None:
+    repository = bench.fresh_repository()
+    path = bench.inventory(repository, {"bench": service("primary")})
+
+    def record(name: str, took: float) -> None:
+        times.setdefault(f"{name}_{side}", []).append(took)
+
+    if side == "chaton":
+        command = bench.chaton(path, "bench", "--no-retention")
+        record("full", timed(command, bench.env))
+        record("incremental", timed(command, bench.env))
+        record("with_retention", timed(bench.chaton(path, "bench"), bench.env))
+    else:
+        command = bench.bare("primary", bench.restic_backup(repository, "primary", "bench"))
+        record("full", timed(command, bench.env))
+        record("incremental", timed(command, bench.env))
+        started = time.perf_counter()
+        timed(command, bench.env)
+        timed(bench.bare("primary", bench.restic_forget(repository, "bench")), bench.env)
+        record("with_retention", time.perf_counter() - started)
+
+
+def _four_hosts(bench: _Bench, side: str, times: dict[str, list[float]]) -> None:
+    repository = bench.fresh_repository()
+    if side == "chaton":
+        path = bench.inventory(repository, {f"bench-{node}": service(node) for node in bench.nodes})
+        took = timed(bench.chaton(path, "--all", "--jobs", str(len(bench.nodes)), "--no-retention"), bench.env)
+    else:
+        took = timed_together([bench.bare(node, bench.restic_backup(repository, node, f"bench-{node}"))
+                               for node in bench.nodes], bench.env)
+    times.setdefault(f"four_hosts_{side}", []).append(took)
+
+
 if __name__ == "__main__":
-    for key, value in run().items():
-        print(f"{key:<32} {value}")
+    from stats import format_figure
+
+    chosen = tuple(arg for arg in sys.argv[1:] if arg in PARTS) or PARTS
+    for key, value in run(chosen).items():
+        print(f"{key:<32} {format_figure(value)}")

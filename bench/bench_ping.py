@@ -5,16 +5,18 @@ what `chaton ping` does: load the inventory, open a fresh connection per host (T
 host key check, public-key auth), run `true`, close. Interpreter start and the fabric import are paid
 once before timing (they are the same for 1 or 10 hosts). Repetitions are interleaved (1 host, 10
 hosts, 10 hosts with the default 4 jobs) so a busy machine weighs on all alike. Target: median of 10
-hosts with `--jobs 10` ≤ 2 × median of 1 host. The lab is torn down at the end.
+hosts with `--jobs 10` ≤ 2 × 1 host, held against the median of the ratios paired per iteration
+(reported as min / median / max, as are the times). The lab is torn down at the end.
 
-Needs root and the lab's packages; holds the machine-wide lab lock while it runs. Standalone:
-`flock /tmp/chaton-lab.lock .venv/bin/python bench/bench_ping.py`.
+Needs root and the lab's packages. It brings up lab N (`CHATON_LAB_ID=N`, default 0) itself and holds
+that lab's lock (tests/lab/lab.py LOCK_FILE: /run/lock/chaton-lab[-N].lock) from up to down, so no
+test session or other benchmark can take the lab apart meanwhile. Standalone:
+`CHATON_LAB_ID=N .venv/bin/python bench/bench_ping.py`.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from stats import ratio_spread, spread  # noqa: E402 - bench/ is not a package
 
 EXTRA_HOSTS = 6
 RUNS = 9
@@ -70,18 +75,15 @@ def run() -> dict[str, object]:
     finally:
         lab.down()
         lock.release()
-    median = {name: statistics.median(values) for name, values in times.items()}
-    ratio = median["ten_hosts"] / median["one_host"]
+    ratio = ratio_spread(times["ten_hosts"], times["one_host"])
     return {
         "hosts": len(hosts),
         "runs": RUNS,
-        "one_host_ms": round(median["one_host"], 1),
-        "ten_hosts_ms": round(median["ten_hosts"], 1),
-        "ten_hosts_default_jobs_ms": round(median["ten_hosts_default_jobs"], 1),
-        "ratio_ten_to_one": round(ratio, 2),
-        "ratio_ten_default_jobs_to_one": round(median["ten_hosts_default_jobs"] / median["one_host"], 2),
+        **{f"{name}_ms": spread(values) for name, values in times.items()},
+        "ratio_ten_to_one": ratio,
+        "ratio_ten_default_jobs_to_one": ratio_spread(times["ten_hosts_default_jobs"], times["one_host"]),
         "target_ratio": TARGET_RATIO,
-        "ok": ratio <= TARGET_RATIO,
+        "ok": ratio["median"] <= TARGET_RATIO,
     }
 
 

@@ -1,8 +1,9 @@
 """Startup: `chaton --help` and `chaton inventory check inventory/example.yml` against bare `python -c pass`.
 
-Median wall time over RUNS runs of each, interleaved so that a busy machine weighs on all three alike,
-and whether any heavy library got imported by `inventory check` (it must not: fabric, paramiko,
-proxmoxer, httpx, dnspython, jinja2). Target: each ≤ 250 ms.
+Wall time over RUNS runs of each (min / median / max), interleaved so that a busy machine weighs on all
+three alike; the ratio to `python -c pass` per iteration (min / median / max of the paired ratios); and
+whether any heavy library got imported by `inventory check` (it must not: fabric, paramiko, proxmoxer,
+httpx, dnspython, jinja2). Target: median of each ≤ 250 ms.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from stats import ratio_spread, spread  # noqa: E402 - bench/ is not a package
+
 PYTHON = Path(sys.executable)
 CHATON = PYTHON.parent / "chaton"
 RUNS = 21
@@ -54,11 +59,10 @@ def run() -> dict[str, object]:
     heavy_check = imported_heavy(["inventory", "check", "inventory/example.yml"])
     heavy_help = imported_heavy(["--help"])
     figures: dict[str, object] = {"runs": RUNS, "target_ms": TARGET_MS}
-    for name, value in median.items():
-        figures[f"{name}_median_ms"] = value
-        figures[f"{name}_min_ms"] = min(times[name])
+    for name, values in times.items():
+        figures[f"{name}_ms"] = spread(values)
     for name in ("help", "inventory_check"):
-        figures[f"{name}_ratio_to_python"] = round(median[name] / median["python_pass"], 1)
+        figures[f"ratio_{name}_to_python"] = ratio_spread(times[name], times["python_pass"])
     figures["heavy_imported_by_check"] = ", ".join(heavy_check) or "none"
     figures["heavy_imported_by_help"] = ", ".join(heavy_help) or "none"
     figures["ok"] = (median["help"] <= TARGET_MS and median["inventory_check"] <= TARGET_MS

@@ -1,7 +1,9 @@
 """`make bench`: run every bench/bench_*.py and keep the figures.
 
-Each bench module has `run() -> dict`; a figure whose key ends in `_ms` is a duration, `target_ms` the
-goal it is held to, and `ok` whether it met it. A module that cannot run here (it needs the lab, say)
+Each bench module has `run() -> dict`. A measured figure is a spread over the runs, {"min", "median",
+"max"} (bench/stats.py): durations end in `_ms`; a comparison is the spread of its paired ratios
+(`ratio_…`: each pair timed in the same iteration), never a ratio of medians. `target…` is the goal a
+median is held to and `ok` whether it met it. A module that cannot run here (it needs the lab, say)
 returns {"skipped": "why"} or raises; the others still run. Results go to bench/results/latest.json.
 Exit status: 1 when a bench failed or missed its target, else 0.
 """
@@ -19,6 +21,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from stats import format_figure  # noqa: E402 - bench/ is not a package
 
 
 def discover(selected: list[str]) -> list[Path]:
@@ -52,8 +58,7 @@ def print_summary(results: dict[str, dict[str, Any]]) -> None:
         for key, value in figures.items():
             if key in ("status", "traceback"):
                 continue
-            shown = f"{value:.1f}" if isinstance(value, float) else str(value)
-            print(f"{'':<{width}}    {key:<34} {shown}")
+            print(f"{'':<{width}}    {key:<34} {format_figure(value)}")
 
 
 def main(argv: list[str]) -> int:
