@@ -69,6 +69,11 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
         (("backup", "--all", "--dry-run"), 0),
         (("snapshots",), 0),
         (("check",), 0),
+        (("check", "--dry-run"), 0),
+        (("check", "--no-integrity", "-q"), 0),
+        (("repo", "unlock"), 0),
+        (("repo", "unlock", "--remove-all", "--dry-run"), 0),
+        (("repo", "unlock", "--remove-all", "--yes"), 0),
         (("deploy", "www", "--to", "vps", "--dry-run"), 0),
         (("deploy", "www", "--to", "vps"), 0),
         (("history",), 0),
@@ -76,6 +81,8 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
         (("status",), 1),  # www has never been drilled: a readiness warning
         (("status", "--html", str(blab.tmp / "status.html")), 1),
         (("backup", "nosuch"), 2),
+        (("inventory", "check", "-i"), 2),
+        (("check", "--read-data-subset", "bogus"), 2),
     ]
     for args, expected in tour:
         run = chaton_in_terminal(blab, *args)
@@ -121,3 +128,18 @@ def test_the_vm_commands_of_the_tour_run_on_a_terminal_against_a_fake_cluster(fa
     assert "PUT /nodes/hutte1/qemu/102/config onboot=1" in fixed.text
     assert str(fakepve.vm(102).config["onboot"]) == "1"
     assert vm("onboot").returncode == 0
+
+
+def test_remove_all_asks_on_a_terminal_and_a_no_changes_nothing(blab):
+    blab.make_files("primary", "/srv/site", {"index.html": "hello"})
+    blab.write_inventory({"site": service("primary", ["/srv/site"])})
+    blab.init_repository()
+
+    declined = run_in_terminal([str(CHATON), "-i", str(blab.inventory), "repo", "unlock", "--remove-all"],
+                               env=blab.env, columns=80, typed="n\n")
+    accepted = run_in_terminal([str(CHATON), "-i", str(blab.inventory), "repo", "unlock", "--remove-all"],
+                               env=blab.env, columns=80, typed="y\n")
+
+    assert declined.returncode == 1 and "not confirmed: nothing was done" in declined.text, declined.text
+    assert accepted.returncode == 0 and "main: 0 lock(s) removed, 0 remaining (via primary)" in accepted.text
+    assert declined.crash_markers() == accepted.crash_markers() == []
