@@ -97,7 +97,9 @@ def _run(loaded, plan, lock_wait: float):
                                     "failed" if verdict.is_stale(now) else "ok",
                                     {"newest": verdict.newest, "age_hours": round(age, 2) if age is not None else None,
                                      "max_age_hours": verdict.max_age_hours})
-        journal.finish_run(run_id, report.verdict.value, int(report.exit_code))
+        # the journal's run statuses: ok, warning, partial, failed (nothing reached is failed too)
+        status = "failed" if report.verdict == "unreachable" else report.verdict.value
+        journal.finish_run(run_id, status, int(report.exit_code))
     return report
 
 
