@@ -159,22 +159,22 @@ def check_fault(lab, tmp_path: Path, capsys: pytest.CaptureFixture[str], host: s
 
 
 def test_an_unknown_host_key_is_refused(lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    known_hosts = known_hosts_without(lab, tmp_path, "10.77.0.2")
+    known_hosts = known_hosts_without(lab, tmp_path, lab.address("primary"))
     check_fault(lab, tmp_path, capsys, "primary", {"known_hosts": str(known_hosts)},
-                f"host key verification failed (unknown host key for 10.77.0.2 in {known_hosts})")
-    assert "10.77.0.2" not in known_hosts.read_text()  # never added
+                f"host key verification failed (unknown host key for {lab.address('primary')} in {known_hosts})")
+    assert lab.address("primary") not in known_hosts.read_text()  # never added
 
 
 def test_a_changed_host_key_is_refused_as_a_possible_attack(lab, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    known_hosts = known_hosts_with_other_key(lab, tmp_path, "10.77.0.3")
+    known_hosts = known_hosts_with_other_key(lab, tmp_path, lab.address("vps"))
     inventory = write_inventory(lab, tmp_path, {"vps": {"known_hosts": str(known_hosts)}})
 
     code, out, err = ping(inventory, capsys)
 
     assert code == ExitCode.PARTIAL  # the other hosts answered
     assert len(err) == 1
-    assert err[0].startswith(f"error: vps: host key CHANGED for 10.77.0.3 (known_hosts {known_hosts} has "
+    assert err[0].startswith(f"error: vps: host key CHANGED for {lab.address('vps')} (known_hosts {known_hosts} has "
                              "another ssh-ed25519 key; got SHA256:")
     assert err[0].endswith("— possible man-in-the-middle; refusing")
     assert_healthy_hosts_shown_ok(lab, out, "vps")
@@ -182,7 +182,7 @@ def test_a_changed_host_key_is_refused_as_a_possible_attack(lab, tmp_path: Path,
 
 def test_a_refused_connection_is_named(lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     check_fault(lab, tmp_path, capsys, "primary", {"port": 2},
-                "connection refused (10.77.0.2 port 2)")
+                f"connection refused ({lab.address('primary')} port 2)")
 
 
 def test_a_key_the_host_does_not_accept_fails_authentication(lab, tmp_path: Path,
@@ -206,8 +206,8 @@ def test_a_listener_that_never_speaks_ssh_ends_within_the_timeout(lab, tmp_path:
 
 def test_every_fault_at_once_gives_one_line_per_faulty_host(lab, tmp_path: Path, silent_listener,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    unknown = known_hosts_without(lab, tmp_path, "10.77.0.2")
-    changed = known_hosts_with_other_key(lab, tmp_path, "10.77.0.3")
+    unknown = known_hosts_without(lab, tmp_path, lab.address("primary"))
+    changed = known_hosts_with_other_key(lab, tmp_path, lab.address("vps"))
     inventory = write_inventory(lab, tmp_path, {
         "primary": {"known_hosts": str(unknown)},
         "vps": {"known_hosts": str(changed)},
@@ -222,7 +222,7 @@ def test_every_fault_at_once_gives_one_line_per_faulty_host(lab, tmp_path: Path,
     assert list(causes) == ["primary", "vps", "backup", "silent"]
     assert causes["primary"].startswith("host key verification failed")
     assert causes["vps"].startswith("host key CHANGED")
-    assert causes["backup"] == "connection refused (10.77.0.4 port 2)"
+    assert causes["backup"] == f"connection refused ({lab.address('backup')} port 2)"
     assert causes["silent"].startswith("no SSH banner")
     assert_healthy_hosts_shown_ok(lab, out, "primary", "vps", "backup", "silent")
 
@@ -234,4 +234,4 @@ def test_quiet_prints_only_the_failures(lab, tmp_path: Path, capsys: pytest.Capt
 
     assert code == ExitCode.PARTIAL  # the other hosts answered
     assert out == ""
-    assert err == ["error: primary: connection refused (10.77.0.2 port 2)"]
+    assert err == [f"error: primary: connection refused ({lab.address('primary')} port 2)"]

@@ -175,7 +175,7 @@ def test_a_closed_transport_reconnects_on_next_use(pool: HostPool) -> None:
 
 
 def test_the_host_key_must_match_the_inventory_known_hosts(lab, tmp_path) -> None:
-    others = [line for line in lab.known_hosts.read_text().splitlines() if not line.startswith("10.77.0.2,")]
+    others = [line for line in lab.known_hosts.read_text().splitlines() if not line.startswith(f"{lab.address('primary')},")]
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("\n".join(others) + "\n")
     transport = SshTransport("primary", lab.address("primary"), identity=lab.identity,
@@ -184,7 +184,7 @@ def test_the_host_key_must_match_the_inventory_known_hosts(lab, tmp_path) -> Non
     with pytest.raises(ConnectError) as raised:
         transport.run(["true"])
 
-    assert raised.value.cause == f"host key verification failed (unknown host key for 10.77.0.2 in {known_hosts})"
+    assert raised.value.cause == f"host key verification failed (unknown host key for {lab.address('primary')} in {known_hosts})"
     assert known_hosts.read_text() == "\n".join(others) + "\n"  # nothing was added
 
 
@@ -233,7 +233,7 @@ def forward_to_primary(lab) -> Iterator[PortForward]:
 
 
 def primary_host_key(lab) -> str:
-    line = next(line for line in lab.known_hosts.read_text().splitlines() if line.startswith("10.77.0.2,"))
+    line = next(line for line in lab.known_hosts.read_text().splitlines() if line.startswith(f"{lab.address('primary')},"))
     return " ".join(line.split()[1:3])
 
 

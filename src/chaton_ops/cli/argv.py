@@ -2,22 +2,24 @@
 
 The move reads argv the way click will, token by token, from the command tree itself: a command's own
 options keep their place and their values, a subcommand name is recognised where click will look for
-it, and a global option is moved only whole (with its value). A global option whose value is missing
-(`chaton inventory check -i`) is a usage error, never a chance to swallow the next word: moving options
-can therefore never change which command runs, and `hoist_global_options` checks that it did not.
+it, and a global option is moved only whole (with its value). An option whose value is missing
+(`chaton inventory check -i`: nothing follows; `backup --metrics-file --json`: an option follows) is a
+usage error, never a chance to swallow the next word: moving options can therefore never change which
+command runs, and `hoist_global_options` checks that it did not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chaton_ops.errors import UsageError
 
 HELP_OPTIONS = ("-h", "--help")
 
-# name (`--inventory`, `-i`) → how many words follow it as its value (0 for a flag or a counter)
-OptionTable = Mapping[str, int]
+# name (`--inventory`, `-i`) → (how many words follow it as its value (0 for a flag or a counter),
+# its long name for messages)
+OptionTable = Mapping[str, tuple[int, str]]
 
 
 def hoist_global_options(argv: Sequence[str], root: Any) -> list[str]:
@@ -53,17 +55,20 @@ def _split(argv: list[str], root: Any) -> tuple[list[str], list[str], list[str]]
             break
         if _is_option(token):
             own = global_options if command is root else _options_of(command)
+
+            def known(word: str, own: OptionTable = own) -> bool:
+                return _words_taken(word, own) is not None or _words_taken(word, global_options) is not None
+
             words = _words_taken(token, own)
             if words is not None:
                 # the command's own option (or, before any subcommand, a root option) stays in place
-                if command is root:
-                    _require_values(token, argv[index + 1:index + 1 + words], words)
+                _require_values(token, argv[index + 1:index + 1 + words], words, own, known)
                 (front if command is root else rest).extend(argv[index:index + 1 + words])
                 index += 1 + words
                 continue
             words = _words_taken(token, global_options)
             if words is not None:
-                _require_values(token, argv[index + 1:index + 1 + words], words)
+                _require_values(token, argv[index + 1:index + 1 + words], words, global_options, known)
                 front.extend(argv[index:index + 1 + words])
                 index += 1 + words
                 continue
@@ -82,14 +87,16 @@ def _split(argv: list[str], root: Any) -> tuple[list[str], list[str], list[str]]
     return front, rest, path
 
 
-def _options_of(command: Any) -> dict[str, int]:
-    table = dict.fromkeys(HELP_OPTIONS, 0)
+def _options_of(command: Any) -> dict[str, tuple[int, str]]:
+    table = {name: (0, "--help") for name in HELP_OPTIONS}
     for param in getattr(command, "params", ()):
         if getattr(param, "param_type_name", "") != "option":
             continue
         words = 0 if (param.is_flag or param.count) else max(1, param.nargs)
-        for name in (*param.opts, *param.secondary_opts):
-            table[name] = words
+        names = (*param.opts, *param.secondary_opts)
+        long_name = max(names, key=len)
+        for name in names:
+            table[name] = (words, long_name)
     return table
 
 
@@ -106,23 +113,29 @@ def _words_taken(token: str, options: OptionTable) -> int | None:
         name, attached = token.split("=", 1)[0], "=" in token
         if name not in options:
             return None
-        return 0 if attached else options[name]
+        return 0 if attached else options[name][0]
     if token in options:
-        return options[token]
+        return options[token][0]
     first = token[:2]
     if first not in options:
         return None
-    if options[first]:
+    if options[first][0]:
         return 0  # `-iPATH`: the value is attached
     # a run of single-letter flags: each must be a flag here, else it is not ours to move
-    return 0 if all(options.get(f"-{letter}") == 0 for letter in token[1:]) else None
+    return 0 if all(options.get(f"-{letter}", (None,))[0] == 0 for letter in token[1:]) else None
 
 
-def _require_values(token: str, values: list[str], wanted: int) -> None:
-    """A global option's value may not be missing, nor be the next option: that is a forgotten value."""
-    if len(values) == wanted and not any(_is_option(value) or value == "--" for value in values):
+def _require_values(token: str, values: list[str], wanted: int, options: OptionTable,
+                    known: Callable[[str], bool]) -> None:
+    """An option's value may not be missing, nor be `--` or an option chaton knows: that is a value
+    forgotten, and taking the next word would run something else than what was typed."""
+    if wanted == 0 or token.startswith("--") and "=" in token:
         return
-    if len(values) < wanted or values[-1] == "--":
+    forgotten = [value for value in values if value == "--" or (_is_option(value) and known(value))]
+    if len(values) == wanted and not forgotten:
+        return
+    if len(values) < wanted or forgotten[0] == "--":
         raise UsageError(f"option {token} needs a value")
-    raise UsageError(f"option {token} needs a value, not the option {values[-1]} "
-                     f"(a value that starts with '-' is written --option=VALUE)")
+    long_name = options[token][1] if token in options else token
+    raise UsageError(f"option {token} needs a value, not the option {forgotten[0]} "
+                     f"(a value that is itself an option is written {long_name}=VALUE)")

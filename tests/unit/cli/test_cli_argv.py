@@ -121,11 +121,6 @@ def test_a_command_option_keeps_its_place_and_its_value() -> None:
     assert hoisted == ["-q", "backup", "--jobs", "4", "--host", "web", "--metrics-file=-m"]
 
 
-def test_a_value_that_looks_like_a_global_option_stays_the_value_of_the_command_option() -> None:
-    # click reads `--via -q` as the host "-q": moving -q would hand --via the next word instead
-    assert hoist_global_options(["check", "--via", "-q", "main"], ROOT) == ["check", "--via", "-q", "main"]
-
-
 def test_nothing_after_double_dash_or_an_unknown_command_is_moved() -> None:
     assert hoist_global_options(["backup", "--json", "--", "--yes"], ROOT) == ["--json", "backup", "--", "--yes"]
     assert hoist_global_options(["nosuch", "--json"], ROOT) == ["nosuch", "--json"]
@@ -152,3 +147,24 @@ def test_an_option_the_subcommand_defines_itself_is_the_subcommand_s() -> None:
 
     assert hoist_global_options(["run", "-q"], command) == ["run", "-q"]
     assert hoist_global_options(["other", "-q"], command) == ["-q", "other"]
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (["backup", "www", "--metrics-file", "--json"], "--metrics-file"),
+    (["backup", "--host", "--all"], "--host"),
+    (["check", "--via", "--no-integrity"], "--via"),
+    (["check", "--via", "-q", "main"], "--via"),
+    (["check", "--via", "-i", "x.yml"], "--via"),
+    (["ping", "--jobs", "--"], "--jobs"),
+    (["snapshots", "-r", "-q"], "-r"),
+    (["history", "--limit", "--json"], "--limit"),
+])
+def test_a_command_option_whose_value_is_forgotten_is_a_usage_error(argv: list[str], option: str) -> None:
+    # the next word is an option chaton knows: taking it as the value would do something else than typed
+    with pytest.raises(UsageError, match=f"^option {option} needs a value"):
+        hoist_global_options(argv, ROOT)
+
+
+def test_a_value_that_merely_starts_with_a_dash_is_left_to_the_command() -> None:
+    assert hoist_global_options(["check", "--lock-wait", "-1"], ROOT) == ["check", "--lock-wait", "-1"]
+    assert hoist_global_options(["backup", "-i", "-odd.yml", "--all"], ROOT) == ["-i", "-odd.yml", "backup", "--all"]

@@ -46,7 +46,7 @@ def nothing_recorded(state: Path) -> bool:
     (["check", "--read-data-subset", "-1"], "expected n/t"),
     (["check", "--read-data-subset", "5%", "--no-integrity"], "cannot go with --no-integrity"),
     (["check", "--lock-wait", "-1"], "Invalid value for '--lock-wait'"),
-    (["check", "--via"], "Option '--via' requires an argument"),
+    (["check", "--via"], "option --via needs a value"),
 ])
 def test_a_usage_error_exits_2_in_one_line_and_starts_nothing(
         state: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
