@@ -202,6 +202,9 @@ def _print_plan(plan, as_json: bool) -> None:
         return
     print_table("Backup plan", ["service", "host", "repository", "paths", "databases"],
                 [[r["service"], r["host"], r["repository"], r["paths"], r["databases"]] for r in rows])
+    for row in rows:  # the exact command each host would run for the data, whole (never folded)
+        if row["command"]:
+            stdout().print(f"{row['host']}: {row['command']}", markup=False, highlight=False, soft_wrap=True)
     if retention:
         print_table("Retention (forget --prune, per service tag)", ["repository", "run on", "services", "policy"],
                     [[r["repository"], r["run on"], r["services"], r["policy"]] for r in retention])

@@ -35,7 +35,7 @@ def confirm(opts: Options, action: str, *, stdin: TextIO | None = None, stderr: 
     if answer.strip().lower() not in YES_ANSWERS:
         if not answer.endswith("\n"):
             writer.write("\n")
-        raise Declined(f"{action}: not confirmed, nothing was done")
+        raise Declined("not confirmed: nothing was done")
 
 
 def _is_terminal(stream: TextIO) -> bool:

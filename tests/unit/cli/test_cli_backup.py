@@ -66,3 +66,18 @@ def test_a_dry_run_shows_the_host_s_restic_binary_in_the_command(state: Path,
     command = shown["backups"][0]["command"]
     argv = shlex.split(command) if isinstance(command, str) else command
     assert argv[:2] == ["/opt/restic-0.18/restic", "--repo"] and argv[3] == "backup"
+
+
+def test_a_dry_run_on_screen_prints_each_command_whole(state: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    inventory = state / "inventory.yml"
+    inventory.write_text(EXAMPLE.read_text().replace(
+        "web:    {address: 192.0.2.23,", "web:    {address: 192.0.2.23, restic: /opt/restic-0.18/restic,"))
+
+    assert main(["-i", str(inventory), "backup", "www", "--dry-run"]) == ExitCode.OK
+
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("web: ")]
+    assert len(commands) == 1
+    assert all(line.startswith("web: /opt/restic-0.18/restic --repo ") and line.endswith("-- /srv/www")
+               for line in commands)

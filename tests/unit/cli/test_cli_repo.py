@@ -117,7 +117,7 @@ def test_remove_all_on_a_terminal_asks_and_does_only_what_was_answered(
     assert "remove every restic lock of local" in run.text and run.crash_markers() == []
     assert len(list(live_lock.iterdir())) == locks_left
     if code:
-        assert "not confirmed, nothing was done" in run.text
+        assert "not confirmed: nothing was done" in run.text
 
 
 def test_a_dry_run_shows_the_argv_with_the_host_s_binary_and_changes_nothing(
