@@ -189,12 +189,12 @@ def _measure(bench: _Bench, parts: tuple[str, ...]) -> dict[str, Any]:
         "runs": RUNS,
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "data_primary_mb": round(BIG_FILES * BIG_FILE_BYTES / 1e6),
-        "data_per_node_mb": round(NODE_FILES * NODE_FILE_BYTES / 1e6),
-        "target_overhead": TARGET_OVERHEAD,
-        "target_parallel": TARGET_PARALLEL,
         "ok": ok,
     })
+    if "overhead" in parts:
+        figures.update(data_primary_mb=round(BIG_FILES * BIG_FILE_BYTES / 1e6), target_overhead=TARGET_OVERHEAD)
+    if "parallel" in parts:
+        figures.update(data_per_node_mb=round(NODE_FILES * NODE_FILE_BYTES / 1e6), target_parallel=TARGET_PARALLEL)
     return figures
 
 

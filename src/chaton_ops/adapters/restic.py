@@ -385,11 +385,13 @@ def run_restic_waiting_for_lock(
     versions: VersionCache | None = None,
     timeout: float | None = None,
     stdin: bytes | None = None,
+    locked: ResticRun | None = None,
 ) -> ResticRun:
     """`run_restic`, and when another process holds the repository's lock, wait up to `wait` seconds for
     it instead of failing: restic's own `--retry-lock` where it has it (0.16 and newer), else try again
-    with pauses. The first try costs nothing extra; the version is asked only once a lock is met."""
-    run = run_restic(transport, argv, password, stdin=stdin, timeout=timeout)
+    with pauses. The first try costs nothing extra; the version is asked only once a lock is met.
+    `locked`: the run of this argv that just met the lock (it is not tried again without waiting)."""
+    run = locked if locked is not None else run_restic(transport, argv, password, stdin=stdin, timeout=timeout)
     if run.outcome != "locked" or wait <= 0:
         return run
     deadline = time.monotonic() + wait

@@ -258,26 +258,30 @@ def _missing_paths(transport: Transport, paths: tuple[str, ...]) -> list[str]:
 
 def _run_with_recovery(context: _Context, transport: Transport, binary: str, target: BackupTarget,
                        argv: list[str], password: str) -> ResticRun:
-    """Run a backup, waiting up to `lock_wait` for a lock another process holds; on a missing
-    repository init it (with --init), on a lock remove the stale ones (with --unlock), then try again."""
+    """Run a backup; on a missing repository init it (with --init) and run again; on a lock remove the
+    stale ones (with --unlock), then run again waiting up to `lock_wait` for a lock another process holds."""
 
-    def run() -> ResticRun:
-        return run_restic_waiting_for_lock(transport, argv, password, wait=context.options.lock_wait, binary=binary,
-                                           versions=context.versions, timeout=BACKUP_TIMEOUT)
+    def run(wait: float, locked: ResticRun | None = None) -> ResticRun:
+        return run_restic_waiting_for_lock(transport, argv, password, wait=wait, binary=binary,
+                                           versions=context.versions, timeout=BACKUP_TIMEOUT, locked=locked)
 
-    result = run()
+    result = run(0.0)
     if result.outcome == "no-repository" and context.options.init:
         context.progress(target, "init")
         version = context.versions.get(transport, binary)
         created = initialise_repository(transport, binary, target.repository_url, password, version)
         context.journal.record(target.repository, "init", "ok", {"created": created, "host": target.host})
-        return run()
-    if result.outcome == "locked" and context.options.unlock:
-        context.progress(target, "unlock")
-        remove_stale_locks(transport, binary, target.repository_url, password)
-        context.journal.record(target.repository, "unlock", "ok",
-                               {"lock": parse_lock_message(result.result.stderr), "host": target.host})
-        result = run()
+        result = run(0.0)
+    if result.outcome == "locked":
+        if context.options.unlock:
+            context.progress(target, "unlock")
+            remove_stale_locks(transport, binary, target.repository_url, password)
+            context.journal.record(target.repository, "unlock", "ok",
+                                   {"lock": parse_lock_message(result.result.stderr), "host": target.host})
+            result = run(context.options.lock_wait)  # the stale locks are gone: try again at once
+        elif context.options.lock_wait > 0:
+            context.progress(target, "waiting for the repository's lock")
+            result = run(context.options.lock_wait, locked=result)
     if result.outcome == "locked":
         holder = parse_lock_message(result.result.stderr) or "by another process"
         waited = f" (waited {context.options.lock_wait:g} s)" if context.options.lock_wait > 0 else ""
@@ -375,20 +379,24 @@ def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetRe
 
 
 def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[str], what: str) -> ResticRun:
-    """forget or prune, waiting for restic's lock; a lock still held at the end postpones retention."""
+    """forget or prune, waiting for restic's lock (stale locks removed first with --unlock); a lock
+    still held at the end postpones retention."""
     transport = context.transports(group.host)
     url = context.loaded.inventory.repositories[group.repository].url
     password = context.passwords[group.repository]
     wait = max(context.options.lock_wait, context.options.retention_lock_wait)
 
-    def run() -> ResticRun:
+    def run(wait: float, locked: ResticRun | None = None) -> ResticRun:
         return run_restic_waiting_for_lock(transport, argv, password, wait=wait, binary=group.restic,
-                                           versions=context.versions, timeout=RETENTION_TIMEOUT)
+                                           versions=context.versions, timeout=RETENTION_TIMEOUT, locked=locked)
 
-    result = run()
-    if result.outcome == "locked" and context.options.unlock:
-        remove_stale_locks(transport, group.restic, url, password)
-        result = run()
+    result = run(0.0)
+    if result.outcome == "locked":
+        if context.options.unlock:
+            remove_stale_locks(transport, group.restic, url, password)
+            result = run(wait)  # the stale locks are gone: try again at once, then wait
+        else:
+            result = run(wait, locked=result)
     if result.outcome == "locked":
         holder = parse_lock_message(result.result.stderr) or "by another process"
         context.journal.record(group.repository, what, "postponed", {"services": list(group.services),
