@@ -26,7 +26,7 @@ def hoist_global_options(argv: Sequence[str], root: Any) -> list[str]:
     """argv with the root command's options moved in front of the subcommand; stops at `--`.
 
     `root` is the click command of the application (its `params` are the global options, its
-    `commands` the subcommands). Raises UsageError when a global option lacks its value.
+    `commands` the subcommands). Raises UsageError when an option lacks its value.
     """
     front, rest, path = _split(list(argv), root)
     hoisted = front + rest
