@@ -10,8 +10,9 @@ interleaved (1 host, 20 hosts, …) so that a busy machine weighs on both alike:
 
 Both inventories hold the lab's `www` (HTTP probe and DNS record on the zone's server) and a journal
 with a recent backup and drill, so that no repository is asked (one restic per service, whatever the
-number of hosts). Target: median of 20 hosts ≤ 2 × median of 1 host, for the command. The lab is
-torn down at the end.
+number of hosts). Every figure is min / median / max; every ratio the spread of the ratios of the pairs
+timed in the same iteration (bench/stats.py), never a ratio of medians. Target: the median paired ratio
+of 20 hosts to 1 host ≤ 2, for the command. The lab is torn down at the end.
 
 Needs root and the lab's packages; uses lab CHATON_LAB_ID (default 0) and holds its lock.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from stats import format_figure, ratio_spread, spread  # noqa: E402 - bench/ is not a package
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -105,10 +109,6 @@ def bare_once(lab: object, hosts: list[str]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {"min": round(min(values), 1), "median": round(statistics.median(values), 1), "max": round(max(values), 1)}
-
-
 def run() -> dict[str, object]:
     if os.geteuid() != 0:
         return {"skipped": "the lab needs root"}
@@ -145,20 +145,17 @@ def run() -> dict[str, object]:
         lab.down()
         lock.release()
     figures: dict[str, object] = {"hosts": len(hosts), "runs": RUNS}
-    for name, values in times.items():
-        for statistic, value in summary(values).items():
-            figures[f"{name}_{statistic}_ms"] = value
-    command_ratio = statistics.median(times["command_20"]) / statistics.median(times["command_1"])
-    gather_ratio = statistics.median(times["gather_20"]) / statistics.median(times["gather_1"])
-    bare_ratio = statistics.median(times["bare_ssh_20"]) / statistics.median(times["bare_ssh_1"])
-    figures.update(ratio_command_20_to_1=round(command_ratio, 2), ratio_gather_20_to_1=round(gather_ratio, 2),
-                   ratio_bare_ssh_20_to_1=round(bare_ratio, 2),
-                   ratio_gather_20_to_bare_ssh_20=round(statistics.median(times["gather_20"])
-                                                        / statistics.median(times["bare_ssh_20"]), 2),
-                   target_ratio=TARGET_RATIO, load_average=os.getloadavg()[0], ok=command_ratio <= TARGET_RATIO)
+    figures.update({f"{name}_ms": spread(values) for name, values in times.items()})
+    command_ratio = ratio_spread(times["command_20"], times["command_1"])
+    figures.update(ratio_command_20_to_1=command_ratio,
+                   ratio_gather_20_to_1=ratio_spread(times["gather_20"], times["gather_1"]),
+                   ratio_bare_ssh_20_to_1=ratio_spread(times["bare_ssh_20"], times["bare_ssh_1"]),
+                   ratio_gather_20_to_bare_ssh_20=ratio_spread(times["gather_20"], times["bare_ssh_20"]),
+                   target_ratio=TARGET_RATIO, load_average=round(os.getloadavg()[0], 2),
+                   ok=command_ratio["median"] <= TARGET_RATIO)
     return figures
 
 
 if __name__ == "__main__":
     for key, value in run().items():
-        print(f"{key:<32} {value}")
+        print(f"{key:<32} {format_figure(value)}")

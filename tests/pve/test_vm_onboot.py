@@ -75,7 +75,7 @@ def test_fix_without_yes_and_without_a_terminal_refuses_and_changes_nothing(gues
     ran = guests.chaton("vm", "onboot", "--fix")
 
     assert ran.code == ExitCode.USAGE
-    assert "not without a terminal to confirm on; add --yes" in ran.err
+    assert "there is no terminal to ask on; add --yes" in ran.err
     assert "PUT /nodes/pve1/qemu/102/config onboot=1" in ran.err  # the plan was shown first
     assert configs(guests.pve) == before
     assert not journal_path.exists() or journal_rows(journal_path)[0] == []

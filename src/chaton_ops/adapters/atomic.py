@@ -16,24 +16,11 @@ import stat
 import tempfile
 from pathlib import Path
 
+from chaton_ops.core.yaml_source import describe_file_kind
+from chaton_ops.core.yaml_source import read_regular_file as read_bounded_regular_file
 from chaton_ops.errors import PathError
 
-MAX_READ_BYTES = 16 * 1024 * 1024  # far above any file chaton reads back (textfile, state, secret)
-
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def describe_kind(mode: int) -> str:
-    for test, kind in _KINDS:
-        if test(mode):
-            return kind
-    return "not a regular file"
+MAX_READ_BYTES = 16 * 1024 * 1024  # far above any file chaton reads back (textfile, state, lock)
 
 
 def writable_file(path: Path) -> Path:
@@ -55,7 +42,7 @@ def writable_file(path: Path) -> Path:
         raise PathError(f"cannot write {path}: {error.strerror or error}") from None
     if not stat.S_ISREG(mode):
         shown = f"{path} (→ {target})" if target != Path(path) else str(path)
-        raise PathError(f"cannot write {shown}: it is {describe_kind(mode)}, and chaton replaces only regular files")
+        raise PathError(f"cannot write {shown}: it is {describe_file_kind(mode)}, and chaton replaces only regular files")
     return target
 
 
@@ -95,38 +82,18 @@ def write_text_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
 
 
 def read_regular_file(path: Path, *, limit: int = MAX_READ_BYTES) -> bytes:
-    """The bytes of the regular file `path`, at most `limit` of them.
+    """The bytes of the regular file `path`, at most `limit` of them (core.yaml_source's reader, the one
+    chaton has, with chaton's errors).
 
     FileNotFoundError when it does not exist (callers often expect that); PathError when it is not a
     regular file, is larger than `limit` or cannot be read. Opening never blocks (a FIFO is refused).
     """
     try:
-        _refuse_unless_regular(os.stat(path).st_mode, path)  # before opening: a socket cannot be opened
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        return read_bounded_regular_file(path, limit)
     except FileNotFoundError:
         raise
     except OSError as error:
         raise PathError(f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        status = os.fstat(descriptor)
-        _refuse_unless_regular(status.st_mode, path)  # what was opened, should it have changed meanwhile
-        if status.st_size > limit:
-            raise PathError(f"cannot read {path}: {status.st_size} bytes, more than the {limit} chaton reads")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:  # the size may have grown since fstat
-            chunk = os.read(descriptor, min(1 << 16, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise PathError(f"cannot read {path}: more than the {limit} bytes chaton reads")
-        return b"".join(chunks)
-    except OSError as error:
-        raise PathError(f"cannot read {path}: {error.strerror or error}") from None
-    finally:
-        os.close(descriptor)
 
 
 def open_lock_file(path: Path) -> int:
@@ -139,13 +106,8 @@ def open_lock_file(path: Path) -> int:
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
-        raise PathError(f"cannot use the lock file {path}: it is {describe_kind(mode)}, not a regular file")
+        raise PathError(f"cannot use the lock file {path}: it is {describe_file_kind(mode)}, not a regular file")
     return descriptor
-
-
-def _refuse_unless_regular(mode: int, path: Path) -> None:
-    if not stat.S_ISREG(mode):
-        raise PathError(f"cannot read {path}: it is {describe_kind(mode)}, not a regular file")
 
 
 def ensure_state_folder(folder: Path) -> Path:

@@ -31,11 +31,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from chaton_ops.adapters.atomic import describe_kind
 from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.adapters.paramiko_import import paramiko
 from chaton_ops.core.masking import mask_argv, mask_text, register_secret
 from chaton_ops.core.ports import CommandResult, Transport
+from chaton_ops.core.yaml_source import describe_file_kind
 from chaton_ops.errors import CommandFailed, ConnectError, SecretError, UsageError
 
 if TYPE_CHECKING:
@@ -464,7 +464,7 @@ def _refuse_unless_regular(sftp: paramiko.SFTPClient, path: str, what: str) -> i
     except FileNotFoundError:
         return None
     if attributes.st_mode is not None and not stat.S_ISREG(attributes.st_mode):
-        raise OSError(f"{path} is {describe_kind(attributes.st_mode)}, not a regular file: {what} refused")
+        raise OSError(f"{path} is {describe_file_kind(attributes.st_mode)}, not a regular file: {what} refused")
     return attributes.st_size
 
 

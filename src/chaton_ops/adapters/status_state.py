@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from chaton_ops.adapters.atomic import write_text_atomically
+from chaton_ops.adapters.atomic import (
+    ensure_state_folder,
+    open_lock_file,
+    read_regular_file,
+    write_text_atomically,
+)
 from chaton_ops.adapters.run_state import default_state_dir
 from chaton_ops.core.alerting import AlertState, Incident, Tracked
+from chaton_ops.errors import PathError
 
 STATE_FILE_NAME = "status.json"
 FORMAT_VERSION = 1
@@ -32,11 +39,13 @@ def read_alert_state(path: Path) -> tuple[AlertState, str | None]:
     """The state, and a problem text when the file could not be used (then an empty state: every
     finding starts afresh, which delays messages by `confirm` runs but never loses a run)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path).decode("utf-8")
     except FileNotFoundError:
         return AlertState(), None
-    except (OSError, UnicodeDecodeError) as error:
-        return AlertState(), f"cannot read {path}: {error}"
+    except PathError as error:
+        return AlertState(), error.message
+    except UnicodeDecodeError:
+        return AlertState(), f"cannot read {path}: not UTF-8 text"
     try:
         return decode_state(json.loads(text)), None
     except (ValueError, TypeError, KeyError, AttributeError) as error:
@@ -68,11 +77,12 @@ def write_alert_state(path: Path, state: AlertState) -> None:
 
 @contextmanager
 def locked_state(path: Path) -> Iterator[None]:
-    """Hold the state's lock (a sibling `.lock` file) for a read-modify-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    """Hold the state's lock (a sibling `.lock` file) for a read-modify-write (PathError if the state
+    folder or the lock file cannot be used)."""
+    ensure_state_folder(path.parent)
+    descriptor = open_lock_file(path.with_name(path.name + ".lock"))
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock

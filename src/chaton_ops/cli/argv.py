@@ -10,6 +10,7 @@ command runs, and `hoist_global_options` checks that it did not.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ def hoist_global_options(argv: Sequence[str], root: Any) -> list[str]:
     hoisted = front + rest
     _, _, path_after = _split(hoisted, root)
     if path_after != path:  # cannot happen by construction; a guard, not a code path
-        raise UsageError(f"cannot tell which command to run from: {' '.join(argv)}")
+        raise UsageError(f"cannot tell which command to run from: {shlex.join(argv)}")
     return hoisted
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import options, require_writable
 from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout, warn
 
 
@@ -43,8 +43,7 @@ def backup(
     inventory = loaded.inventory
     names = select_services(inventory, services or [], all_services=all_services, host=host, tenant=tenant)
     plan = plan_backup(inventory, names, retention=not no_retention)
-    if metrics_file is not None:
-        _check_metrics_file(metrics_file)
+    require_writable("--metrics-file", metrics_file)
     if opts.dry_run:
         _print_plan(plan, opts.json)
         return
@@ -56,17 +55,6 @@ def backup(
     code = backup_exit_code(report)
     if code:
         raise typer.Exit(int(code))
-
-
-def _check_metrics_file(path: Path) -> None:
-    """A metrics file chaton may not write is a usage error now, not a warning after hours of backup."""
-    from chaton_ops.adapters.atomic import writable_file
-    from chaton_ops.errors import PathError, UsageError
-
-    try:
-        writable_file(path)
-    except PathError as error:
-        raise UsageError(f"--metrics-file: {error.message}") from None
 
 
 def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journal_args):

@@ -17,7 +17,7 @@ YES_ANSWERS = ("y", "yes")
 
 
 def confirm(opts: Options, action: str, *, stdin: TextIO | None = None, stderr: TextIO | None = None) -> None:
-    """Return if the user agrees to `action` (a phrase: "remove every restic lock of main"), else raise.
+    """Return if the user agrees to `action` ("remove every restic lock of main", or a question), else raise.
 
     Raises ConfirmationRequired (exit 2) without a terminal and without --yes, Declined (exit 1) on any
     answer but yes, end of input included. Nothing is asked in a dry run: nothing will be done.
@@ -26,10 +26,11 @@ def confirm(opts: Options, action: str, *, stdin: TextIO | None = None, stderr: 
         return
     reader = stdin or sys.stdin
     writer = stderr or sys.stderr
+    statement = action.rstrip().rstrip("?")
     if not (_is_terminal(reader) and _is_terminal(writer)):
-        raise ConfirmationRequired(f"{action}: this needs a confirmation and there is no terminal to ask on; "
+        raise ConfirmationRequired(f"{statement}: this needs a confirmation and there is no terminal to ask on; "
                                    f"add --yes to go ahead")
-    writer.write(f"{action}? [y/N] ")
+    writer.write(f"{statement}? [y/N] ")
     writer.flush()
     answer = reader.readline()
     if answer.strip().lower() not in YES_ANSWERS:

@@ -57,3 +57,17 @@ def options(ctx: typer.Context) -> Options:
     if not isinstance(root.obj, Options):
         root.obj = Options()
     return root.obj
+
+
+def require_writable(option: str, path: Path | None) -> None:
+    """A file option naming a file chaton may not write (a device, a folder, in a folder that does not
+    exist) is a usage error now, before the command runs, not a warning at its end."""
+    if path is None:
+        return
+    from chaton_ops.adapters.atomic import writable_file
+    from chaton_ops.errors import PathError, UsageError
+
+    try:
+        writable_file(path)
+    except PathError as error:
+        raise UsageError(f"{option}: {error.message}") from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import options, require_writable
 from chaton_ops.cli.output import escape, print_json, print_line, print_table, stderr, warn
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ def status(
 
     opts = options(ctx)
     loaded = opts.load()
+    require_writable("--html", html)
+    require_writable("--metrics-file", metrics_file)
     request = StatusRequest(hosts=tuple(host or ()), services=tuple(service or ()), notify=notify,
                             silence=silence if silence and silence[0] else None, html=html,
                             metrics_file=metrics_file, jobs=jobs or DEFAULT_JOBS)

@@ -56,18 +56,20 @@ def _journal(opts: Options) -> Iterator[JournalPort | None]:
 
 
 def _confirmer(opts: Options, question: str) -> Any:
-    """Show the plan, then ask (unless --yes); without a terminal to ask on, refuse (exit 2)."""
+    """Show the plan, then ask with the one confirmation helper (cli/confirm.py): --yes answers, and
+    without a terminal to ask on it refuses (exit 2)."""
+    from chaton_ops.cli.confirm import confirm as ask
     from chaton_ops.cli.vm_render import print_plan
-    from chaton_ops.errors import UsageError
+    from chaton_ops.errors import Declined
 
     def confirm(changes: Sequence[Change]) -> bool:
         if not (opts.yes and opts.quiet):
             print_plan(changes, title="Plan", to_stderr=True)
-        if opts.yes:
-            return True
-        if not sys.stdin.isatty():
-            raise UsageError(f"{question.rstrip('?')}: not without a terminal to confirm on; add --yes to go ahead")
-        return typer.confirm(question, default=False, err=True)
+        try:
+            ask(opts, question)
+        except Declined:
+            return False
+        return True
 
     return confirm
 

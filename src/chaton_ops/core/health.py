@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from chaton_ops.core.inventory import Inventory, MaintenanceWindow, Thresholds
-from chaton_ops.errors import ExitCode
+from chaton_ops.errors import ExitCode, Verdict, exit_code_for
 
 Level = Literal["ok", "warning", "critical", "unknown"]
 Section = Literal["hosts", "services", "backups", "readiness", "vms"]
@@ -196,10 +196,11 @@ class StatusReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """0 all ok · 4 a host could not be reached · 1 any other warning, critical or unknown."""
+        """0 all ok · 4 a host could not be reached · 1 any other warning, critical or unknown. A health
+        report is findings, not work done on targets: no "partial" (errors.EXIT_CODES gives the codes)."""
         if self.unreachable_hosts:
-            return ExitCode.UNREACHABLE
-        return ExitCode.OK if self.level == "ok" else ExitCode.FAILED
+            return exit_code_for(Verdict.UNREACHABLE)
+        return exit_code_for(Verdict.OK if self.level == "ok" else Verdict.FAILED)
 
     def counts(self) -> dict[str, int]:
         counted = {level: 0 for level in SEVERITY}

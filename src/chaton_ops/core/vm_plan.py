@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.proxmox import ApiCall, Archive, Guest, GuestRef, Snapshot, parse_onboot, set_onboot_call
-from chaton_ops.errors import ExitCode, UsageError
+from chaton_ops.errors import ExitCode, UsageError, exit_code_of
 
 SNAPSHOT_PREFIX = "chaton-"
 # Only snapshots chaton named itself are ever pruned: chaton-YYYY-MM-DD-HHMM (UTC).
@@ -261,13 +261,10 @@ class GuestResult:
 
 
 def exit_code_for(results: Sequence[GuestResult]) -> ExitCode:
-    """0 all ok (or nothing to do) · 1 all failed · 3 some failed · 4 all failed because unreachable."""
-    failed = [result for result in results if result.status == "failed"]
-    if not failed:
-        return ExitCode.OK
-    if len(failed) < len(results):
-        return ExitCode.PARTIAL
-    return ExitCode.UNREACHABLE if all(result.unreachable for result in failed) else ExitCode.FAILED
+    """The policy of errors.EXIT_CODES: 0 all ok (or nothing to do) · 1 all failed · 3 some failed ·
+    4 all failed because unreachable."""
+    return exit_code_of("ok" if result.status != "failed" else "unreachable" if result.unreachable else "failed"
+                        for result in results)
 
 
 # ------------------------------------------------------------------------------------ formatting

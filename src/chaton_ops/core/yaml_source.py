@@ -153,17 +153,22 @@ _FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
                (stat.S_ISSOCK, "a socket"))
 
 
+def describe_file_kind(mode: int) -> str:
+    """What a file of this mode is, in words ("a FIFO", "a character device" …)."""
+    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+
+
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most `max_bytes`; OSError (with a plain strerror) otherwise.
 
-    Opened without blocking (a FIFO with no writer would wait forever) and checked with fstat on the
-    open descriptor, so a FIFO, /dev/zero, /dev/urandom or a directory is refused, never read."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    The one bounded reader of chaton (adapters/atomic.py wraps it for the files chaton keeps). Opened
+    without blocking (a FIFO with no writer would wait forever) and checked with fstat on the open
+    descriptor, so a FIFO, /dev/zero, /dev/urandom, a socket or a directory is refused, never read."""
+    _refuse_unless_regular(os.stat(path).st_mode)  # a socket cannot even be opened: say what it is
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     try:
         info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            kind = next((f" ({name})" for test, name in _FILE_KINDS if test(info.st_mode)), "")
-            raise OSError(0, f"not a regular file{kind}")
+        _refuse_unless_regular(info.st_mode)
         if info.st_size > max_bytes:
             raise OSError(0, _too_big(max_bytes))
         chunks: list[bytes] = []
@@ -179,6 +184,11 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(descriptor)
+
+
+def _refuse_unless_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise OSError(0, f"not a regular file ({describe_file_kind(mode)})")
 
 
 def _too_big(max_bytes: int) -> str:

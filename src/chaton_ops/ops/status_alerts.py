@@ -30,7 +30,7 @@ from chaton_ops.core.alerting import (
 from chaton_ops.core.health import Finding, StatusReport, limits_for, parse_duration
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.errors import SecretError, UsageError
+from chaton_ops.errors import PathError, SecretError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def follow_up(loaded: LoadedInventory, report: StatusReport, path: Path, *, noti
         state = forget_stale(track_public(state, inventory, report.findings, now, confirm), inventory, now)
         try:
             write_alert_state(path, state)
-        except OSError as error:
-            problems.append(f"status state: cannot write {path}: {error.strerror or error}")
+        except PathError as error:
+            problems.append(f"status state: {error.message}")
     pending = tuple(change for change in changes if change.held is None and change not in sent)
     return FollowUp(state, tuple(sent), held, pending, tuple(mask_text(problem) for problem in problems))
 

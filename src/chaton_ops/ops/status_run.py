@@ -16,6 +16,7 @@ from chaton_ops.core.health import StatusReport
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Dns, Probes
 from chaton_ops.core.status_page import render_status_page
+from chaton_ops.errors import PathError
 from chaton_ops.ops.status import DEFAULT_JOBS, GuestsLookup, gather_status, select
 from chaton_ops.ops.status_alerts import FollowUp, follow_up, read_silences, set_silence
 from chaton_ops.ops.status_sources import read_journal, repository_snapshots
@@ -66,8 +67,8 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
 
         try:
             write_status_textfile(request.metrics_file, report)
-        except OSError as error:
-            problems.append(f"cannot write the metrics file {request.metrics_file}: {error.strerror or error}")
+        except PathError as error:
+            problems.append(f"metrics file not written: {error.message}")
     return StatusOutcome(report, followed, silenced_until, tuple(problems))
 
 
@@ -97,6 +98,6 @@ def _guests(loaded: LoadedInventory, notes: list[str]) -> GuestsLookup | None:
 def _write(path: Path, text: str, what: str) -> list[str]:
     try:
         write_text_atomically(path, text, mode=0o644)
-    except OSError as error:
-        return [f"cannot write the {what} {path}: {error.strerror or error}"]
+    except PathError as error:
+        return [f"{what} not written: {error.message}"]
     return []

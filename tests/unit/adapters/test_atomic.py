@@ -60,7 +60,7 @@ def make_folder(path: Path) -> Path:
 NOT_REGULAR: dict[str, tuple[Callable[[Path], Path], str]] = {
     "character device": (make_char_device, "a character device"),
     "block device": (make_block_device, "a block device"),
-    "fifo": (make_fifo, "a named pipe (FIFO)"),
+    "fifo": (make_fifo, "a FIFO"),
     "socket": (make_socket, "a socket"),
     "folder": (make_folder, "a directory"),
 }
@@ -107,14 +107,14 @@ def test_the_reader_refuses_what_is_not_a_regular_file_at_once(not_regular: tupl
 
     assert not reader.is_alive(), "reading blocked"  # a FIFO without a writer must not block
     assert isinstance(outcome[0], PathError)
-    assert f"it is {described}, not a regular file" in str(outcome[0])
+    assert f"not a regular file ({described})" in str(outcome[0])
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/full", "/dev/urandom"])
 def test_endless_devices_are_not_read(device: str) -> None:
     started = time.monotonic()
 
-    with pytest.raises(PathError, match="a character device, not a regular file"):
+    with pytest.raises(PathError, match=re.escape("not a regular file (a character device)")):
         read_regular_file(Path(device))
 
     assert time.monotonic() - started < 1
@@ -125,7 +125,7 @@ def test_a_file_larger_than_the_bound_is_refused(tmp_path: Path) -> None:
     big.write_bytes(b"x" * 1001)
 
     assert read_regular_file(big, limit=1001) == b"x" * 1001
-    with pytest.raises(PathError, match="1001 bytes, more than the 1000 chaton reads"):
+    with pytest.raises(PathError, match="larger than"):
         read_regular_file(big, limit=1000)
 
 

@@ -34,7 +34,7 @@ def make_device(path: Path) -> Path:
 @pytest.mark.parametrize(("make", "message"), [
     (lambda d: make_device(d / "null"), "it is a character device, and chaton replaces only regular files"),
     (lambda d: Path("/dev/full"), "it is a character device"),
-    (lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1], "it is a named pipe (FIFO)"),
+    (lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1], "it is a FIFO"),
     (lambda d: d, "it is a directory"),
     (lambda d: d / "typo" / "chaton.prom", "its folder"),
 ])

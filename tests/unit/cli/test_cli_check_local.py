@@ -40,7 +40,7 @@ services:
 
 
 def set_max_age(inventory: Path, hours: float) -> None:
-    inventory.write_text(inventory.read_text().replace('data: [', f"max_age_hours: {hours}, data: ["))
+    inventory.write_text(inventory.read_text().replace('data: [', f"max_age_hours: {hours:.6f}, data: ["))
 
 
 def check(inventory: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:

@@ -135,6 +135,8 @@ def test_nagios_format_prints_one_line_and_plugin_exit_codes(tmp_path: Path, web
 
 def test_html_page_and_metrics_file(tmp_path: Path, web: int, capsys: pytest.CaptureFixture[str]) -> None:
     page, metrics = tmp_path / "www" / "status.html", tmp_path / "metrics" / "chaton_status.prom"
+    page.parent.mkdir()
+    metrics.parent.mkdir()  # chaton writes into folders that exist; it does not make them
 
     code = main(["-i", str(write_inventory(tmp_path, web, broken=True)), "-q", "status", "--html", str(page),
                  "--metrics-file", str(metrics)])
