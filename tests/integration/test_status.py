@@ -252,6 +252,7 @@ def test_the_status_page_lists_every_public_service_and_shows_a_failed_one_as_do
         "internal": {"host": "backup", "data": ["/srv"]},
     })
     page_path = tmp_path / "public" / "index.html"
+    page_path.parent.mkdir()  # chaton writes into a folder that exists; it does not make it
     with on_host(lab, "primary", "nginx -s stop && sleep 0.3", "nginx"):
         for _ in range(2):  # the incident opens once confirmed
             run = slab.chaton("status", "-q", "--html", str(page_path))
@@ -319,6 +320,7 @@ def wait_for_smtp(slab: StatusLab, title: str, tries: int = 20):
 
 def test_metrics_textfile_and_nagios_line_against_the_lab(slab, tmp_path: Path):
     metrics = tmp_path / "textfile" / "chaton_status.prom"
+    metrics.parent.mkdir()
 
     run = slab.chaton("status", "-q", "--metrics-file", str(metrics))
     nagios = slab.chaton("status", "--format", "nagios")
