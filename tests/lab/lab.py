@@ -67,6 +67,11 @@ TSIG_KEY_NAME = "chaton"
 RESTIC_PASSWORD = "lab-Kq7wZ-repo-password"  # unlike any name, so "not in the output" checks can fail
 HOST_RESTIC_PASSWORD_FILE = "/root/restic-lab.pass"  # inside every host
 EXTRA_FIRST = 11  # node1 = 10.77.N.11
+# MariaDB in the hosts that have it: small, so that `up` stays quick (10 MB system tablespace)
+MARIADB_PATH = "/usr/sbin:/usr/bin"
+MARIADB_SOCKET = "/run/mysqld/mysqld.sock"  # the Debian clients' default
+MARIADB_OPTIONS = ("--innodb-log-file-size=4M", "--innodb-data-file-path=ibdata1:4M:autoextend",
+                   "--innodb-autoextend-increment=1", "--innodb-buffer-pool-size=16M", "--performance-schema=OFF")
 MAX_EXTRA = 200
 
 
@@ -217,6 +222,7 @@ PRIVATE_PATHS: tuple[PrivatePath, ...] = (
     PrivatePath("/var/lib/postgresql", owner="postgres"),
     PrivatePath("/etc/knot"),
     PrivatePath("/var/lib/knot"),
+    PrivatePath("/var/lib/mysql", owner="mysql"),
 )
 
 
@@ -228,8 +234,8 @@ class HostSpec:
 
 
 BASE_HOSTS: tuple[HostSpec, ...] = (
-    HostSpec("primary", f"{NETWORK}.2", ("nginx", "postgres")),
-    HostSpec("vps", f"{NETWORK}.3", ("nginx", "postgres")),
+    HostSpec("primary", f"{NETWORK}.2", ("nginx", "postgres", "mariadb")),
+    HostSpec("vps", f"{NETWORK}.3", ("nginx", "postgres", "mariadb")),
     HostSpec("backup", f"{NETWORK}.4", ("restic-repo",)),
     HostSpec("dns", f"{NETWORK}.5", ("knot",)),
 )
@@ -500,6 +506,7 @@ class Lab:
         skel = self._build_skeleton()
         for spec in self.specs.values():
             self._build_host(spec, skel, pg_cache)
+        self._add_mariadb()
         self._write_known_hosts()
         self._network_up()
         for spec in self.specs.values():
@@ -734,6 +741,7 @@ mount --make-rprivate /
 {chr(10).join(mounts)}
 cd /
 {chr(10).join(services)}
+for extra in {shlex.quote(str(hdir))}/start.d/*.sh; do if [ -e "$extra" ]; then . "$extra"; fi; done
 exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
 """
         _write(hdir / "init.sh", init, 0o700)
@@ -852,7 +860,55 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
         if "postgres" in spec.services and _postgres_version():
             sock = self.host_path(spec.name, "/run/postgresql/.s.PGSQL.5432")
             checks.append(("postgres", sock.exists))
+        checks += self._mariadb_readiness(spec)
         return checks
+
+    # ---------------------------------------------------------------- MariaDB (one server per host)
+    def _mariadb_cache(self) -> Path | None:
+        """A MariaDB data directory (system tables, root by unix socket), built once and copied per host."""
+        install = shutil.which("mariadb-install-db")
+        if install is None or not shutil.which("mariadbd", path=MARIADB_PATH):
+            return None
+        cache = self.state_dir / "cache" / "mariadb"
+        if (cache / "ok").exists():
+            return cache
+        if cache.exists():
+            shutil.rmtree(cache)
+        (cache / "lib").mkdir(parents=True)
+        shutil.chown(cache / "lib", "mysql", "mysql")
+        # built at the path the hosts use (the state directory is closed to the mysql user)
+        command = shlex.join([install, "--no-defaults", "--user=mysql", "--datadir=/var/lib/mysql",
+                              "--auth-root-authentication-method=socket", "--skip-test-db", *MARIADB_OPTIONS])
+        _run(["unshare", "--mount", "--propagation", "private", "bash", "-c",
+              f"set -e; mount --bind lib /var/lib/mysql; {command} >/dev/null"], cwd=cache, timeout=120)
+        (cache / "ok").write_text("ok\n")
+        return cache
+
+    def _add_mariadb(self) -> None:
+        """Give each host with `mariadb` a copy of the cached data directory and a server started by its init."""
+        wanted = [spec for spec in self.specs.values() if "mariadb" in spec.services]
+        cache = self._mariadb_cache() if wanted else None
+        if cache is None:
+            return
+        mariadbd = shutil.which("mariadbd", path=MARIADB_PATH)
+        for spec in wanted:
+            fs = self.host_dir(spec.name) / "fs"
+            shutil.rmtree(fs / "var/lib/mysql")
+            _run(["cp", "-a", "--reflink=auto", str(cache / "lib"), str(fs / "var/lib/mysql")])
+            for folder in ("run/mysqld", "var/log/mysql"):
+                (fs / folder).mkdir(parents=True, exist_ok=True)
+                shutil.chown(fs / folder, "mysql", "mysql")
+            server = [mariadbd, "--no-defaults", "--user=mysql", "--datadir=/var/lib/mysql",
+                      f"--socket={MARIADB_SOCKET}", "--pid-file=/run/mysqld/mysqld.pid", "--skip-networking",
+                      "--log-error=/var/log/mysql/error.log", *MARIADB_OPTIONS]
+            start = self.host_dir(spec.name) / "start.d" / "mariadb.sh"
+            start.parent.mkdir(exist_ok=True)
+            start.write_text(f"setsid {shlex.join(server)} </dev/null >/dev/null 2>&1 &\n")
+
+    def _mariadb_readiness(self, spec: HostSpec) -> list:
+        if "mariadb" not in spec.services or not (self.state_dir / "cache" / "mariadb" / "ok").exists():
+            return []
+        return [("mariadb", self.host_path(spec.name, MARIADB_SOCKET).exists)]
 
     # ---------------------------------------------------------------- a host that dies
     def stop_host(self, host: str) -> None:
@@ -944,6 +1000,7 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             hosts[spec.name] = {"address": spec.address, "service_manager": "direct"}
         if "vps" in hosts:
             hosts["vps"].update(kind="fallback", capacity={"disk_gb": 20, "memory_gb": 2})
+            hosts["vps"].update(newer_restic())
         primary = self.specs["primary"].address
         return {
             "version": 1,
@@ -1020,6 +1077,17 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(header + text)
         return target
+
+
+NEW_RESTIC = Path(os.environ.get("CHATON_LAB_CACHE", "/var/cache/chaton-lab")) / "restic-trixie/usr/bin/restic"
+
+
+def newer_restic() -> dict:
+    """`restic:` of the lab host that runs Debian 13's restic (0.18, fetched by scripts/install-lab-deps)
+    beside the system's 0.14, so that tests cover both versions and their output."""
+    if not NEW_RESTIC.is_file():
+        raise LabError(f"{NEW_RESTIC} is missing: run scripts/install-lab-deps (it fetches Debian 13's restic)")
+    return {"restic": str(NEW_RESTIC)}
 
 
 def _write(path: Path, text: str, mode: int):
