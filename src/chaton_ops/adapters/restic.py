@@ -14,6 +14,7 @@ once per host and caches it for the run.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 import shlex
@@ -36,7 +37,10 @@ Version = tuple[int, int, int]
 
 class Feature(Enum):
     JSON_INIT = "init --json"
-    JSON_RESTORE = "restore --json"
+    JSON_RESTORE = "restore --json (status lines while restoring, then a summary)"
+    RESTORE_DELETE = "restore --delete (remove files absent from the snapshot)"
+    RESTORE_OVERWRITE = "restore --overwrite always|if-changed|if-newer|never"
+    RESTORE_DRY_RUN = "restore --dry-run"
     LONG_SNAPSHOT_ID_IN_SUMMARY = "full snapshot id in the backup summary"
     EXIT_CODES_10_TO_12 = "exit codes 10 (no repository), 11 (locked), 12 (wrong password)"
     STDIN_FROM_COMMAND = "backup --stdin-from-command (a failing dump makes no snapshot)"
@@ -47,7 +51,10 @@ class Feature(Enum):
 
 FEATURE_MIN_VERSION: dict[Feature, Version] = {
     Feature.JSON_INIT: (0, 15, 0),
-    Feature.JSON_RESTORE: (0, 15, 0),
+    Feature.JSON_RESTORE: (0, 16, 0),
+    Feature.RESTORE_DELETE: (0, 17, 0),
+    Feature.RESTORE_OVERWRITE: (0, 17, 0),
+    Feature.RESTORE_DRY_RUN: (0, 17, 0),
     Feature.LONG_SNAPSHOT_ID_IN_SUMMARY: (0, 15, 0),
     Feature.RETRY_LOCK: (0, 16, 0),
     Feature.GROUP_BY_EMPTY: (0, 16, 0),
@@ -245,6 +252,73 @@ def build_dump_argv(binary: str, repository_url: str, snapshot_id: str, path: st
     return [*_repo(binary, repository_url), "dump", snapshot_id, path]
 
 
+def build_ls_argv(binary: str, repository_url: str, snapshot: str, *, tags: Sequence[str] = (),
+                  paths: Sequence[str] = ()) -> list[str]:
+    """`restic ls --json SNAPSHOT`: the snapshot (first line) then every node with type, mode, size, owner.
+
+    With `snapshot` "latest", `tags` and `paths` choose it: the newest snapshot carrying the tags whose
+    paths are exactly `paths` (so a service's database dumps, tagged alike, are not taken)."""
+    argv = [*_repo(binary, repository_url), "ls", "--json", "--no-lock"]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for path in paths:
+        argv += ["--path", path]
+    return [*argv, "--", snapshot]
+
+
+def build_stats_argv(binary: str, repository_url: str, snapshot_id: str) -> list[str]:
+    """`restic stats --mode restore-size`: bytes and files a restore of the snapshot writes."""
+    return [*_repo(binary, repository_url), "stats", "--json", "--no-lock", "--mode", "restore-size", "--",
+            snapshot_id]
+
+
+RestoreOverwrite = Literal["always", "if-changed", "if-newer", "never"]
+
+
+def build_restore_argv(
+    binary: str,
+    repository_url: str,
+    snapshot_id: str,
+    *,
+    target: str,
+    version: Version,
+    includes: Sequence[str] = (),
+    verify: bool = True,
+    delete: bool = False,
+    overwrite: RestoreOverwrite | None = None,
+    dry_run: bool = False,
+) -> list[str]:
+    """`restic restore SNAPSHOT --target DIR`, with `--json` where restic prints JSON progress.
+
+    `includes` restricts the restore to those snapshot paths. `delete`, `overwrite` and `dry_run`
+    exist from restic 0.17 on: asking for them on an older version is a programming error (ValueError),
+    the callers consult `supports()` first. `--verify` (restic re-reads every restored file and
+    checks its content against the snapshot) cannot go with `--dry-run`.
+    """
+    wanted = [(delete, Feature.RESTORE_DELETE), (overwrite is not None, Feature.RESTORE_OVERWRITE),
+              (dry_run, Feature.RESTORE_DRY_RUN)]
+    for asked, feature in wanted:
+        if asked and not supports(version, feature):
+            raise ValueError(f"restic {format_version(version)} has no {feature.value}")
+    if dry_run and verify:
+        raise ValueError("restic cannot --verify a --dry-run")
+    argv = [*_repo(binary, repository_url), "restore"]
+    if supports(version, Feature.JSON_RESTORE):
+        argv.append("--json")
+    argv += ["--target", target]
+    for path in includes:
+        argv += ["--include", path]
+    if verify:
+        argv.append("--verify")
+    if delete:
+        argv.append("--delete")
+    if overwrite is not None:
+        argv += ["--overwrite", overwrite]
+    if dry_run:
+        argv.append("--dry-run")
+    return [*argv, "--", snapshot_id]
+
+
 PIPE_STATUS_MARKER = "chaton-pipe-status:"
 
 
@@ -365,9 +439,15 @@ class ResticRun:
 
 
 def _restic_stderr_tail(stderr: str, lines: int = 4) -> str:
-    """The human lines of restic's stderr (its JSON error lines are parsed separately)."""
-    kept = [line.strip() for line in strip_pipe_status(stderr).splitlines()
-            if line.strip() and not line.lstrip().startswith("{")]
+    """The human lines of restic's stderr (its JSON error lines are parsed separately, except the
+    final `exit_error` of restic ≥ 0.17 with --json, which is the only place its message is)."""
+    kept: list[str] = []
+    for line in strip_pipe_status(stderr).splitlines():
+        text = line.strip()
+        if text.startswith("{"):
+            text = _exit_error_message(text)
+        if text:
+            kept.append(text)
     return " / ".join(kept[-lines:])
 
 
@@ -406,6 +486,16 @@ def run_restic_waiting_for_lock(
         pause = min(pause * 2, LOCK_RETRY_PAUSE_MAX)
         run = run_restic(transport, argv, password, stdin=stdin, timeout=timeout)
     return run
+
+
+def _exit_error_message(line: str) -> str:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return ""
+    if isinstance(message, dict) and message.get("message_type") == "exit_error":
+        return " / ".join(part.strip() for part in str(message.get("message", "")).splitlines() if part.strip())
+    return ""
 
 
 def run_restic(

@@ -128,17 +128,7 @@ def parse_snapshots(stdout: str) -> list[Snapshot]:
     data = json.loads(text)
     snapshots = []
     for item in data or []:
-        summary = item.get("summary") or {}
-        size = summary.get("total_bytes_processed")
-        snapshots.append(Snapshot(
-            id=item["id"],
-            short_id=item.get("short_id") or item["id"][:8],
-            time=parse_time(item["time"]),
-            hostname=item.get("hostname", ""),
-            paths=tuple(item.get("paths") or ()),
-            tags=tuple(item.get("tags") or ()),
-            size=int(size) if size is not None else None,
-        ))
+        snapshots.append(_snapshot_from(item))
     return sorted(snapshots, key=lambda s: s.time)
 
 
@@ -180,3 +170,173 @@ def parse_lock_message(stderr: str) -> str:
 def parse_lock_ids(stdout: str) -> list[str]:
     """`restic list locks`: one id per line."""
     return [line.strip() for line in stdout.splitlines() if re.fullmatch(r"[0-9a-f]{64}", line.strip())]
+
+
+# ---------------------------------------------------------------------------------------------
+# Restore: listing, size, progress and summary
+# ---------------------------------------------------------------------------------------------
+
+# Go's os.FileMode keeps the type and the special bits above the permission bits.
+_GO_MODE_SETUID = 1 << 23
+_GO_MODE_SETGID = 1 << 22
+_GO_MODE_STICKY = 1 << 20
+
+
+@dataclass(frozen=True)
+class ListedNode:
+    """One entry of a snapshot (or of a restored tree): what a restore must reproduce."""
+
+    path: str  # absolute, as in the snapshot
+    type: str  # file, dir, symlink, fifo, socket, dev, chardev
+    mode: int  # permission bits with setuid/setgid/sticky, as `stat` shows them (0o4755…)
+    size: int  # bytes of a regular file, 0 otherwise
+    uid: int
+    gid: int
+    mtime: int  # seconds since the epoch
+    link_target: str = ""
+
+
+@dataclass(frozen=True)
+class SnapshotListing:
+    """`restic ls --json SNAPSHOT`: the snapshot and its nodes."""
+
+    snapshot: Snapshot
+    nodes: tuple[ListedNode, ...]
+
+    @property
+    def total_file_bytes(self) -> int:
+        return sum(node.size for node in self.nodes if node.type == "file")
+
+    @property
+    def file_count(self) -> int:
+        return sum(1 for node in self.nodes if node.type == "file")
+
+    def under(self, path: str) -> tuple[ListedNode, ...]:
+        """The node at `path` and everything below it."""
+        prefix = path.rstrip("/") + "/"
+        return tuple(node for node in self.nodes if node.path == path or node.path.startswith(prefix))
+
+
+def go_mode_to_unix(mode: int) -> int:
+    """Go's FileMode bits → the permission and special bits `stat -c %a` prints."""
+    unix = mode & 0o777
+    if mode & _GO_MODE_SETUID:
+        unix |= 0o4000
+    if mode & _GO_MODE_SETGID:
+        unix |= 0o2000
+    if mode & _GO_MODE_STICKY:
+        unix |= 0o1000
+    return unix
+
+
+def _snapshot_from(item: dict[str, Any]) -> Snapshot:
+    summary = item.get("summary") or {}
+    size = summary.get("total_bytes_processed")
+    return Snapshot(
+        id=item["id"],
+        short_id=item.get("short_id") or item["id"][:8],
+        time=parse_time(item["time"]),
+        hostname=item.get("hostname", ""),
+        paths=tuple(item.get("paths") or ()),
+        tags=tuple(item.get("tags") or ()),
+        size=int(size) if size is not None else None,
+    )
+
+
+def parse_ls(stdout: str) -> SnapshotListing:
+    """`ls --json`: one snapshot line (`struct_type: snapshot`) then one line per node (0.14 and newer)."""
+    snapshot: Snapshot | None = None
+    nodes: list[ListedNode] = []
+    for message in _json_lines(stdout):
+        kind = message.get("struct_type") or message.get("message_type")
+        if kind == "snapshot" and snapshot is None:
+            snapshot = _snapshot_from(message)
+        elif kind == "node":
+            node_type = str(message.get("type", ""))
+            nodes.append(ListedNode(
+                path=str(message["path"]),
+                type=node_type,
+                mode=go_mode_to_unix(int(message.get("mode", 0))),
+                size=int(message.get("size") or 0) if node_type == "file" else 0,
+                uid=int(message.get("uid", 0)),
+                gid=int(message.get("gid", 0)),
+                mtime=int(parse_time(message["mtime"]).timestamp()) if message.get("mtime") else 0,
+                link_target=str(message.get("linktarget") or ""),
+            ))
+    if snapshot is None:
+        raise ValueError("restic ls printed no snapshot line")
+    return SnapshotListing(snapshot, tuple(nodes))
+
+
+@dataclass(frozen=True)
+class RestoreSize:
+    total_bytes: int
+    total_files: int
+
+
+def parse_stats(stdout: str) -> RestoreSize:
+    """`stats --json --mode restore-size`: {"total_size", "total_file_count"} (files and folders)."""
+    data = json.loads(stdout.strip().splitlines()[-1])
+    return RestoreSize(int(data.get("total_size", 0)), int(data.get("total_file_count", 0)))
+
+
+@dataclass(frozen=True)
+class RestoreProgress:
+    """One status line of `restore --json` (restic ≥ 0.16)."""
+
+    fraction: float
+    files_restored: int
+    total_files: int
+    bytes_restored: int
+    total_bytes: int
+
+
+def parse_restore_status(line: str) -> RestoreProgress | None:
+    """A `message_type: status` line of `restore --json`, else None (0.14 prints text: never status)."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("message_type") != "status":
+        return None
+    return RestoreProgress(
+        fraction=float(message.get("percent_done", 0.0)),
+        files_restored=int(message.get("files_restored", 0)),
+        total_files=int(message.get("total_files", 0)),
+        bytes_restored=int(message.get("bytes_restored", 0)),
+        total_bytes=int(message.get("total_bytes", 0)),
+    )
+
+
+@dataclass(frozen=True)
+class RestoreSummary:
+    """What a restore said about itself. restic 0.14 prints text: only the verified file count."""
+
+    files_restored: int | None = None  # files and folders (≥ 0.16)
+    bytes_restored: int | None = None
+    files_deleted: int | None = None  # with --delete (≥ 0.17)
+    files_verified: int | None = None  # with --verify, in text mode
+
+
+_VERIFIED_RE = re.compile(r"finished verifying (\d+) files in ")
+
+
+def parse_restore_summary(stdout: str) -> RestoreSummary:
+    """The `message_type: summary` line of `restore --json` (≥ 0.16) and/or the text of 0.14."""
+    verified = None
+    match = _VERIFIED_RE.search(stdout)
+    if match:
+        verified = int(match.group(1))
+    for message in reversed(_json_lines(stdout)):
+        if message.get("message_type") == "summary":
+            deleted = message.get("files_deleted")
+            return RestoreSummary(
+                files_restored=int(message.get("files_restored", 0)),
+                bytes_restored=int(message.get("bytes_restored", 0)),
+                files_deleted=int(deleted) if deleted is not None else None,
+                files_verified=verified,
+            )
+    return RestoreSummary(files_verified=verified)

@@ -27,7 +27,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -285,6 +285,34 @@ class SshTransport:
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult:
+        return self._execute(argv, env=env, secret_env=secret_env, stdin=stdin, timeout=timeout, check=check)
+
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        on_output: Callable[[bytes], None],
+        *,
+        env: Mapping[str, str] | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        """`run`, handing stdout to `on_output` chunk by chunk while the command runs."""
+        return self._execute(argv, env=env, secret_env=secret_env, stdin=stdin, timeout=timeout, check=check,
+                             on_output=on_output)
+
+    def _execute(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None,
+        secret_env: Mapping[str, str] | None,
+        stdin: bytes | None,
+        timeout: float | None,
+        check: bool,
+        on_output: Callable[[bytes], None] | None = None,
+    ) -> CommandResult:
         for value in (secret_env or {}).values():
             register_secret(value)
         shown = tuple(mask_argv(list(argv)))
@@ -299,7 +327,7 @@ class SshTransport:
         try:
             channel.exec_command(command)
             feeder = _start_stdin_feeder(channel, secret_lines + (stdin or b""))
-            returncode, stdout, stderr = _collect(channel, started, timeout)
+            returncode, stdout, stderr = _collect(channel, started, timeout, on_output)
             feeder.join(timeout=1)
         except TimeoutError:
             raise ConnectError(self.host, f"`{shlex.join(shown)}` did not finish within {timeout:g} s") from None
@@ -415,7 +443,8 @@ def _start_stdin_feeder(channel: paramiko.Channel, data: bytes) -> threading.Thr
     return feeder
 
 
-def _collect(channel: paramiko.Channel, started: float, timeout: float | None) -> tuple[int, bytes, bytes]:
+def _collect(channel: paramiko.Channel, started: float, timeout: float | None,
+             on_output: Callable[[bytes], None] | None = None) -> tuple[int, bytes, bytes]:
     """Read stdout and stderr until the command exits; TimeoutError past `timeout` seconds."""
     stdout: list[bytes] = []
     stderr: list[bytes] = []
@@ -423,6 +452,8 @@ def _collect(channel: paramiko.Channel, started: float, timeout: float | None) -
     while True:
         while channel.recv_ready():
             stdout.append(channel.recv(READ_CHUNK))
+            if on_output is not None:
+                on_output(stdout[-1])
         while channel.recv_stderr_ready():
             stderr.append(channel.recv_stderr(READ_CHUNK))
         if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():

@@ -1,7 +1,9 @@
 """Playbooks (DESIGN.md "Playbooks"): `playbooks/NAME.yml`, a short list of idempotent steps.
 
 Frozen pydantic models, unknown keys forbidden, every field described. Each step is a mapping with an
-optional `name` and exactly one action key: packages, directory, template, command, reload or wait.
+optional `name` and exactly one action key: packages, directory, template, command, reload, stop or wait.
+Besides `steps` (deploy), a playbook may have `stop` and `start` (run around a restore that replaces the
+service's live data on its own host) and `after_restore`.
 String values in steps may use Jinja2 (`{{ service.data[0] }}`); they are rendered before anything runs
 (adapters/templates.py), then validated again, so a rendered path must be absolute and so on.
 Planning (facts → actions) lives in core/playbook_plan.py.
@@ -25,7 +27,7 @@ from chaton_ops.core.yaml_source import PathKey, Positions, read_yaml_file
 from chaton_ops.errors import InventoryError, Problem
 
 PLAYBOOKS_ENV = "CHATON_PLAYBOOKS"
-STEP_KINDS = ("packages", "directory", "template", "command", "reload", "wait")
+STEP_KINDS = ("packages", "directory", "template", "command", "reload", "stop", "wait")
 _MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
 _OWNER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$")
 _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -126,13 +128,15 @@ class CommandStep(Model):
 
 
 class ServiceCommands(Model):
-    """How to tell whether a service runs, start it and reload it."""
+    """How to tell whether a service runs, start it, reload it and stop it."""
 
     status: list[str] | None = Field(default=None, description="Exits 0 when the service runs.")
     start: list[str] | None = Field(default=None, description="Starts the service.")
     reload: list[str] | None = Field(default=None, description="Makes the running service read its configuration again.")
+    stop: list[str] | None = Field(default=None, description="Stops the service (and returns once it has stopped).")
 
-    _split = field_validator("status", "start", "reload", mode="before")(lambda cls, v: v if v is None else _argv(v))
+    _split = field_validator("status", "start", "reload", "stop", mode="before")(
+        lambda cls, v: v if v is None else _argv(v))
 
 
 class ReloadStep(Model):
@@ -158,6 +162,29 @@ class ReloadStep(Model):
     @classmethod
     def _unit_name(cls, value: str) -> str:
         if not _is_template(value) and not re.fullmatch(r"[A-Za-z0-9@._-]+", value):
+            raise ValueError(f"{value!r} is not a service name (letters, digits, @ . _ -)")
+        return value
+
+
+class StopStep(Model):
+    """Stop the service if it runs (used in a playbook's `stop:` list, before a restore replaces its data).
+
+    Commands depend on the host's `service_manager`: `systemd` uses `systemctl stop` (override with
+    `systemd:`), `direct` needs the `direct:` commands `status` and `stop`."""
+
+    service: str = Field(min_length=1, description="Service (systemd unit) name; may use template variables.")
+    systemd: ServiceCommands | None = Field(default=None, description="Overrides of the systemctl commands.")
+    direct: ServiceCommands | None = Field(default=None, description="Commands for hosts without an init system.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"service": data} if isinstance(data, str) else data
+
+    @field_validator("service")
+    @classmethod
+    def _unit_name(cls, value: str) -> str:
+        if not _is_template(value) and not re.match(r"^[A-Za-z0-9@._-]+$", value):
             raise ValueError(f"{value!r} is not a service name (letters, digits, @ . _ -)")
         return value
 
@@ -190,6 +217,7 @@ class Step(Model):
     template: TemplateStep | None = Field(default=None, description="A file rendered from a template.")
     command: CommandStep | None = Field(default=None, description="A guarded command.")
     reload: ReloadStep | None = Field(default=None, description="Start or reload a service.")
+    stop: StopStep | None = Field(default=None, description="Stop a service if it runs.")
     wait: WaitStep | None = Field(default=None, description="Wait for a port or URL to answer.")
 
     @model_validator(mode="after")
@@ -226,6 +254,8 @@ class Step(Model):
             return "command " + shlex.join(self.command.argv)
         if self.reload is not None:
             return f"reload {self.reload.service}"
+        if self.stop is not None:
+            return f"stop {self.stop.service}"
         assert self.wait is not None
         return f"wait {self.wait.tcp or self.wait.url}"
 
@@ -240,8 +270,15 @@ class Playbook(Model):
                                           "required or default, description. A service's `vars` are checked "
                                           "against them by `chaton inventory check`.")
     steps: list[Step] = Field(min_length=1, description="Steps run by `chaton deploy`, in order.")
+    stop: list[Step] = Field(default_factory=list,
+                             description="Steps run before a restore replaces the service's live data on its own "
+                             "host: stop what writes to the data (e.g. `- stop: postfix`).")
+    start: list[Step] = Field(default_factory=list,
+                              description="Steps run after such a restore, whether it succeeded or not (the data is "
+                              "then either restored or as it was): start what `stop` stopped (e.g. `- reload: postfix`).")
     after_restore: list[Step] = Field(default_factory=list,
-                                      description="Steps run by failover after the service's data is restored.")
+                                      description="Steps run after the service's data is restored on its host "
+                                      "(by `chaton restore` on the home host, by failover after deploying).")
 
 
 class PlaybookError(InventoryError):
@@ -346,7 +383,7 @@ def _is_union_tag(part: str | int) -> bool:
 
 def _known_keys() -> list[str]:
     keys: set[str] = set()
-    for model in (Playbook, Step, DirectoryStep, TemplateStep, CommandStep, ReloadStep, ServiceCommands, WaitStep,
-                  VariableDeclaration):
+    for model in (Playbook, Step, DirectoryStep, TemplateStep, CommandStep, ReloadStep, StopStep, ServiceCommands,
+                  WaitStep, VariableDeclaration):
         keys.update(model.model_fields)
     return sorted(keys)

@@ -103,17 +103,18 @@ class StepFacts:
 
 
 def service_commands(step: Step, manager: ServiceManager) -> ServiceCommands:
-    """The status/start/reload commands of a reload step on a host with this service manager."""
-    assert step.reload is not None
-    reload = step.reload
+    """The status/start/reload/stop commands of a reload or stop step on a host with this service manager."""
+    managed = step.reload if step.reload is not None else step.stop
+    assert managed is not None
     if manager == "systemd":
-        default = ServiceCommands(status=["systemctl", "is-active", "--quiet", reload.service],
-                                  start=["systemctl", "start", reload.service],
-                                  reload=["systemctl", "reload", reload.service])
-        override = reload.systemd
+        default = ServiceCommands(status=["systemctl", "is-active", "--quiet", managed.service],
+                                  start=["systemctl", "start", managed.service],
+                                  reload=["systemctl", "reload", managed.service],
+                                  stop=["systemctl", "stop", managed.service])
+        override = managed.systemd
     else:
         default = ServiceCommands()
-        override = reload.direct
+        override = managed.direct
     merged = default.model_dump()
     if override is not None:
         merged.update({k: v for k, v in override.model_dump().items() if v is not None})
@@ -121,9 +122,11 @@ def service_commands(step: Step, manager: ServiceManager) -> ServiceCommands:
 
 
 def missing_direct_commands(step: Step, manager: ServiceManager) -> list[str]:
-    """For a `direct` host: which of status/start/reload the reload step does not say."""
+    """For a `direct` host: which of the commands the step needs it does not say (reload: status, start,
+    reload; stop: status, stop)."""
     commands = service_commands(step, manager)
-    return [name for name in ("status", "start", "reload") if getattr(commands, name) is None]
+    needed = ("status", "stop") if step.stop is not None else ("status", "start", "reload")
+    return [name for name in needed if getattr(commands, name) is None]
 
 
 # ------------------------------------------------------------------------------------------ plans
@@ -187,6 +190,8 @@ def plan_step(index: int, step: Step, facts: StepFacts, *, manager: ServiceManag
                         reason="no guard" if not step.command.guarded else "guard not met")
     if step.reload is not None:
         return _plan_reload(index, step, facts, manager, changed_before)
+    if step.stop is not None:
+        return _plan_stop(index, step, facts, manager)
     assert step.wait is not None
     target = step.wait.url or step.wait.tcp or ""
     return StepPlan(index, label, kind, (Action("wait", path=target, timeout=step.wait.timeout,
@@ -289,6 +294,18 @@ def _plan_reload(index: int, step: Step, facts: StepFacts, manager: ServiceManag
         why = "an earlier step changed something" if changed_before else "always"
         return StepPlan(index, label, "reload", (*test, Action("run", tuple(commands.reload))), reason=why)
     return StepPlan(index, label, "reload", reason="running, nothing changed")
+
+
+def _plan_stop(index: int, step: Step, facts: StepFacts, manager: ServiceManager) -> StepPlan:
+    missing = missing_direct_commands(step, manager)
+    if missing:
+        return StepPlan(index, step.label, "stop", error=(
+            f"host uses service_manager {manager} but the step does not give {manager}: {', '.join(missing)}"))
+    commands = service_commands(step, manager)
+    assert commands.stop is not None
+    if facts.running is False:
+        return StepPlan(index, step.label, "stop", reason="not running")
+    return StepPlan(index, step.label, "stop", (Action("run", tuple(commands.stop)),), reason="running")
 
 
 def unified_diff(path: str, before: bytes | None, after: bytes) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -145,3 +145,22 @@ class Probes(Protocol):
     def smtp(self, check: SmtpCheck) -> SmtpResult: ...
 
     def tcp(self, check: TcpCheck) -> TcpResult: ...
+
+
+class StreamingTransport(Transport, Protocol):
+    """A transport that also hands a command's stdout over while it runs (for progress displays).
+
+    `on_output` receives stdout in chunks as they arrive (not split into lines); the result still
+    carries the whole stdout. Use cases check for `run_streaming` and fall back to `run`."""
+
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        on_output: Callable[[bytes], None],
+        *,
+        env: Mapping[str, str] | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> CommandResult: ...

@@ -46,7 +46,7 @@ from chaton_ops.core.ports import Transport
 from chaton_ops.errors import ChatonError, InventoryError, Problem, UsageError
 from chaton_ops.ops.inventory_check import service_variable_problems
 
-Phase = Literal["steps", "after_restore"]
+Phase = Literal["steps", "after_restore", "stop", "start"]
 StepStatus = Literal["ok", "changed", "failed"]
 # (target, timeout, expected HTTP status) -> None when it answered, else why not
 Probe = Callable[[str, float, int], str | None]
@@ -177,6 +177,10 @@ def render_steps(loaded: LoadedPlaybook, context: dict[str, Any], phase: Phase,
             problems.append(Problem(f"reload {rendered.reload.service}: hosts with service_manager direct need "
                                     "`direct:` commands (status, start, reload)", f"{phase}[{index}].reload",
                                     file, line))
+        if rendered.stop is not None and manager == "direct" and rendered.stop.direct is None:
+            file, line = loaded.where((*base, "stop"))
+            problems.append(Problem(f"stop {rendered.stop.service}: hosts with service_manager direct need "
+                                    "`direct:` commands (status, stop)", f"{phase}[{index}].stop", file, line))
         prepared.append(PreparedStep(index, rendered, content))
     if problems:
         raise PlaybookError(problems)
@@ -213,7 +217,7 @@ def gather_facts(transport: Transport, step: Step, manager: ServiceManager) -> S
         return StepFacts(path=state, content=content)
     if step.command is not None:
         return StepFacts(guard=_guard(transport, step))
-    if step.reload is not None:
+    if step.reload is not None or step.stop is not None:
         status = service_commands(step, manager).status
         if status is None:
             return StepFacts(running=None)
