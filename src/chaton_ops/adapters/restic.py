@@ -20,7 +20,7 @@ import re
 import shlex
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
@@ -339,6 +339,19 @@ def build_dump_pipeline_argv(dump_command: Sequence[str], restic_argv: Sequence[
     return ["bash", "-c", script]
 
 
+def build_load_pipeline_argv(restic_argv: Sequence[str], load_command: Sequence[str]) -> list[str]:
+    """`bash -c` running RESTIC | LOAD (a dump read back from the repository into a database tool),
+    reporting both exit codes like `build_dump_pipeline_argv`. The load tool does not get the password."""
+    script = (
+        f"set -o pipefail; {shlex.join(restic_argv)} | env -u RESTIC_PASSWORD {shlex.join(load_command)}; "
+        f'statuses=("${{PIPESTATUS[@]}}"); '
+        f'echo "{PIPE_STATUS_MARKER} ${{statuses[0]}} ${{statuses[1]}}" >&2; '
+        f'if [ "${{statuses[0]}}" != 0 ]; then exit "${{statuses[0]}}"; fi; '
+        f'if [ "${{statuses[1]}}" != 0 ]; then exit 1; fi; exit 0'
+    )
+    return ["bash", "-c", script]
+
+
 def parse_pipe_status(stderr: str) -> tuple[int, int] | None:
     """(dump exit code, restic exit code) from the pipeline's marker line, None if absent."""
     for line in reversed(stderr.splitlines()):
@@ -505,12 +518,21 @@ def run_restic(
     *,
     stdin: bytes | None = None,
     timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    on_output: Callable[[bytes], None] | None = None,
 ) -> ResticRun:
     """Run restic (or a pipeline ending in restic) with the password in its environment only.
 
     The password goes in `secret_env`: never argv, never a file; the SSH transport hands it to a
-    tiny wrapper on stdin, so it is not in the remote command line or `ps` either.
+    tiny wrapper on stdin, so it is not in the remote command line or `ps` either. With
+    `on_output`, stdout is handed over while restic runs, where the transport can stream it.
     """
-    result = transport.run(list(argv), secret_env={"RESTIC_PASSWORD": password}, stdin=stdin,
-                           timeout=timeout, check=False)
+    secret_env = {"RESTIC_PASSWORD": password}
+    streaming = getattr(transport, "run_streaming", None)
+    if on_output is not None and streaming is not None:
+        result = streaming(list(argv), on_output, env=env, secret_env=secret_env, stdin=stdin, timeout=timeout,
+                           check=False)
+    else:
+        result = transport.run(list(argv), env=env, secret_env=secret_env, stdin=stdin, timeout=timeout,
+                               check=False)
     return ResticRun(result, classify(result.returncode, strip_pipe_status(result.stderr)))

@@ -23,6 +23,7 @@ from chaton_ops.cli import history as history_cli
 from chaton_ops.cli import inventory as inventory_cli
 from chaton_ops.cli import ping as ping_cli
 from chaton_ops.cli import repo as repo_cli
+from chaton_ops.cli import restore as restore_cli
 from chaton_ops.cli import snapshots as snapshots_cli
 from chaton_ops.cli import status as status_cli
 from chaton_ops.cli import vm as vm_cli
@@ -54,6 +55,8 @@ app.command("backup")(backup_cli.backup)
 app.command("snapshots")(snapshots_cli.snapshots)
 app.command("check")(check_cli.check)
 app.command("status")(status_cli.status)
+app.command("restore")(restore_cli.restore)
+app.command("drill")(restore_cli.drill)
 app.add_typer(repo_cli.app, name="repo")
 app.add_typer(vm_cli.app, name="vm")
 
