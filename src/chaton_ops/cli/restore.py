@@ -36,59 +36,48 @@ def restore(
     2 usage (unknown service, host or snapshot), 4 host or repository unreachable.
     """
     from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.core.restore import RestoreRefused
-    from chaton_ops.errors import ChatonError
-    from chaton_ops.ops.restore import apply_restore, check_service_and_host, current_host, prepare_restore
+    from chaton_ops.ops.restore import check_service_and_host, current_host, prepare_restore, run_restore
 
     opts = options(ctx)
     loaded = opts.load()
     check_service_and_host(loaded, service, to)
-    host = to or current_host(loaded, service)
     with HostPool(loaded) as pool:
-        pool.connect_in_background([host])
-        prepared = prepare_restore(loaded, service, pool.transport, snapshot=snapshot, to=to, target=target,
-                                   repository=repository)
-        plan = prepared.plan
+        pool.connect_in_background([to or current_host(loaded, service)])
         if opts.dry_run:
-            print_json(plan_as_json(plan)) if opts.json else print_plan(plan)
+            plan = prepare_restore(loaded, service, pool.transport, snapshot=snapshot, to=to, target=target,
+                                   repository=repository).plan
+            if opts.json:
+                print_json(plan_as_json(plan))
+            else:
+                print_plan(plan)
+                stdout().print("dry run: nothing was changed", highlight=False)
             return
-        if plan.refusals:
-            raise RestoreRefused("; ".join(plan.refusals) + " (nothing was written)")
-        if plan.live and not opts.yes:
-            _confirm(plan)
         from chaton_ops.adapters.journal import Journal, default_journal_path
 
         journal = Journal(default_journal_path())
-        args = [service, "--snapshot", snapshot] + (["--to", to] if to else []) + (["--target", target] if target else [])
-        run_id = journal.start_run("restore", args)
         try:
-            with _Progress(opts, f"{service} on {plan.host}") as progress:
-                report = apply_restore(loaded, prepared, pool.transport(plan.host), journal=journal, run_id=run_id,
-                                       progress=progress)
-        except BaseException as failure:
-            code = failure.exit_code if isinstance(failure, ChatonError) else 1
-            journal.finish_run(run_id, "failed", int(code))
+            with _Progress(opts, service) as progress:
+                report = run_restore(loaded, service, pool.transport, snapshot=snapshot, to=to, target=target,
+                                     repository=repository, confirm=lambda plan: opts.yes or _confirm(plan),
+                                     journal=journal, progress=progress)
+        finally:
             journal.close()
-            raise
-        journal.finish_run(run_id, "ok", 0)
-        journal.close()
     if opts.json:
         print_json(report_as_json(report))
     elif not opts.quiet:
         print_report(report)
 
 
-def _confirm(plan: RestorePlan) -> None:
-    from chaton_ops.errors import ChatonError, UsageError
+def _confirm(plan: RestorePlan) -> bool:
+    from chaton_ops.errors import UsageError
 
     what = ", ".join(p.destination for p in plan.paths) or "its databases"
     if not sys.stdin.isatty():
         raise UsageError(f"restoring over the live data of {plan.service} on {plan.host} ({what}) needs a "
                          "confirmation: run it on a terminal, or pass --yes")
     print_plan(plan)
-    if not typer.confirm(f"Replace the live data of {plan.service} on {plan.host}? (the previous content is kept "
-                         "aside)", default=False, err=True):
-        raise ChatonError("not confirmed: nothing was changed")
+    return typer.confirm(f"Replace the live data of {plan.service} on {plan.host}? (the previous content is kept "
+                         "aside)", default=False, err=True)
 
 
 class _Progress:
@@ -102,8 +91,10 @@ class _Progress:
         self.task: Any = None
 
     def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
+        return self.update if self.enabled else None
+
+    def _start(self) -> None:
+        # started by the first update, not on entering: a confirmation question comes before it
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
@@ -111,11 +102,12 @@ class _Progress:
                                 transient=True)
         self.display.__enter__()
         self.task = self.display.add_task(self.label, total=None, amount="")
-        return self.update
 
     def update(self, stage: str, status: Any) -> None:
         from chaton_ops.core.backup import format_bytes
 
+        if self.display is None:
+            self._start()
         if status is None:
             self.display.update(self.task, description=f"{self.label}: {stage}", total=None, amount="")
             return
@@ -153,17 +145,23 @@ def print_plan(plan: RestorePlan) -> None:
              "drill": f"into scratch on {plan.host}"}[plan.mode]
     out.print(f"restore {escape(plan.service)} {escape(where)} — restic {plan.restic_version}", highlight=False)
     out.print(escape(_snapshot_line(plan)), highlight=False, soft_wrap=True)
+    actions = {"swap": "stage, verify, swap", "create": "stage, verify, create", "write": "write, verify",
+               "load": "load, swap", "file": "dump file", "scratch": "load, query, drop"}
     rows: list[list[object]] = []
     for item in plan.paths:
-        how = {"swap": "stage, verify, swap", "create": "stage, verify, rename into place",
-               "write": "write, verify"}[item.action]
-        rows.append([item.destination, how, _size(item.bytes), item.staging or "-", item.kept_aside or "-"])
+        rows.append([item.destination, actions[item.action], item.entries, _size(item.bytes), "-"])
     for db in plan.databases:
-        how = {"load": "load into a new database, swap", "file": "write the dump file",
-               "scratch": "load into scratch, query, drop"}[db.action]
-        rows.append([f"{db.engine}:{db.name}", how, f"snapshot {db.snapshot_id[:8]}",
-                     db.staging_name or db.destination_file or "-", db.kept_aside or "-"])
-    print_table("Plan", ["what", "how", "size", "staging", "kept aside"], rows)
+        rows.append([f"{db.engine}:{db.name}", actions[db.action], "-", "-", db.snapshot_id[:8]])
+    print_table("Plan", ["what", "action", "entries", "size", "dump"], rows)
+    for staging in sorted({item.staging for item in plan.paths if item.staging}):
+        out.print(f"staged in: {escape(staging)} (same filesystem; swapped in once verified)", highlight=False,
+                  soft_wrap=True)
+    for db in plan.databases:
+        if db.action == "load":
+            out.print(f"loaded into: {escape(db.staging_name or '-')} (renamed {escape(db.name)} once loaded)",
+                      highlight=False, soft_wrap=True)
+    for place in plan.kept_aside:
+        out.print(f"kept aside: {escape(place)}", highlight=False, soft_wrap=True)
     for need in plan.space:
         verdict = "enough" if need.enough else "NOT ENOUGH"
         out.print(f"free space on {escape(need.filesystem)}: {_size(need.free_bytes)} for {_size(need.needed_bytes)} "
@@ -177,7 +175,6 @@ def print_plan(plan: RestorePlan) -> None:
         out.print("this replaces the service's live data: it asks for confirmation (or --yes)", highlight=False)
     for refusal in plan.refusals:
         out.print(f"[red]refused:[/red] {escape(refusal)}", highlight=False, soft_wrap=True)
-    out.print("dry run: nothing was changed", highlight=False)
 
 
 def plan_as_json(plan: RestorePlan) -> dict[str, Any]:
@@ -188,25 +185,30 @@ def plan_as_json(plan: RestorePlan) -> dict[str, Any]:
 
 
 def print_report(report: RestoreReport) -> None:
+    from chaton_ops.ops.restore_steps import megabytes_per_second
+
     plan = report.plan
-    kept = {swap.path: swap.kept_aside for swap in report.swaps}
     rows: list[list[object]] = []
     for destination, state in report.state_of_paths():
         item = next(p for p in plan.paths if p.destination == destination)
-        rows.append([destination, state, f"{item.entries} / {_size(item.bytes)}", kept.get(destination) or "-"])
+        rows.append([destination, state, item.entries, _size(item.bytes)])
     for db in report.databases:
-        rows.append([f"{db.engine}:{db.name}", f"loaded ({db.tables} tables)", f"snapshot {db.snapshot_id[:8]}",
-                     db.kept_aside or "-"])
-    print_table(f"Restore of {plan.service} on {plan.host}", ["what", "result", "entries / size", "kept aside"], rows)
+        rows.append([f"{db.engine}:{db.name}", f"loaded: {db.tables} tables", "-", "-"])
+    for written in report.dump_files:
+        rows.append([written, "dump written", "-", "-"])
+    print_table(f"Restore of {plan.service} on {plan.host}", ["what", "result", "entries", "size"], rows)
+    out = stdout()
+    out.print(escape(_snapshot_line(plan)), highlight=False, soft_wrap=True)
     seconds = report.restore_seconds
-    from chaton_ops.ops.restore_steps import megabytes_per_second
-
-    stdout().print(escape(_snapshot_line(plan)), highlight=False, soft_wrap=True)
-    stdout().print(f"restic restore: {_size(report.bytes)} in {seconds:.1f} s "
-                   f"({megabytes_per_second(report.bytes, seconds)} MB/s); verified against the snapshot: "
-                   f"{'yes' if report.verified else 'no'}; total {report.duration:.1f} s", highlight=False)
-    if any(kept.values()):
-        stdout().print("the previous content is kept aside (remove it when you no longer need it)", highlight=False)
+    out.print(f"restic restore: {_size(report.bytes)} in {seconds:.1f} s "
+              f"({megabytes_per_second(report.bytes, seconds)} MB/s), verified: {'yes' if report.verified else 'no'}; "
+              f"all done in {report.duration:.1f} s", highlight=False)
+    places = [s.kept_aside for s in report.swaps if s.kept_aside]
+    places += [f"{d.engine} database {d.kept_aside}" for d in report.databases if d.kept_aside]
+    for place in places:
+        out.print(f"kept aside: {escape(place)}", highlight=False, soft_wrap=True)
+    if places:
+        out.print("(the previous content: remove it when you no longer need it)", highlight=False)
 
 
 def report_as_json(report: RestoreReport) -> dict[str, Any]:

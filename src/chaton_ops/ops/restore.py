@@ -1,51 +1,34 @@
-"""`chaton restore`: facts → plan (core/restore.py) → steps (ops/restore_steps.py, ops/restore_db.py).
-
-`gather_restore_facts` reads everything the plan depends on from the host that restores: restic's
-version, the snapshot (chosen by the service's `service:NAME` tag, never by restic's host name, so a
-snapshot taken on the primary restores anywhere), its listing and size, the destinations' state and
-free space, the databases there, and the playbook's stop/start/after_restore steps.
-`run_restore` strings the steps together for the CLI; failover calls the same steps itself.
+"""`chaton restore`: facts (ops/restore_facts.py) → plan (core/restore.py) → steps (ops/restore_steps.py,
+ops/restore_db.py), strung together by `prepare_restore` + `apply_restore` (`run_restore`, for callers
+that need no confirmation in between). Failover calls the same facts and steps itself, host by host.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaton_ops.adapters.restic import (
-    ResticError,
-    build_ls_argv,
-    build_snapshots_argv,
-    detect_version,
-    format_version,
-    run_restic,
-)
-from chaton_ops.adapters.restic_output import SnapshotListing, parse_ls, parse_snapshots
+from chaton_ops.adapters.restic import run_restic
+from chaton_ops.adapters.restic_output import SnapshotListing
 from chaton_ops.adapters.secrets import resolve_secret
-from chaton_ops.core.backup import service_tag
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
-from chaton_ops.core.restore import (
-    DestinationState,
-    RestoreFacts,
-    RestoreMode,
-    RestorePlan,
-    RestoreRefused,
-    SnapshotInfo,
-    check_snapshot_service,
-    choose_data_snapshot,
-    choose_dumps,
-    plan_restore,
-    to_info,
-)
-from chaton_ops.errors import ChatonError, ConnectError, ExitCode, UsageError
+from chaton_ops.core.restore import RestorePlan, RestoreRefused, plan_restore
+from chaton_ops.errors import ChatonError, ExitCode, UsageError
 from chaton_ops.ops.deploy import DeployReport, PreparedDeploy, prepare_deploy, run_playbook
-from chaton_ops.ops.restore_db import DatabaseLoaded, database_of, existing_databases, load_database
+from chaton_ops.ops.restore_db import DatabaseLoaded, database_of, load_database
+from chaton_ops.ops.restore_facts import (  # noqa: F401 - gather_restore_facts and current_host, for failover
+    LIST_TIMEOUT,
+    GatheredRestore,
+    check_service_and_host,
+    choose_repository,
+    current_host,
+    destination_states,
+    gather_restore_facts,
+)
 from chaton_ops.ops.restore_steps import (  # noqa: F401 - the steps, importable from here by failover
     Progress,
     RestoreFailed,
@@ -63,217 +46,8 @@ from chaton_ops.ops.restore_steps import (  # noqa: F401 - the steps, importable
     verify_restored,
 )
 
-LIST_TIMEOUT = 3600.0
-STATE_TIMEOUT = 120.0
 SPEED_SAMPLES = 10
 SPEED_MIN_BYTES = 1 << 20  # smaller restores measure restic's start, not its speed
-
-
-def current_host(loaded: LoadedInventory, service: str) -> str:
-    """Where a service runs now. Until placements are recorded (failover), its inventory host."""
-    return loaded.inventory.services[service].host
-
-
-def check_service_and_host(loaded: LoadedInventory, service: str, host: str | None) -> None:
-    inventory = loaded.inventory
-    if service not in inventory.services:
-        raise UsageError(f"unknown service: {service} (known: {', '.join(sorted(inventory.services)) or 'none'})")
-    if host is not None and host not in inventory.hosts:
-        raise UsageError(f"unknown host: {host} (known: {', '.join(sorted(inventory.hosts))})")
-
-
-def choose_repository(loaded: LoadedInventory, service: str, repository: str | None) -> str:
-    inventory = loaded.inventory
-    own = inventory.repositories_for(service)
-    if repository is not None:
-        if repository not in inventory.repositories:
-            raise UsageError(f"unknown repository: {repository}")
-        return repository
-    if not own:
-        raise UsageError(f"service {service} has no repository")
-    return own[0]
-
-
-# ------------------------------------------------------------------------------------------ facts
-@dataclass(frozen=True)
-class GatheredRestore:
-    """The facts, and the snapshot's listing (kept out of the facts: it can be long) for verification."""
-
-    facts: RestoreFacts
-    listing: SnapshotListing | None
-
-
-def gather_restore_facts(
-    loaded: LoadedInventory,
-    service: str,
-    transport: Transport,
-    *,
-    mode: RestoreMode,
-    password: str,
-    snapshot: str = "latest",
-    repository: str | None = None,
-    root: str | None = None,
-    home: str | None = None,
-    started: dt.datetime | None = None,
-) -> GatheredRestore:
-    """Read-only: what a restore of `service` onto `transport.host` depends on."""
-    inventory = loaded.inventory
-    host = transport.host
-    check_service_and_host(loaded, service, host)
-    definition = inventory.services[service]
-    repository = choose_repository(loaded, service, repository)
-    url = inventory.repositories[repository].url
-    binary = inventory.hosts[host].restic
-    version = detect_version(transport, binary)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="restore-facts") as pool:
-        listed_all = pool.submit(_list_snapshots, transport, binary, url, password, service, repository) \
-            if definition.databases else None
-        listing = _find_data_snapshot(transport, binary, url, password, service, repository, snapshot,
-                                      list(definition.data), listed_all.result if listed_all else None) \
-            if definition.data else None
-        everything = listed_all.result() if listed_all is not None else []
-    if not definition.data and snapshot != "latest":
-        chosen = choose_data_snapshot(everything, service, snapshot)  # checks the service
-        anchor = chosen.time if chosen is not None else None
-    else:
-        anchor = listing.snapshot.time if listing is not None else None
-    dumps, missing = choose_dumps(everything, service, definition.databases, anchor)
-    data_snapshot = to_info(listing.snapshot) if listing is not None else None
-    bytes_by_path, entries_by_path = _sizes(listing)
-    targets = list(data_snapshot.paths) if data_snapshot is not None and mode == "in-place" else []
-    states = destination_states(transport, [*targets, *([root] if root else [])])
-    root_state = states.pop() if root else None
-    engines: dict[str, set[str] | None] = {}
-    if mode != "target":
-        for dump in dumps:
-            engine = "postgres" if dump.database.engine == "postgres" else "mysql"
-            if engine not in engines:
-                engines[engine] = existing_databases(transport, dump.database)
-    stop, start, after = _playbook_labels(loaded, service, host) if mode == "in-place" else ((), (), ())
-    facts = RestoreFacts(
-        service=service, host=host, home=home or current_host(loaded, service), mode=mode, repository=repository,
-        restic_version=format_version(version), started=started or dt.datetime.now(dt.UTC), snapshot=data_snapshot,
-        bytes_by_path=bytes_by_path, entries_by_path=entries_by_path, dumps=tuple(dumps), missing_dumps=tuple(missing),
-        destinations=tuple(states), root=root, root_state=root_state,
-        root_is_empty=root_state is None or not root_state.exists or root_state.kind == "empty directory",
-        existing_databases=tuple(f"{engine}:{name}" for engine, names in engines.items() for name in sorted(names or ())),
-        missing_engines=tuple(engine for engine, names in engines.items() if names is None),
-        stop=stop, start=start, after_restore=after,
-    )
-    return GatheredRestore(facts, listing)
-
-
-def _restic_failure(error: ResticError, host: str, repository: str) -> ChatonError:
-    if error.kind == "unreachable":
-        return ConnectError(host, f"repository {repository} cannot be reached from {host}: {error.stderr_tail}")
-    return error
-
-
-def _list_snapshots(transport: Transport, binary: str, url: str, password: str, service: str,
-                    repository: str) -> list[SnapshotInfo]:
-    run = run_restic(transport, [*build_snapshots_argv(binary, url, tags=[service_tag(service)]), "--no-lock"],
-                     password, timeout=LIST_TIMEOUT)
-    if not run.succeeded:
-        raise _restic_failure(run.error(f"snapshots of {service} in {repository}"), transport.host, repository)
-    return [to_info(s) for s in parse_snapshots(run.result.stdout)]
-
-
-def _ls(transport: Transport, binary: str, url: str, password: str, repository: str, snapshot: str,
-        **choose: Any) -> SnapshotListing | None:
-    """`restic ls` of a snapshot; None when `latest` matched none (0.14 says so and exits 0)."""
-    run = run_restic(transport, build_ls_argv(binary, url, snapshot, **choose), password, timeout=LIST_TIMEOUT)
-    stderr = run.result.stderr
-    if not run.succeeded:
-        if "no snapshot found" in stderr or "no snapshot matched" in stderr:
-            return None
-        if "no matching ID found" in stderr or "failed to find snapshot" in stderr:
-            raise UsageError(f"no snapshot {snapshot} in repository {repository}")
-        raise _restic_failure(run.error(f"listing snapshot {snapshot} of {repository}"), transport.host, repository)
-    try:
-        return parse_ls(run.result.stdout)
-    except ValueError:
-        return None
-
-
-def _find_data_snapshot(transport: Transport, binary: str, url: str, password: str, service: str, repository: str,
-                        wanted: str, data: list[str],
-                        listed: Callable[[], list[SnapshotInfo]] | None) -> SnapshotListing | None:
-    """The data snapshot and its listing in one restic call (`ls latest --tag service:NAME --path …`, or
-    `ls ID`); the snapshot list only when that finds nothing (paths changed in the inventory) or to
-    tell an empty repository from another service's snapshot."""
-    if wanted != "latest":
-        listing = _ls(transport, binary, url, password, repository, wanted)
-        if listing is None:
-            raise UsageError(f"no snapshot {wanted} in repository {repository}")
-        info = to_info(listing.snapshot)
-        check_snapshot_service(info, service)
-        if info.is_dump:
-            raise UsageError(f"snapshot {info.short_id} is the dump of database {info.tag_value('database')}: give "
-                             f"the data snapshot of {service} (see `chaton snapshots {service}`)")
-        return listing
-    listing = _ls(transport, binary, url, password, repository, "latest", tags=[service_tag(service)], paths=data)
-    if listing is not None:
-        return listing
-    snapshots = listed() if listed is not None else _list_snapshots(transport, binary, url, password, service,
-                                                                    repository)
-    chosen = choose_data_snapshot(snapshots, service, "latest")
-    if chosen is None:
-        return None
-    return _ls(transport, binary, url, password, repository, chosen.id)
-
-
-def _sizes(listing: SnapshotListing | None) -> tuple[dict[str, int], dict[str, int]]:
-    if listing is None:
-        return {}, {}
-    sizes: dict[str, int] = {}
-    entries: dict[str, int] = {}
-    for path in listing.snapshot.paths:
-        nodes = listing.under(path)
-        sizes[path] = sum(node.size for node in nodes)
-        entries[path] = len(nodes)
-    return sizes, entries
-
-
-DESTINATION_SCRIPT = r"""
-for p; do
-  a=$p; while [ ! -e "$a" ] && [ ! -L "$a" ] && [ "$a" != / ]; do a=$(dirname -- "$a"); done
-  if [ "$a" = "$p" ]; then e=1; k=$(stat -c %F -- "$p"); else e=0; k=-; fi
-  if [ "$e" = 1 ] && [ -d "$p" ] && [ ! -L "$p" ] && [ -z "$(find "$p" -mindepth 1 -maxdepth 1 -print -quit)" ]; then
-    k="empty directory"; fi
-  m=$(stat -c %m -- "$a" 2>/dev/null || echo /)
-  f=$(df -P -k -- "$a" | awk 'NR==2 {print $4}')
-  printf '%s\t%s\t%s\t%s\t%s\n' "$p" "$e" "$k" "$m" "$f"
-done
-"""
-
-
-def destination_states(transport: Transport, paths: list[str]) -> list[DestinationState]:
-    """Exists? what? is it a mount point? which filesystem, how much free — for each path, in one command."""
-    if not paths:
-        return []
-    result = transport.run(["sh", "-c", DESTINATION_SCRIPT, "sh", *paths], timeout=STATE_TIMEOUT, check=False)
-    states = []
-    lines = result.stdout.splitlines()
-    for index, path in enumerate(paths):
-        fields = lines[index].rsplit("\t", 4) if index < len(lines) else []
-        if len(fields) != 5:
-            raise RestoreFailed(f"{transport.host}: cannot read the state of {path}: {result.stderr_tail(2)}")
-        _, exists, kind, mount, free = fields
-        states.append(DestinationState(path=path, exists=exists == "1", kind=None if kind == "-" else kind,
-                                       is_mount_point=exists == "1" and mount == path, filesystem=mount,
-                                       free_bytes=int(free) * 1024 if free.isdigit() else None))
-    return states
-
-
-def _playbook_labels(loaded: LoadedInventory, service: str,
-                     host: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    if loaded.inventory.services[service].playbook is None:
-        return (), (), ()
-    labels = []
-    for phase in ("stop", "start", "after_restore"):
-        prepared = prepare_deploy(loaded, service, host, phase=phase)  # type: ignore[arg-type]
-        labels.append(tuple(step.step.label for step in prepared.steps))
-    return labels[0], labels[1], labels[2]
 
 
 # ------------------------------------------------------------------------------------------ journal
@@ -321,6 +95,7 @@ class RestoreReport:
     databases: list[DatabaseLoaded] = field(default_factory=list)
     swaps: list[Swapped] = field(default_factory=list)
     playbook: list[DeployReport] = field(default_factory=list)
+    dump_files: list[str] = field(default_factory=list)  # --target: dumps written as files
     duration: float = 0.0
     error: str | None = None
 
@@ -447,6 +222,34 @@ def apply_restore(loaded: LoadedInventory, prepared: PreparedRestore, transport:
     return report
 
 
+def run_restore(loaded: LoadedInventory, service: str, transports: Callable[[str], Transport], *,
+                snapshot: str = "latest", to: str | None = None, target: str | None = None,
+                repository: str | None = None, confirm: Callable[[RestorePlan], bool] | None = None,
+                journal: RestoreJournal | None = None, progress: Progress | None = None) -> RestoreReport:
+    """The whole `chaton restore`: plan, refuse or ask (`confirm` is called for live data; without it a
+    live restore is refused), then apply, journaled as one run with a step per action."""
+    prepared = prepare_restore(loaded, service, transports, snapshot=snapshot, to=to, target=target,
+                               repository=repository)
+    plan = prepared.plan
+    if plan.refusals:
+        raise RestoreRefused("; ".join(plan.refusals) + " (nothing was written)")
+    if plan.live and (confirm is None or not confirm(plan)):
+        raise ChatonError("not confirmed: nothing was changed")
+    run_id = journal.start_run("restore", [service, "--snapshot", snapshot, *(["--to", to] if to else []),
+                                           *(["--target", target] if target else [])]) if journal else None
+    try:
+        report = apply_restore(loaded, prepared, transports(plan.host), journal=journal, run_id=run_id,
+                               progress=progress)
+    except BaseException as failure:
+        if journal is not None and run_id is not None:
+            code = failure.exit_code if isinstance(failure, ChatonError) else ExitCode.FAILED
+            journal.finish_run(run_id, "failed", int(code))
+        raise
+    if journal is not None and run_id is not None:
+        journal.finish_run(run_id, "ok", 0)
+    return report
+
+
 def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transport, steps: Steps,
            report: RestoreReport, progress: Progress | None) -> None:
     plan = prepared.plan
@@ -456,7 +259,7 @@ def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transp
                  password=prepared.password, steps=steps, report=report, progress=progress)
     databases = list(loaded.inventory.services[plan.service].databases)
     if plan.mode == "target":
-        _write_dumps(transport, prepared, steps, progress)
+        report.dump_files += _write_dumps(transport, prepared, steps, progress)
         return
     stopped = False
     try:
@@ -488,13 +291,15 @@ def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transp
         _run_phase(loaded, plan, transport, "after_restore", steps, report, progress)
 
 
-def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps, progress: Progress | None) -> None:
+def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps,
+                 progress: Progress | None) -> list[str]:
     """--target: each database dump written as a file under the folder (for inspection, nothing loaded)."""
     from chaton_ops.adapters.restic import build_restore_argv, parse_version
 
     plan = prepared.plan
     version = parse_version(f"restic {plan.restic_version}")
     assert plan.root is not None
+    written: list[str] = []
     for item in plan.databases:
         if progress is not None:
             progress(f"writing the dump of {item.engine} database {item.name}", None)
@@ -505,6 +310,8 @@ def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps, 
             run = run_restic(transport, argv, prepared.password, timeout=LIST_TIMEOUT)
             if not run.succeeded:
                 raise run.error(f"writing the dump {item.file} under {plan.root}")
+        written.append(item.destination_file or item.file)
+    return written
 
 
 def _run_phase(loaded: LoadedInventory, plan: RestorePlan, transport: Transport, phase: str, steps: Steps,
