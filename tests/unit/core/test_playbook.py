@@ -88,3 +88,11 @@ def test_playbooks_are_found_in_the_environment_then_the_inventory_folder_then_t
     assert find_playbook("postfix-relay", search) == builtin_playbooks_dir() / "postfix-relay.yml"
     with pytest.raises(PlaybookError, match="playbook 'nope' not found"):
         find_playbook("nope", search)
+
+
+@pytest.mark.parametrize("name, stops", [("static-site", []), ("postfix-relay", ["stop postfix"]),
+                                         ("php-pages", ["stop php{{ vars.php_version }}-fpm"])])
+def test_shipped_playbooks_say_what_a_restore_stops_and_starts_again(name, stops):
+    playbook = load_playbook(builtin_playbooks_dir() / f"{name}.yml").playbook
+    assert [step.label for step in playbook.stop] == stops
+    assert len(playbook.start) == len(stops)  # whatever is stopped is started again

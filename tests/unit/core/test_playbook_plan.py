@@ -120,3 +120,21 @@ def test_a_host_without_systemd_uses_the_step_s_direct_commands_and_needs_them()
 def test_a_wait_step_probes_but_is_not_a_change():
     result = plan({"wait": {"url": "http://10.0.0.1/", "timeout": 5}}, StepFacts())
     assert [action.kind for action in result.actions] == ["wait"] and not result.changes
+
+
+# ------------------------------------------------------------------ stop (a playbook's `stop:` list)
+def test_a_running_service_is_stopped_with_systemctl_and_a_stopped_one_is_left_alone():
+    result = plan({"stop": "postfix"}, StepFacts(running=True))
+    assert argvs(result) == [("systemctl", "stop", "postfix")] and result.reason == "running"
+    idle = plan({"stop": "postfix"}, StepFacts(running=False))
+    assert not idle.changes and idle.reason == "not running"
+
+
+def test_a_stop_step_on_a_direct_host_needs_status_and_stop_commands():
+    incomplete = plan({"stop": {"service": "postfix", "direct": {"status": ["postfix", "status"]}}},
+                      StepFacts(running=True), manager="direct")
+    assert incomplete.error is not None and "stop" in incomplete.error
+    direct = plan({"stop": {"service": "postfix", "direct": {"status": ["postfix", "status"],
+                                                             "stop": ["postfix", "stop"]}}},
+                  StepFacts(running=True), manager="direct")
+    assert argvs(direct) == [("postfix", "stop")]
