@@ -80,6 +80,12 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
         (("history", "1"), 0),
         (("status",), 1),  # www has never been drilled: a readiness warning
         (("status", "--html", str(blab.tmp / "status.html")), 1),
+        (("restore", "www", "--dry-run"), 0),
+        (("restore", "www", "--to", "vps"), 0),
+        (("restore", "www", "--yes"), 0),
+        (("restore", "www", "--target", "/tmp/www-inspect"), 0),
+        (("drill", "www"), 0),
+        (("drill", "--all", "--on", "primary"), 0),
         (("backup", "nosuch"), 2),
         (("inventory", "check", "-i"), 2),
         (("check", "--read-data-subset", "bogus"), 2),
@@ -143,3 +149,17 @@ def test_remove_all_asks_on_a_terminal_and_a_no_changes_nothing(blab):
     assert declined.returncode == 1 and "not confirmed: nothing was done" in declined.text, declined.text
     assert accepted.returncode == 0 and "main: 0 lock(s) removed, 0 remaining (via primary)" in accepted.text
     assert declined.crash_markers() == accepted.crash_markers() == []
+
+
+def test_restore_on_a_terminal_asks_before_replacing_live_data_and_shows_the_plan(blab):
+    blab.make_files("primary", "/srv/site", {"index.html": "hello"})
+    blab.write_inventory({"site": service("primary", ["/srv/site"])})
+    assert chaton_in_terminal(blab, "backup", "site", "--init").returncode == 0
+
+    run = run_in_terminal([str(CHATON), "-i", str(blab.inventory), "restore", "site"], env=blab.env, columns=80,
+                          typed="n\n")
+
+    assert run.crash_markers() == [], run.text
+    assert "kept aside: /srv/.site.chaton-prev-" in run.text
+    assert "Replace the live data of site on primary?" in run.text
+    assert run.returncode == 1 and "not confirmed: nothing was changed" in run.text

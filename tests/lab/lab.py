@@ -210,6 +210,7 @@ PRIVATE_PATHS: tuple[PrivatePath, ...] = (
     PrivatePath("/run"),
     PrivatePath("/var/log"),
     PrivatePath("/tmp", mode=0o1777),
+    PrivatePath("/var/tmp", mode=0o1777),  # drills restore into scratch folders there
     PrivatePath("/etc/hosts", "file", 0o644),
     PrivatePath("/etc/resolv.conf", "file", 0o644),  # the lab's knot, so lookups of lab.test names work
     PrivatePath("/etc/ssh"),  # sshd_config + this host's key (+ client config)

@@ -47,6 +47,7 @@ LOCAL_NAMES = ("localhost",)
 # that stops answering mid-transfer cannot hang a run forever.
 SFTP_TIMEOUT = 120.0
 READ_CHUNK = 65536
+EXIT_DRAIN_SECONDS = 1.0  # after the exit status, how long to wait for the output's end (EOF)
 # paramiko's transport thread logs every failed handshake at ERROR, with a traceback. We report the
 # failure once, as a ConnectError; its own lines are demoted to DEBUG (shown with -vv).
 WIRE_LOG_CHANNEL = "chaton_ops.ssh.paramiko"
@@ -449,6 +450,10 @@ def _collect(channel: paramiko.Channel, started: float, timeout: float | None,
     stdout: list[bytes] = []
     stderr: list[bytes] = []
     deadline = None if timeout is None else started + timeout
+    # sshd may send the exit status before the last of the output (it reports the child's exit as soon
+    # as it happens, and drains the pipes after): after the status, read on until EOF. A command that
+    # leaves a daemon holding its stdout open never sends EOF, so that wait is bounded.
+    drain_until: float | None = None
     while True:
         while channel.recv_ready():
             stdout.append(channel.recv(READ_CHUNK))
@@ -456,14 +461,22 @@ def _collect(channel: paramiko.Channel, started: float, timeout: float | None,
                 on_output(stdout[-1])
         while channel.recv_stderr_ready():
             stderr.append(channel.recv_stderr(READ_CHUNK))
-        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+        pending = channel.recv_ready() or channel.recv_stderr_ready()
+        if channel.closed and not pending:
             break
-        if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
-            break
+        if channel.exit_status_ready() and not pending:
+            if channel.eof_received:
+                break
+            if drain_until is None:
+                drain_until = time.monotonic() + EXIT_DRAIN_SECONDS
+            elif time.monotonic() >= drain_until:
+                break
         wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
         if wait <= 0:
             raise TimeoutError
-        if channel.eof_received:
+        if drain_until is not None:
+            select.select([channel], [], [], min(wait, 0.02))
+        elif channel.eof_received:
             # after EOF the fileno stays readable: wait for the exit status instead of spinning
             channel.status_event.wait(wait)
         else:

@@ -132,10 +132,10 @@ def _snapshot_line(plan: RestorePlan) -> str:
 
     snap = plan.snapshot
     if snap is None:
-        return f"{plan.service}: no data snapshot (databases only)"
+        return f"{plan.service}: no data snapshot (databases only), repository {plan.repository}"
     when = snap.time.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return (f"snapshot {snap.short_id} of {plan.service} taken {when} ({describe_age(plan.snapshot_age_seconds)} ago) "
-            f"on {snap.hostname}, repository {plan.repository}: {plan.total_entries} entries, "
+    return (f"snapshot {snap.short_id} of {plan.service}, {when} ({describe_age(plan.snapshot_age_seconds)} ago) "
+            f"from {snap.hostname}\nrepository {plan.repository}: {plan.total_entries} entries, "
             f"{_size(plan.total_bytes)}")
 
 

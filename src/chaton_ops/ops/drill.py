@@ -124,7 +124,7 @@ def _drill_databases(loaded: LoadedInventory, plan: RestorePlan, transport: Tran
     databases = list(loaded.inventory.services[plan.service].databases)
     for item in plan.databases:
         if progress is not None:
-            progress(f"loading {item.engine} database {item.name} into {item.staging_name}", None)
+            progress(f"loading {item.engine}:{item.name}", None)
         with steps.step("drill database", {**snapshot_detail(plan), "database": f"{item.engine}:{item.name}",
                                            "dump_snapshot": item.snapshot_id, "scratch": item.staging_name}) as detail:
             loaded_db = drill_database(transport, item, database_of(item, databases),

@@ -145,7 +145,7 @@ def restore_data(transport: Transport, plan: RestorePlan, listing: SnapshotListi
     version = parse_version(f"restic {plan.restic_version}")
     for call in restore_calls(plan):
         if progress is not None:
-            progress(f"restoring into {call.folder}", None)
+            progress("restoring", None)
         with steps.step(step_name, {**snapshot_detail(plan), "folder": call.folder, "paths": list(call.paths),
                                     "bytes": call.bytes, "files": call.files}) as detail:
             copy = restore_into(transport, call, binary=binary, repository_url=repository_url, password=password,
@@ -157,7 +157,7 @@ def restore_data(transport: Transport, plan: RestorePlan, listing: SnapshotListi
                 if item.path in call.paths:
                     location = item.staged_path if item.staged_path else item.destination
                     if progress is not None:
-                        progress(f"verifying {location}", None)
+                        progress(f"verifying {item.path}", None)
                     checks.append(verify_restored(transport, listing.under(item.path), item.path, location))
             report.verifications += checks
             verified = all(check.verified for check in checks)
@@ -268,7 +268,7 @@ def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transp
             _run_phase(loaded, plan, transport, "stop", steps, report, progress)
         for item in plan.databases:
             if progress is not None:
-                progress(f"loading {item.engine} database {item.name}", None)
+                progress(f"loading {item.engine}:{item.name}", None)
             with steps.step("load database", {**snapshot_detail(plan), "database": f"{item.engine}:{item.name}",
                                               "dump_snapshot": item.snapshot_id, "staging": item.staging_name,
                                               "kept_aside": item.kept_aside}) as detail:
@@ -302,7 +302,7 @@ def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps,
     written: list[str] = []
     for item in plan.databases:
         if progress is not None:
-            progress(f"writing the dump of {item.engine} database {item.name}", None)
+            progress(f"writing the dump of {item.engine}:{item.name}", None)
         with steps.step("write dump", {"service": plan.service, "host": plan.host, "snapshot": item.snapshot_id,
                                        "file": item.destination_file}):
             argv = build_restore_argv(prepared.binary, prepared.repository_url, item.snapshot_id, target=plan.root,
@@ -317,7 +317,7 @@ def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps,
 def _run_phase(loaded: LoadedInventory, plan: RestorePlan, transport: Transport, phase: str, steps: Steps,
                report: RestoreReport, progress: Progress | None) -> None:
     if progress is not None:
-        progress(f"playbook {phase} steps", None)
+        progress(f"playbook: {phase}", None)
     prepared: PreparedDeploy = prepare_deploy(loaded, plan.service, plan.host, phase=phase)  # type: ignore[arg-type]
     with steps.step(phase, {"host": plan.host, "steps": [s.step.label for s in prepared.steps]}) as detail:
         outcome = run_playbook(prepared, transport)
@@ -345,15 +345,14 @@ def measured_restore_speed(journal: SpeedJournal, host: str | None = None) -> fl
     what failover uses to estimate its duration. None when nothing was measured yet. Restores of
     less than 1 MiB are left out while bigger ones exist (they measure restic's start, not its speed)."""
     samples: list[tuple[str, int, float]] = []
-    for command, step_name in (("restore", "restore"), ("drill", "drill")):
-        for run in journal.runs(limit=50, command=command):
-            for step in journal.steps(run.id):
-                detail = step.detail or {}
-                if step.step != step_name or step.status != "ok" or (host and detail.get("host") != host):
-                    continue
-                size, duration = detail.get("bytes"), detail.get("duration")
-                if isinstance(size, int) and isinstance(duration, int | float) and duration > 0:
-                    samples.append((step.started_at, size, float(duration)))
+    for run in journal.runs(limit=100):  # restores, drills, and the restores inside failovers
+        for step in journal.steps(run.id):
+            detail = step.detail or {}
+            if step.step not in ("restore", "drill") or step.status != "ok" or (host and detail.get("host") != host):
+                continue
+            size, duration = detail.get("bytes"), detail.get("duration")
+            if isinstance(size, int) and isinstance(duration, int | float) and duration > 0:
+                samples.append((step.started_at, size, float(duration)))
     samples.sort(reverse=True)
     big = [s for s in samples if s[1] >= SPEED_MIN_BYTES]
     chosen = (big or samples)[:SPEED_SAMPLES]

@@ -24,6 +24,7 @@ from chaton_ops.adapters.restic import (
 )
 from chaton_ops.adapters.restic_output import SnapshotListing, parse_ls, parse_snapshots
 from chaton_ops.core.backup import service_tag
+from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.restore import (
@@ -100,14 +101,22 @@ def gather_restore_facts(
     repository = choose_repository(loaded, service, repository)
     url = inventory.repositories[repository].url
     binary = inventory.hosts[host].restic
-    version = detect_version(transport, binary)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="restore-facts") as pool:
+    guessed = list(definition.data) if mode == "in-place" else []  # the snapshot's paths, almost always
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="restore-facts") as pool:
+        # every read at once: restic's start (key derivation) dominates, the host checks hide behind it
+        version_done = pool.submit(detect_version, transport, binary)
         listed_all = pool.submit(_list_snapshots, transport, binary, url, password, service, repository) \
             if definition.databases else None
-        listing = _find_data_snapshot(transport, binary, url, password, service, repository, snapshot,
-                                      list(definition.data), listed_all.result if listed_all else None) \
+        listing_done = pool.submit(_find_data_snapshot, transport, binary, url, password, service, repository,
+                                   snapshot, list(definition.data), listed_all.result if listed_all else None) \
             if definition.data else None
+        states_done = pool.submit(destination_states, transport, [*guessed, *([root] if root else [])])
+        engines_done = pool.submit(_engines, transport, definition.databases) if mode != "target" else None
+        version = version_done.result()
         everything = listed_all.result() if listed_all is not None else []
+        listing = listing_done.result() if listing_done is not None else None
+        states = states_done.result()
+        engines = engines_done.result() if engines_done is not None else {}
     if not definition.data and snapshot != "latest":
         chosen = choose_data_snapshot(everything, service, snapshot)  # checks the service
         anchor = chosen.time if chosen is not None else None
@@ -117,14 +126,9 @@ def gather_restore_facts(
     data_snapshot = to_info(listing.snapshot) if listing is not None else None
     bytes_by_path, entries_by_path = _sizes(listing)
     targets = list(data_snapshot.paths) if data_snapshot is not None and mode == "in-place" else []
-    states = destination_states(transport, [*targets, *([root] if root else [])])
+    if targets != guessed:
+        states = destination_states(transport, [*targets, *([root] if root else [])])
     root_state = states.pop() if root else None
-    engines: dict[str, set[str] | None] = {}
-    if mode != "target":
-        for dump in dumps:
-            engine = "postgres" if dump.database.engine == "postgres" else "mysql"
-            if engine not in engines:
-                engines[engine] = existing_databases(transport, dump.database)
     stop, start, after = _playbook_labels(loaded, service, host) if mode == "in-place" else ((), (), ())
     facts = RestoreFacts(
         service=service, host=host, home=home or current_host(loaded, service), mode=mode, repository=repository,
@@ -137,6 +141,16 @@ def gather_restore_facts(
         stop=stop, start=start, after_restore=after,
     )
     return GatheredRestore(facts, listing)
+
+
+def _engines(transport: Transport, databases: list[Database]) -> dict[str, set[str] | None]:
+    """The databases of each engine the service uses on the host (None: the engine's client is missing)."""
+    engines: dict[str, set[str] | None] = {}
+    for database in databases:
+        engine = "postgres" if database.engine == "postgres" else "mysql"
+        if engine not in engines:
+            engines[engine] = existing_databases(transport, database)
+    return engines
 
 
 def _restic_failure(error: ResticError, host: str, repository: str) -> ChatonError:

@@ -148,8 +148,10 @@ def restore_into(
     scratch folder: restic then writes exactly the snapshot). On failure the partial copy is left
     there and the error says so."""
     if must_be_new:
-        exists = transport.run(["test", "-e", call.folder], timeout=SHORT_TIMEOUT, check=False)
-        if exists.ok:
+        # its parent is made here, with the usual mode (restic would make it 0700)
+        fresh = transport.run(["sh", "-c", 'if [ -e "$1" ]; then exit 3; fi; mkdir -p -- "$(dirname -- "$1")"', "sh",
+                               call.folder], timeout=SHORT_TIMEOUT, check=False)
+        if fresh.returncode == 3:
             raise RestoreRefused(f"{transport.host}:{call.folder} exists already: it must be a new folder")
     argv = build_restore_argv(binary, repository_url, snapshot_id, target=call.folder, version=version,
                               includes=call.includes, verify=True)

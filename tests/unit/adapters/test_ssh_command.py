@@ -74,3 +74,66 @@ def test_invalid_environment_names_are_refused(name: str) -> None:
 def test_an_empty_command_is_refused() -> None:
     with pytest.raises(UsageError):
         build_remote_command([], None, None)
+
+
+class LateOutputChannel:
+    """A channel whose exit status arrives before the end of its output (as sshd may send them)."""
+
+    def __init__(self, late: bytes, *, eof: bool = True) -> None:
+        import socket
+        import threading
+        import time
+
+        self._pair = socket.socketpair()
+        self._chunks = [b"early\n"]
+        self._late, self._send_eof = late, eof
+        self.closed = False
+        self.eof_received = False
+        self.status_event = threading.Event()
+        self._started = time.monotonic()
+
+    def _tick(self) -> None:
+        import time
+
+        if self._late is not None and time.monotonic() - self._started > 0.1:
+            self._chunks.append(self._late)
+            self._late = None  # type: ignore[assignment]
+            self.eof_received = self._send_eof
+
+    def fileno(self) -> int:
+        return self._pair[0].fileno()
+
+    def recv_ready(self) -> bool:
+        self._tick()
+        return bool(self._chunks)
+
+    def recv(self, size: int) -> bytes:
+        return self._chunks.pop(0)
+
+    def recv_stderr_ready(self) -> bool:
+        return False
+
+    def exit_status_ready(self) -> bool:
+        return True
+
+    def recv_exit_status(self) -> int:
+        return 0
+
+
+def test_output_sent_after_the_exit_status_is_still_read_until_eof() -> None:
+    import time
+
+    from chaton_ops.adapters.ssh import _collect
+
+    status, stdout, _ = _collect(LateOutputChannel(b"last line\n"), time.monotonic(), 10)  # type: ignore[arg-type]
+    assert (status, stdout) == (0, b"early\nlast line\n")
+
+
+def test_a_daemon_holding_stdout_open_delays_the_end_by_a_bounded_wait() -> None:
+    import time
+
+    from chaton_ops.adapters.ssh import EXIT_DRAIN_SECONDS, _collect
+
+    started = time.monotonic()
+    _, stdout, _ = _collect(LateOutputChannel(b"late\n", eof=False), started, 10)  # type: ignore[arg-type]
+    assert stdout == b"early\nlate\n" and time.monotonic() - started < EXIT_DRAIN_SECONDS + 0.5
