@@ -3,6 +3,7 @@
 Data: one service of ≈ 200 MB in 3,000 files on primary, backed up to the repository on backup.
 1. Onto an empty target: `chaton restore bench --to vps` (the path does not exist on vps) against the
    same `restic restore --verify` argv run over ssh on vps into a fresh folder (restic 0.18 there).
+   Also against `restic snapshots` + that restore (what a person runs by hand: find the snapshot first).
 2. Onto a target holding the previous version: `chaton restore bench --yes` in place on primary
    (staging, verification, swap; the previous copy is kept aside) against the same bare restore on
    primary into a fresh folder (restic 0.14 there).
@@ -71,8 +72,9 @@ def run() -> dict[str, Any]:
 
 
 def _measure(lab: Any, work: Path) -> dict[str, Any]:
-    from chaton_ops.adapters.restic import build_restore_argv
     from tests.lab.lab import NEW_RESTIC
+
+    from chaton_ops.adapters.restic import build_restore_argv
 
     env = {**os.environ, "CHATON_JOURNAL": str(work / "journal.sqlite3")}
     repository = f"sftp:root@{lab.address('backup')}:/srv/restic/bench-{uuid.uuid4().hex[:8]}"
@@ -91,10 +93,13 @@ def _measure(lab: Any, work: Path) -> dict[str, Any]:
     snapshot = json.loads(lab.ssh("primary", f"{secret} restic -r {repository} snapshots --json",
                                   check=True).stdout)[0]["id"]
 
-    def bare(host: str, binary: str, version: tuple[int, int, int]) -> list[str]:
+    def bare(host: str, binary: str, version: tuple[int, int, int], *, lookup: bool = False) -> list[str]:
         folder = f"/srv/.bare-{uuid.uuid4().hex[:8]}"
         argv = build_restore_argv(binary, repository, snapshot, target=folder, version=version, verify=True)
-        return lab.ssh_argv(host, f"{secret} {shlex.join(argv)} > /dev/null")
+        # `lookup`: what a person runs by hand first, to find the service's snapshot and its size
+        first = f"{secret} {binary} -r {repository} snapshots --json --tag service:bench > /dev/null && " \
+            if lookup else ""
+        return lab.ssh_argv(host, f"{first}{secret} {shlex.join(argv)} > /dev/null")
 
     def chaton(*args: str) -> list[str]:
         return [str(CHATON), "-i", str(inventory), "-q", *args]
@@ -102,13 +107,15 @@ def _measure(lab: Any, work: Path) -> dict[str, Any]:
     def clean(host: str) -> None:
         lab.ssh(host, "rm -rf /srv/.bare-* /srv/.bench.chaton-prev-* /srv/.chaton-restore-*", timeout=300)
 
-    times: dict[str, list[float]] = {k: [] for k in ("empty_chaton", "empty_bare", "swap_chaton", "swap_bare")}
+    times: dict[str, list[float]] = {k: [] for k in ("empty_chaton", "empty_bare", "empty_bare_lookup", "swap_chaton",
+                                                     "swap_bare")}
     drill_speeds: list[float] = []
     for _ in range(RUNS):
         lab.ssh("vps", "rm -rf /srv/bench", timeout=300)
         clean("vps")
         times["empty_chaton"].append(timed(chaton("restore", "bench", "--to", "vps"), env)[0])
         times["empty_bare"].append(timed(bare("vps", str(NEW_RESTIC), (0, 18, 0)), env)[0])
+        times["empty_bare_lookup"].append(timed(bare("vps", str(NEW_RESTIC), (0, 18, 0), lookup=True), env)[0])
         clean("primary")
         times["swap_chaton"].append(timed(chaton("restore", "bench", "--yes"), env)[0])
         times["swap_bare"].append(timed(bare("primary", "restic", (0, 14, 0)), env)[0])
@@ -124,8 +131,9 @@ def _measure(lab: Any, work: Path) -> dict[str, Any]:
     figures.update({
         "ratio_empty_target": round(ratio_empty, 3),
         "ratio_staging_swap": round(ratio_swap, 3),
-        "ratio_empty_target_by_run": [round(c / b, 3) for c, b in zip(times["empty_chaton"], times["empty_bare"])],
-        "ratio_staging_swap_by_run": [round(c / b, 3) for c, b in zip(times["swap_chaton"], times["swap_bare"])],
+        "ratio_empty_target_vs_lookup_and_restore": round(medians["empty_chaton"] / medians["empty_bare_lookup"], 3),
+        "ratio_empty_target_by_run": [round(c / b, 3) for c, b in zip(times["empty_chaton"], times["empty_bare"], strict=True)],
+        "ratio_staging_swap_by_run": [round(c / b, 3) for c, b in zip(times["swap_chaton"], times["swap_bare"], strict=True)],
         "drill_mb_per_s": spread(drill_speeds),
         "bare_mb_per_s_vps": spread([size_mb / t for t in times["empty_bare"]]),
         "bare_mb_per_s_primary": spread([size_mb / t for t in times["swap_bare"]]),
