@@ -335,20 +335,20 @@ def restore_exit_code(report: RestoreReport) -> ExitCode:
 
 # ------------------------------------------------------------------------------------- speed
 class SpeedJournal(Protocol):
-    def runs(self, limit: int = 20, command: str | None = None) -> list[Any]: ...
-
-    def steps(self, run_id: int) -> list[Any]: ...
+    def latest_steps(self, action: str, *, limit: int = 50) -> list[Any]: ...
 
 
 def measured_restore_speed(journal: SpeedJournal, host: str | None = None) -> float | None:
-    """Bytes per second of recent restores and drills (restic's restore step, on `host` if given):
-    what failover uses to estimate its duration. None when nothing was measured yet. Restores of
-    less than 1 MiB are left out while bigger ones exist (they measure restic's start, not its speed)."""
+    """Bytes per second of recent restores and drills (their restic `restore`/`drill` steps, on `host` if
+    given, whatever run they belong to): what failover uses to estimate its duration. None when nothing
+    was measured yet. Restores of less than 1 MiB are left out while bigger ones exist (they measure
+    restic's start, not its speed). A step's figures are read from its detail (or its outputs)."""
     samples: list[tuple[str, int, float]] = []
-    for run in journal.runs(limit=100):  # restores, drills, and the restores inside failovers
-        for step in journal.steps(run.id):
-            detail = step.detail or {}
-            if step.step not in ("restore", "drill") or step.status != "ok" or (host and detail.get("host") != host):
+    for action in ("restore", "drill"):
+        for step in journal.latest_steps(action, limit=100):
+            detail = dict(step.detail or {})
+            detail.update(detail.get("outputs") or {})
+            if step.status != "ok" or (host and detail.get("host", getattr(step, "host", None)) != host):
                 continue
             size, duration = detail.get("bytes"), detail.get("duration")
             if isinstance(size, int) and isinstance(duration, int | float) and duration > 0:

@@ -47,7 +47,8 @@ STATE_TIMEOUT = 120.0
 
 
 def current_host(loaded: LoadedInventory, service: str) -> str:
-    """Where a service runs now. Until placements are recorded (failover), its inventory host."""
+    """Where a service runs now: its host in the placed inventory (after a failover, the fallback;
+    `loaded.home_of(service)` is its declared home). The one place restores and drills ask."""
     return loaded.inventory.services[service].host
 
 
