@@ -448,6 +448,9 @@ class ResticRun:
         message = f"{self.result.host}: {what}: {OUTCOME_MESSAGES[self.outcome]}"
         if self.outcome in ("fatal", "unreachable", "locked") and tail:
             message += f" ({tail})"
+        elif self.result.returncode < 0 or self.result.returncode in (128 + 9, 128 + 15):
+            # ssh reports a process ended by a signal without an exit status (-1 here)
+            message += " (it was killed: no exit status)"
         return ResticError(message, kind=self.outcome, stderr_tail=tail)
 
 

@@ -160,7 +160,7 @@ def restore_into(
     run = run_restic(transport, argv, password, timeout=RESTORE_TIMEOUT, env={"RESTIC_PROGRESS_FPS": PROGRESS_FPS},
                      on_output=on_line)
     duration = time.monotonic() - started
-    if not run.succeeded:
+    if run.outcome != "ok":
         error = run.error(f"restore of snapshot {snapshot_id[:8]} into {call.folder}")
         how = "was interrupted" if run.result.returncode < 0 or run.result.returncode > 128 else "failed"
         raise RestoreFailed(f"{error.message}. The restore {how}: nothing was swapped; the partial copy is in "
