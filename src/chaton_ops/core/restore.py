@@ -372,7 +372,8 @@ def _playbook_steps(facts: RestoreFacts, live: bool,
         noops.append(NoOp(what="playbook stop/start", reason=f"the service does not run on {facts.host} with the "
                                                               "data replaced here"))
     elif live and not (facts.stop or facts.start):
-        noops.append(NoOp(what="stop/start", reason="the playbook has no stop/start steps"))
+        noops.append(NoOp(what="stop/start", reason="nothing to stop: the service's playbook has no `stop:` steps "
+                                                    "(or it has no playbook)"))
     after = facts.after_restore if facts.host == facts.home else ()
     if facts.after_restore and facts.host != facts.home:
         noops.append(NoOp(what="after_restore steps", reason=f"{facts.service} runs on {facts.home}, not "

@@ -16,6 +16,7 @@ from typing import Any
 
 from chaton_ops.adapters.restic import (
     ResticError,
+    ResticRun,
     build_ls_argv,
     build_snapshots_argv,
     detect_version,
@@ -160,10 +161,19 @@ def _restic_failure(error: ResticError, host: str, repository: str) -> ChatonErr
     return error
 
 
+def _read_only_restic(transport: Transport, argv: list[str], password: str) -> ResticRun:
+    """A read-only restic command, run once more when it ended without an exit status (killed by a
+    signal: seen on a loaded machine). Reading twice changes nothing."""
+    run = run_restic(transport, argv, password, timeout=LIST_TIMEOUT)
+    if run.result.returncode == -1:
+        run = run_restic(transport, argv, password, timeout=LIST_TIMEOUT)
+    return run
+
+
 def _list_snapshots(transport: Transport, binary: str, url: str, password: str, service: str,
                     repository: str) -> list[SnapshotInfo]:
-    run = run_restic(transport, [*build_snapshots_argv(binary, url, tags=[service_tag(service)]), "--no-lock"],
-                     password, timeout=LIST_TIMEOUT)
+    run = _read_only_restic(transport, [*build_snapshots_argv(binary, url, tags=[service_tag(service)]), "--no-lock"],
+                            password)
     if not run.succeeded:
         raise _restic_failure(run.error(f"snapshots of {service} in {repository}"), transport.host, repository)
     return [to_info(s) for s in parse_snapshots(run.result.stdout)]
@@ -172,7 +182,7 @@ def _list_snapshots(transport: Transport, binary: str, url: str, password: str, 
 def _ls(transport: Transport, binary: str, url: str, password: str, repository: str, snapshot: str,
         **choose: Any) -> SnapshotListing | None:
     """`restic ls` of a snapshot; None when `latest` matched none (0.14 says so and exits 0)."""
-    run = run_restic(transport, build_ls_argv(binary, url, snapshot, **choose), password, timeout=LIST_TIMEOUT)
+    run = _read_only_restic(transport, build_ls_argv(binary, url, snapshot, **choose), password)
     stderr = run.result.stderr
     if not run.succeeded:
         if "no snapshot found" in stderr or "no snapshot matched" in stderr:
