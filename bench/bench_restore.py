@@ -104,25 +104,28 @@ def _measure(lab: Any, work: Path) -> dict[str, Any]:
     def chaton(*args: str) -> list[str]:
         return [str(CHATON), "-i", str(inventory), "-q", *args]
 
-    def clean(host: str) -> None:
-        lab.ssh(host, "rm -rf /srv/.bare-* /srv/.bench.chaton-prev-* /srv/.chaton-restore-*", timeout=300)
+    def settle() -> None:
+        # every measured command starts after the same clean-up: removing ≈ 200 MB just before a restore
+        # slows it down (ext4 with discard), so both sides get it, then a sync and a pause
+        lab.ssh("vps", "rm -rf /srv/bench /srv/.bare-* /srv/.bench.chaton-prev-* /srv/.chaton-restore-*", timeout=300)
+        lab.ssh("primary", "rm -rf /srv/.bare-* /srv/.bench.chaton-prev-* /srv/.chaton-restore-*; sync", timeout=300)
+        time.sleep(1)
 
     times: dict[str, list[float]] = {k: [] for k in ("empty_chaton", "empty_bare", "empty_bare_lookup", "swap_chaton",
                                                      "swap_bare")}
     drill_speeds: list[float] = []
     for _ in range(RUNS):
-        lab.ssh("vps", "rm -rf /srv/bench", timeout=300)
-        clean("vps")
-        times["empty_chaton"].append(timed(chaton("restore", "bench", "--to", "vps"), env)[0])
-        times["empty_bare"].append(timed(bare("vps", str(NEW_RESTIC), (0, 18, 0)), env)[0])
-        times["empty_bare_lookup"].append(timed(bare("vps", str(NEW_RESTIC), (0, 18, 0), lookup=True), env)[0])
-        clean("primary")
-        times["swap_chaton"].append(timed(chaton("restore", "bench", "--yes"), env)[0])
-        times["swap_bare"].append(timed(bare("primary", "restic", (0, 14, 0)), env)[0])
+        for name, argv in (("empty_chaton", chaton("restore", "bench", "--to", "vps")),
+                           ("empty_bare", bare("vps", str(NEW_RESTIC), (0, 18, 0))),
+                           ("empty_bare_lookup", bare("vps", str(NEW_RESTIC), (0, 18, 0), lookup=True)),
+                           ("swap_chaton", chaton("restore", "bench", "--yes")),
+                           ("swap_bare", bare("primary", "restic", (0, 14, 0)))):
+            settle()
+            times[name].append(timed(argv, env)[0])
+        settle()
         took, out = timed([str(CHATON), "-i", str(inventory), "--json", "drill", "bench"], env)
         drill_speeds.append(json.loads(out)["drills"][0]["mb_per_s"])
-    clean("vps")
-    clean("primary")
+    settle()
     size_mb = FILES * FILE_BYTES / 1e6
     medians = {name: statistics.median(values) for name, values in times.items()}
     ratio_empty = medians["empty_chaton"] / medians["empty_bare"]
