@@ -64,7 +64,7 @@ def test_a_live_restore_without_a_terminal_needs_yes_and_changes_nothing(blab, l
     run = blab.chaton("restore", "mail")
 
     assert run.returncode == 2
-    assert "needs a confirmation: run it on a terminal, or pass --yes" in run.stderr
+    assert "this needs a confirmation and there is no terminal to ask on; add --yes to go ahead" in run.stderr
     assert lab.host_path("primary", "/srv/mail/new/later.mail").exists()
 
 

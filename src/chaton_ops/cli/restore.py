@@ -58,7 +58,7 @@ def restore(
         try:
             with _Progress(opts, service) as progress:
                 report = run_restore(loaded, service, pool.transport, snapshot=snapshot, to=to, target=target,
-                                     repository=repository, confirm=lambda plan: opts.yes or _confirm(plan),
+                                     repository=repository, confirm=lambda plan: _confirm(plan, opts),
                                      journal=journal, progress=progress)
         finally:
             journal.close()
@@ -68,16 +68,14 @@ def restore(
         print_report(report)
 
 
-def _confirm(plan: RestorePlan) -> bool:
-    from chaton_ops.errors import UsageError
+def _confirm(plan: RestorePlan, opts: Any) -> bool:
+    """The plan, then the question (cli/confirm.py: refused without a terminal unless --yes)."""
+    from chaton_ops.cli.confirm import confirm
 
-    what = ", ".join(p.destination for p in plan.paths) or "its databases"
-    if not sys.stdin.isatty():
-        raise UsageError(f"restoring over the live data of {plan.service} on {plan.host} ({what}) needs a "
-                         "confirmation: run it on a terminal, or pass --yes")
-    print_plan(plan)
-    return typer.confirm(f"Replace the live data of {plan.service} on {plan.host}? (the previous content is kept "
-                         "aside)", default=False, err=True)
+    if not opts.yes and sys.stdin.isatty():
+        print_plan(plan)
+    confirm(opts, f"Replace the live data of {plan.service} on {plan.host} (the previous content is kept aside)")
+    return True
 
 
 class _Progress:
