@@ -97,7 +97,7 @@ class LocalTransport:
                 timer.cancel()
         reader.join()
         if timeout is not None and time.monotonic() - started >= timeout and returncode < 0:
-            raise ConnectError(self.host, f"`{' '.join(shown)}` did not finish within {timeout} s")
+            raise ConnectError(self.host, f"`{shlex.join(shown)}` did not finish within {timeout} s")
         result = CommandResult(self.host, shown, returncode, b"".join(output).decode("utf-8", "replace"),
                                mask_text(b"".join(errors).decode("utf-8", "replace")), time.monotonic() - started)
         if check and not result.ok:
