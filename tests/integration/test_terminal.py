@@ -161,5 +161,5 @@ def test_restore_on_a_terminal_asks_before_replacing_live_data_and_shows_the_pla
 
     assert run.crash_markers() == [], run.text
     assert "kept aside: /srv/.site.chaton-prev-" in run.text
-    assert "Replace the live data of site on primary?" in run.text
+    assert "Replace the live data of site on primary (the previous content is kept aside)? [y/N]" in run.text
     assert run.returncode == 1 and "not confirmed: nothing was done" in run.text
