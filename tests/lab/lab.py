@@ -737,12 +737,14 @@ trap - EXIT
 # chaton lab: init of host {spec.name} (runs inside netns lab-{spec.name}, private mount+uts ns)
 set -e
 cd {shlex.quote(str(hdir))}
+# read now: the mounts below may hide this folder (a state directory under /tmp)
+extra_starts=$(cat start.d/*.sh 2>/dev/null || true)
 hostname {spec.name}
 mount --make-rprivate /
 {chr(10).join(mounts)}
 cd /
 {chr(10).join(services)}
-for extra in {shlex.quote(str(hdir))}/start.d/*.sh; do if [ -e "$extra" ]; then . "$extra"; fi; done
+eval "$extra_starts"
 exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
 """
         _write(hdir / "init.sh", init, 0o700)
