@@ -19,6 +19,7 @@ from chaton_ops import __version__
 from chaton_ops.cli import backup as backup_cli
 from chaton_ops.cli import check as check_cli
 from chaton_ops.cli import deploy as deploy_cli
+from chaton_ops.cli import failover as failover_cli
 from chaton_ops.cli import history as history_cli
 from chaton_ops.cli import inventory as inventory_cli
 from chaton_ops.cli import ping as ping_cli
@@ -59,6 +60,8 @@ app.command("restore")(restore_cli.restore)
 app.command("drill")(restore_cli.drill)
 app.add_typer(repo_cli.app, name="repo")
 app.add_typer(vm_cli.app, name="vm")
+app.command("failover")(failover_cli.failover)
+app.command("failback")(failover_cli.failback)
 
 
 def _version(value: bool) -> None:

@@ -138,13 +138,15 @@ class Proxmox(Protocol):
 
 class Probes(Protocol):
     """Service probes from the machine running chaton (adapters/probes.py). Each returns what it saw,
-    an error included, within its check's timeout; none raises for a service that does not answer."""
+    an error included, within its check's timeout; none raises for a service that does not answer.
+    `address` aims a probe at that address instead of the host its check names, keeping the name for
+    HTTP's Host header and for TLS (the failover checks the fallback before DNS points there)."""
 
-    def http(self, check: HttpCheck) -> HttpResult: ...
+    def http(self, check: HttpCheck, *, address: str | None = None) -> HttpResult: ...
 
-    def smtp(self, check: SmtpCheck) -> SmtpResult: ...
+    def smtp(self, check: SmtpCheck, *, address: str | None = None) -> SmtpResult: ...
 
-    def tcp(self, check: TcpCheck) -> TcpResult: ...
+    def tcp(self, check: TcpCheck, *, address: str | None = None) -> TcpResult: ...
 
 
 class StreamingTransport(Transport, Protocol):
@@ -164,3 +166,16 @@ class StreamingTransport(Transport, Protocol):
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult: ...
+
+
+class FailoverJournal(RunJournal, Protocol):
+    """The journal as failover and failback use it: runs and keyed steps, plus placements and
+    the outputs of earlier runs (the records a failover replaced, the speeds of earlier restores)."""
+
+    def set_placement(self, service: str, host: str, *, home: str, run_id: int | None, reason: str) -> None: ...
+
+    def placements(self) -> Mapping[str, Any]: ...
+
+    def latest_steps(self, action: str, *, limit: int = 50) -> list[Any]: ...
+
+    def unfinished_runs(self, command: str) -> list[Any]: ...

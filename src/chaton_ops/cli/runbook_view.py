@@ -1,0 +1,114 @@
+"""How runbooks show up: the plan, progress while they run, the final report (failover, failback).
+
+Progress comes from the engine as events: on a terminal a live line for the step running and one
+line per step ended; elsewhere (cron, a log) one plain line per step ended on stderr; nothing with
+-q or --json.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from chaton_ops.cli.context import Options
+from chaton_ops.cli.output import escape, print_table, stderr
+from chaton_ops.core.backup import format_bytes
+from chaton_ops.core.failover import FailoverPlan, format_duration
+from chaton_ops.core.runbook import Plan
+from chaton_ops.ops.engine import StepEvent
+
+MARKS = {"ok": "✓", "changed": "✓", "noop": "·", "warning": "!", "failed": "✗", "skipped": "-", "interrupted": "✗"}
+
+
+class RunbookProgress:
+    """Renders engine events; a context manager around the run."""
+
+    def __init__(self, opts: Options) -> None:
+        self.enabled = not opts.quiet and not opts.json
+        self.live = self.enabled and stderr().is_terminal
+        self.display: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> RunbookProgress:
+        if self.live:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                    console=stderr(), transient=True)
+            self.display.__enter__()
+            self.task = self.display.add_task("preparing", total=None)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.display is not None:
+            self.display.__exit__(*exc_info)
+
+    def __call__(self, event: StepEvent) -> None:
+        if not self.enabled:
+            return
+        if event.kind in ("start", "progress"):
+            if self.display is not None:
+                self.display.update(self.task, description=escape(event.text or event.step.title))
+            return
+        result = event.result
+        assert result is not None
+        if result.status == "noop" and event.step.noop is not None:
+            return  # planned no-ops were shown with the plan
+        mark = MARKS.get(result.status, "?")
+        took = f" ({result.duration:.1f} s)" if result.duration >= 0.1 else ""
+        detail = f" — {result.message}" if result.message else ""
+        line = f"{mark} {event.step.title}{took}{detail}"
+        if self.display is not None:
+            colour = {"✗": "red", "!": "yellow", "-": "yellow"}.get(mark)
+            text = escape(line)
+            self.display.console.print(f"[{colour}]{text}[/{colour}]" if colour else text, highlight=False,
+                                       soft_wrap=True)
+        else:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
+def print_failover_plan(prepared: FailoverPlan, *, show_steps: bool) -> None:
+    inputs = prepared.plan.inputs
+    title = "Rehearsal on" if inputs.get("rehearse") else "Failover to"
+    speed = f"{prepared.speed / 1e6:.0f} MB/s {'measured' if prepared.speed_measured else 'assumed (no restore measured yet)'}"
+    print_table(f"{title} {inputs['to']}: {len(prepared.estimates)} service(s), {format_bytes(prepared.total_bytes)}, "
+                f"about {format_duration(prepared.estimated_seconds)} at {speed}",
+                ["service", "from", "answers", "snapshot", "data lost", "size", "estimate"],
+                [[e.service, e.source, e.source_answers, e.snapshot.id[:8] if e.snapshot else "-",
+                  "none (final backup)" if e.data_age_seconds == 0 else format_duration(e.data_age_seconds),
+                  format_bytes(e.bytes), format_duration(e.seconds)] for e in prepared.estimates])
+    if show_steps:
+        print_plan_steps(prepared.plan)
+
+
+def print_plan_steps(plan: Plan) -> None:
+    print_table("Steps", ["#", "step", "on", "note"],
+                [[index, step.title, step.host or "-", f"skip: {step.noop}" if step.noop else "-"]
+                 for index, step in enumerate(plan.steps, start=1)])
+
+
+def print_report(report: Any, *, rehearsal: bool) -> None:
+    columns = ["service", "snapshot", "data age", "took", "local check"]
+    columns += ["undo"] if rehearsal else ["DNS", "outside", "result"]
+    rows = []
+    for o in report.services:
+        row = [o.service, (o.snapshot or "-")[:8], format_duration(o.data_age_seconds), format_duration(o.duration),
+               o.local_check]
+        row += [o.undo] if rehearsal else [o.dns, o.outside_check, o.result]
+        rows.append(row)
+    run = report.run
+    rto = f"; RTO {format_duration(report.rto_seconds)}" if report.rto_seconds is not None else ""
+    print_table(f"{run.command} run {run.run_id}: {run.status}{rto}", columns, rows)
+
+
+def report_as_json(report: Any) -> dict[str, Any]:
+    run = report.run
+    return {
+        "run_id": run.run_id, "command": run.command, "status": run.status, "exit_code": int(run.exit_code),
+        "rto_seconds": None if report.rto_seconds is None else round(report.rto_seconds, 1),
+        "services": [o.__dict__ for o in report.services],
+        "steps": [{"key": r.step.key, "title": r.step.title, "host": r.step.host, "status": r.status,
+                   "message": r.message, "duration": round(r.duration, 3), "outputs": dict(r.outputs),
+                   "earlier": r.earlier} for r in run.steps],
+    }
