@@ -63,6 +63,7 @@ BRIDGE_ADDRESS = f"{NETWORK}.1"
 NETNS_PREFIX = "lab-" if LAB_ID == 0 else f"lab{LAB_ID}-"
 VETH_PREFIX = "vl-" if LAB_ID == 0 else f"v{LAB_ID}-"  # + host name: at most 15 characters
 ZONE = "lab.test"
+REVERSE_ZONE = f"{LAB_ID}.77.10.in-addr.arpa"
 TSIG_KEY_NAME = "chaton"
 RESTIC_PASSWORD = "lab-Kq7wZ-repo-password"  # unlike any name, so "not in the output" checks can fail
 HOST_RESTIC_PASSWORD_FILE = "/root/restic-lab.pass"  # inside every host
@@ -319,6 +320,8 @@ template:
 zone:
   - domain: {zone}
     acl: {key_name}-update
+  - domain: {reverse_zone}
+    acl: {key_name}-update
 """
 
 ZONE_FILE = """\
@@ -326,10 +329,23 @@ $ORIGIN {zone}.
 $TTL 300
 @       IN SOA  ns.{zone}. hostmaster.{zone}. (1 3600 900 604800 300)
 @       IN NS   ns.{zone}.
+@       IN MX   10 mail.{zone}.
+@       IN TXT  "v=spf1 mx ip4:{primary} -all"
 ns      IN A    {dns}
 www     IN A    {primary}
 mail    IN A    {primary}
 cloud   IN A    {primary}
+"""
+
+# Reverse DNS of the lab's network: the primary has a name, the fallback has none yet (as on a VPS
+# just rented), which the failover's preflight warns about for mail.
+REVERSE_ZONE_FILE = """\
+$ORIGIN {reverse_zone}.
+$TTL 300
+@       IN SOA  ns.{zone}. hostmaster.{zone}. (1 3600 900 604800 300)
+@       IN NS   ns.{zone}.
+{primary_last} IN PTR primary.{zone}.
+{dns_last} IN PTR ns.{zone}.
 """
 
 POSTGRES_SEED = """\
@@ -710,6 +726,15 @@ trap - EXIT
                     key_name=TSIG_KEY_NAME,
                     secret=self.tsig_secret,
                     zone=ZONE,
+                    reverse_zone=REVERSE_ZONE,
+                )
+            )
+            (fs / f"var/lib/knot/{REVERSE_ZONE}.zone").write_text(
+                REVERSE_ZONE_FILE.format(
+                    zone=ZONE,
+                    reverse_zone=REVERSE_ZONE,
+                    primary_last=self.specs["primary"].address.rsplit(".", 1)[1],
+                    dns_last=spec.address.rsplit(".", 1)[1],
                 )
             )
             (fs / f"var/lib/knot/{ZONE}.zone").write_text(
@@ -1004,7 +1029,6 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
         if "vps" in hosts:
             hosts["vps"].update(kind="fallback", capacity={"disk_gb": 20, "memory_gb": 2})
             hosts["vps"].update(newer_restic())
-        primary = self.specs["primary"].address
         return {
             "version": 1,
             "collective": {"name": "Chaton Lab", "domain": ZONE, "contact": f"admins@{ZONE}"},
@@ -1029,14 +1053,15 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
             },
             "hosts": hosts,
             "dns": {
-                ZONE: {
+                zone: {
                     "provider": "rfc2136",
                     "server": self.specs["dns"].address,
                     "key_name": TSIG_KEY_NAME,
                     "key": "tsig",
                     "algorithm": "hmac-sha256",
                     "failover_ttl": 60,
-                },
+                }
+                for zone in (ZONE, REVERSE_ZONE)
             },
             "tenants": {
                 "lab": {
@@ -1055,7 +1080,19 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
                     "data": ["/srv/www"],
                     "repositories": ["main"],
                     "dns": [{"zone": ZONE, "name": "www", "type": "A"}],
-                    "check": {"http": {"url": f"http://{primary}/", "status": 200}},
+                    "check": {"http": {"url": f"http://www.{ZONE}/", "status": 200, "timeout": 5}},
+                    "fallback": "vps",
+                },
+                "mail": {
+                    "tenant": "lab",
+                    "host": "primary",
+                    "priority": "critical",
+                    "playbook": "postfix-relay",
+                    "vars": {"myhostname": f"mail.{ZONE}", "maillog_file": "/var/log/postfix.log"},
+                    "data": ["/var/spool/postfix/deferred"],
+                    "repositories": ["main"],
+                    "dns": [{"zone": ZONE, "name": "mail", "type": "A"}],
+                    "check": {"smtp": {"host": f"mail.{ZONE}", "port": 25, "timeout": 5}},
                     "fallback": "vps",
                 },
             },
