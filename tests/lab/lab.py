@@ -1175,6 +1175,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ssh = sub.add_parser("ssh", help="run a shell command line on a host (as root, over the lab's ssh)")
     p_ssh.add_argument("host")
     p_ssh.add_argument("command", help="one shell command line")
+    p_address = sub.add_parser("address", help="print a host's address")
+    p_address.add_argument("host")
     p_inv = sub.add_parser("inventory", help="write a chaton inventory of the lab")
     p_inv.add_argument("path", nargs="?", help="default: <state>/inventory.yml")
     args = ap.parse_args(argv)
@@ -1201,6 +1203,11 @@ def main(argv: list[str] | None = None) -> int:
             lab = Lab()
             (lab.stop_host if args.cmd == "stop" else lab.start_host)(args.host)
             print(f"lab host {args.host} {'stopped (link down: connections time out)' if args.cmd == 'stop' else 'started'}")
+        elif args.cmd == "address":
+            lab = Lab()
+            if args.host not in lab.specs:
+                raise LabError(f"no lab host {args.host!r} (hosts: {', '.join(lab.specs)})")
+            print(lab.address(args.host))
         elif args.cmd == "ssh":
             lab = Lab()
             if args.host not in lab.specs:

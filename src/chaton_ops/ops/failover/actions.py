@@ -78,7 +78,7 @@ class DeployAction(_Base):
         before = {item.index: gather_facts(transport, item.step, prepared.manager) for item in prepared.steps
                   if item.step.template is not None or item.step.reload is not None}
         report = run_playbook(prepared, transport)
-        files, started = [], []
+        files, started, reloaded = [], [], []
         for outcome in report.outcomes:
             item = prepared.steps[outcome.index] if outcome.index < len(prepared.steps) else None
             if item is None or outcome.status != "changed" or item.index not in before:
@@ -86,15 +86,15 @@ class DeployAction(_Base):
             facts = before[item.index]
             if item.step.template is not None:
                 files.append({"path": item.step.template.dest, "existed": bool(facts.path and facts.path.exists)})
-            elif item.step.reload is not None and facts.running is False:
-                started.append(item.step.reload.service)
+            elif item.step.reload is not None:
+                (started if facts.running is False else reloaded).append(item.step.reload.service)
         if report.failure is not None:
             failure = report.failure
             tail = f": {failure.output_tail.splitlines()[-1]}" if failure.output_tail.strip() else ""
             raise FailoverStepError(f"{host}: {name}: step {failure.index + 1} ({failure.label}): "
                                     f"{failure.message}{tail}")
         return StepOutput("changed" if report.changed else "ok",
-                          {"changed": report.changed, "files": files, "started": started},
+                          {"changed": report.changed, "files": files, "started": started, "reloaded": reloaded},
                           message=f"{report.changed} of {len(report.outcomes)} steps changed")
 
 
