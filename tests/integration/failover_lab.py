@@ -1,0 +1,96 @@
+"""Helpers of the failover tests: the lab's collective (www and the mail relay on primary, vps as
+fallback), a fresh repository and journal per test, and the lab put back as it was afterwards."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.integration.backup_lab import BackupLab, Run
+
+
+class FailoverLab(BackupLab):
+    """One test's collective: www (static-site) and mail (postfix-relay) on primary, falling back to vps."""
+
+    def __init__(self, lab: Any, tmp_path: Path) -> None:
+        super().__init__(lab, tmp_path)
+        self.zone = lab.zone
+        self.dns = lab.address("dns")
+
+    def write_collective(self, *, services: tuple[str, ...] = ("www", "mail"), changes: dict[str, Any] | None = None,
+                         hosts: dict[str, Any] | None = None) -> Path:
+        data = json.loads(json.dumps(self.lab.raw.inventory_data(), default=str))
+        data["repositories"] = {"main": {"url": self.repo_url, "password": "restic-lab"}}
+        data["services"] = {name: data["services"][name] for name in services}
+        for name, change in (changes or {}).items():
+            data["services"][name].update(change)
+        for name, change in (hosts or {}).items():
+            data["hosts"][name].update(change)
+        self.inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+        return self.inventory
+
+    def deploy_on_primary(self, *names: str) -> None:
+        self.lab.ssh("primary", "mkdir -p /srv/www && echo '<h1>members pages</h1>' > /srv/www/index.html",
+                     check=True)
+        for name in names:
+            run = self.chaton("deploy", name)
+            assert run.returncode == 0, run.output
+
+    def record(self, name: str, server: str | None = None) -> tuple[list[str], int | None]:
+        """(addresses, ttl) of NAME.zone A on the zone's server."""
+        done = self.lab.ssh("primary", f"kdig +noall +answer +norecurse @{server or self.dns} {name}.{self.zone} A",
+                            check=True)
+        lines = [line.split() for line in done.stdout.splitlines() if line.strip()]
+        return sorted(line[4] for line in lines), (int(lines[0][1]) if lines else None)
+
+    def http(self, host_address: str, name: str = "www", path: str = "/") -> str:
+        done = self.lab.ssh("dns", f"curl -s --max-time 5 --resolve {name}.{self.zone}:80:{host_address} "
+                                   f"http://{name}.{self.zone}{path}")
+        return done.stdout
+
+    def smtp_banner(self, address: str) -> str:
+        done = self.lab.ssh("dns", f"exec 3<>/dev/tcp/{address}/25; read -r -t 5 line <&3; echo \"$line\"")
+        return done.stdout.strip()
+
+    def journal_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.journal) as db:
+            return db.execute(sql, params).fetchall()
+
+    def keyed_steps(self, run_id: int) -> dict[str, tuple[str, int]]:
+        return {key: (status, attempt) for key, status, attempt in self.journal_rows(
+            "SELECT step_key, status, attempt FROM steps WHERE run_id = ? AND step_key IS NOT NULL", run_id)}
+
+    def last_run(self, command: str) -> tuple[int, str, int | None]:
+        return self.journal_rows("SELECT id, status, exit_code FROM runs WHERE command = ? ORDER BY id DESC LIMIT 1",
+                                 command)[0]
+
+    def placement(self, service: str) -> str | None:
+        rows = self.journal_rows("SELECT host FROM placements WHERE service = ? ORDER BY id DESC LIMIT 1", service)
+        return rows[0][0] if rows else None
+
+    def failover(self, *args: str, timeout: float = 600) -> Run:
+        return self.chaton("failover", "--to", "vps", "--yes", *args, timeout=timeout)
+
+
+def tidy_lab(lab: Any, original_records: dict[str, tuple[list[str], int | None]]) -> None:
+    """Put the lab back as the other tests expect it: hosts up, records as before, no chaton site or
+    relay left running on vps or primary."""
+    for host in ("primary", "vps", "dns", "backup"):
+        if lab.raw.host_is_stopped(host):
+            lab.raw.start_host(host)
+    for host in ("primary", "vps"):
+        lab.ssh(host, "postfix status >/dev/null 2>&1 && postfix stop >/dev/null 2>&1; "
+                      "rm -f /etc/nginx/conf.d/chaton-*.conf /etc/nginx/conf.d/*.chaton-prev; "
+                      "nginx -s reload >/dev/null 2>&1; true")
+    key = lab.tsig_secret
+    for name, (values, ttl) in original_records.items():
+        script = "\n".join([f"server {lab.address('dns')}", f"zone {lab.zone}", f"key hmac-sha256:chaton {key}",
+                            f"update delete {name}.{lab.zone} A",
+                            *(f"update add {name}.{lab.zone} {ttl} A {value}" for value in values), "send", ""])
+        lab.ssh("primary", "knsupdate", input=script, check=True)
+    time.sleep(0.2)
