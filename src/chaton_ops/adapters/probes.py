@@ -62,14 +62,24 @@ def explain_network_error(error: BaseException, timeout: float) -> str:
 class NetworkProbes:
     """The real probes (the `Probes` port)."""
 
-    def http(self, check: HttpCheck) -> HttpResult:
+    def http(self, check: HttpCheck, *, address: str | None = None) -> HttpResult:
+        """GET the check's URL; with `address`, from that address, the URL's name kept as the Host header
+        and as the TLS name (its certificate is checked against the name members use). Redirects are
+        then not followed: they would leave the address for wherever the name resolves."""
         import httpx
 
         started = time.monotonic()
         deadline = started + check.timeout
+        url = httpx.URL(check.url)
+        request: dict[str, Any] = {}
+        if address is not None:
+            request = {"headers": {"Host": url.netloc.decode("ascii")},
+                       "extensions": {"sni_hostname": url.host} if url.scheme == "https" else {}}
+            url = url.copy_with(host=address)
         try:
-            with httpx.Client(timeout=check.timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT},
-                              trust_env=True) as client, client.stream("GET", check.url) as response:
+            with httpx.Client(timeout=check.timeout, follow_redirects=address is None,
+                              headers={"User-Agent": USER_AGENT}, trust_env=address is None) as client, \
+                    client.stream("GET", url, **request) as response:
                 certificate = _http_certificate(response)
                 contains = None
                 if check.contains is not None:
@@ -82,24 +92,24 @@ class NetworkProbes:
         return HttpResult(check.url, time.monotonic() - started, status=status, contains=contains,
                           certificate=certificate)
 
-    def smtp(self, check: SmtpCheck) -> SmtpResult:
-        address = f"{check.host}:{check.port}"
+    def smtp(self, check: SmtpCheck, *, address: str | None = None) -> SmtpResult:
+        where = f"{address or check.host}:{check.port}"
         started = time.monotonic()
         try:
-            return _smtp_session(check, started)
+            return _smtp_session(check, started, address or check.host)
         except (OSError, ssl.SSLError, _SmtpReplyError) as error:
             reason = str(error) if isinstance(error, _SmtpReplyError) else explain_network_error(error, check.timeout)
-            return SmtpResult(address, time.monotonic() - started, error=reason)
+            return SmtpResult(where, time.monotonic() - started, error=reason)
 
-    def tcp(self, check: TcpCheck) -> TcpResult:
-        address = f"{check.host}:{check.port}"
+    def tcp(self, check: TcpCheck, *, address: str | None = None) -> TcpResult:
+        where = f"{address or check.host}:{check.port}"
         started = time.monotonic()
         try:
-            with socket.create_connection((check.host, check.port), timeout=check.timeout):
+            with socket.create_connection((address or check.host, check.port), timeout=check.timeout):
                 pass
         except OSError as error:
-            return TcpResult(address, time.monotonic() - started, error=explain_network_error(error, check.timeout))
-        return TcpResult(address, time.monotonic() - started)
+            return TcpResult(where, time.monotonic() - started, error=explain_network_error(error, check.timeout))
+        return TcpResult(where, time.monotonic() - started)
 
 
 def _http_certificate(response: httpx.Response) -> Certificate | None:
@@ -184,10 +194,12 @@ class _Replies:
         return line.rstrip(b"\r").decode("utf-8", "replace")
 
 
-def _smtp_session(check: SmtpCheck, started: float) -> SmtpResult:
-    address = f"{check.host}:{check.port}"
+def _smtp_session(check: SmtpCheck, started: float, connect_to: str) -> SmtpResult:
+    """EHLO and STARTTLS with the server at `connect_to` (the check's host, or an address standing for
+    it); TLS is verified against the check's host name."""
+    address = f"{connect_to}:{check.port}"
     deadline = started + check.timeout
-    sock = socket.create_connection((check.host, check.port), timeout=check.timeout)
+    sock = socket.create_connection((connect_to, check.port), timeout=check.timeout)
     try:
         replies = _Replies(sock, deadline, check.timeout)
         code, lines = replies.read()
@@ -204,7 +216,7 @@ def _smtp_session(check: SmtpCheck, started: float) -> SmtpResult:
             code, lines = replies.read()
             if code != 220:
                 raise _SmtpReplyError(f"STARTTLS answered {code} {' '.join(lines)[:80]}")
-            certificate, sock = _starttls_certificate(sock, check, deadline)
+            certificate, sock = _starttls_certificate(sock, check, deadline, connect_to)
         _quit_quietly(sock)
     finally:
         sock.close()
@@ -212,8 +224,8 @@ def _smtp_session(check: SmtpCheck, started: float) -> SmtpResult:
                       certificate=certificate)
 
 
-def _starttls_certificate(sock: socket.socket, check: SmtpCheck, deadline: float) -> tuple[Certificate | None,
-                                                                                           socket.socket]:
+def _starttls_certificate(sock: socket.socket, check: SmtpCheck, deadline: float,
+                          connect_to: str) -> tuple[Certificate | None, socket.socket]:
     """The certificate after STARTTLS. An untrusted one is read again over a connection that does not
     verify, so that its expiry is still known (mail between servers is opportunistic: untrusted
     certificates still carry mail, and are a warning rather than an outage)."""
@@ -223,18 +235,18 @@ def _starttls_certificate(sock: socket.socket, check: SmtpCheck, deadline: float
     except ssl.SSLCertVerificationError as error:
         problem = error.verify_message or "not verified"
         try:
-            return _unverified_certificate(check, deadline, problem), sock
+            return _unverified_certificate(check, deadline, problem, connect_to), sock
         except (OSError, ssl.SSLError, _SmtpReplyError):
             return Certificate(None, trusted=False, problem=problem), sock
     return certificate_from_peer(tls), tls
 
 
-def _unverified_certificate(check: SmtpCheck, deadline: float, problem: str) -> Certificate | None:
+def _unverified_certificate(check: SmtpCheck, deadline: float, problem: str, connect_to: str) -> Certificate | None:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     remaining = max(0.1, deadline - time.monotonic())
-    with socket.create_connection((check.host, check.port), timeout=remaining) as sock:
+    with socket.create_connection((connect_to, check.port), timeout=remaining) as sock:
         replies = _Replies(sock, deadline, check.timeout)
         replies.read()
         sock.sendall(f"EHLO {EHLO_NAME}\r\n".encode())

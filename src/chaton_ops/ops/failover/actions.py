@@ -12,7 +12,8 @@ from typing import Any
 
 from chaton_ops.core.backup import plan_backup
 from chaton_ops.core.dns import RecordChange, RecordSet, point_at, relative_name
-from chaton_ops.core.probes import ProbeResult
+from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
+from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
 from chaton_ops.core.runbook import PlannedStep
 from chaton_ops.errors import ChatonError
 from chaton_ops.ops.backup import BackupOptions, run_backup
@@ -78,7 +79,9 @@ class DeployAction(_Base):
         before = {item.index: gather_facts(transport, item.step, prepared.manager) for item in prepared.steps
                   if item.step.template is not None or item.step.reload is not None}
         report = run_playbook(prepared, transport)
-        files, started, reloaded = [], [], []
+        files: list[dict[str, Any]] = []
+        started: list[str] = []
+        reloaded: list[str] = []
         for outcome in report.outcomes:
             item = prepared.steps[outcome.index] if outcome.index < len(prepared.steps) else None
             if item is None or outcome.status != "changed" or item.index not in before:
@@ -109,24 +112,25 @@ class CheckAction(_Base):
         check = self.ctx.inventory.services[name].check
         assert check is not None
         outside = step.inputs.get("where") == "outside"
-        probes: list[tuple[str, Callable[[str | None], ProbeResult], str]] = []
+        probes: list[tuple[str, Callable[[str | None], Probed], str]] = []
         if check.http is not None:
             http = check.http
-            probes.append(("http", lambda a: self.ctx.probes.http(http, address=a), _url_host(http.url)))
+            probes.append(("http", lambda a: http_verdict(http, self.ctx.probes.http(http, address=a)),
+                           _url_host(http.url)))
         if check.smtp is not None:
             smtp = check.smtp
-            probes.append(("smtp", lambda a: self.ctx.probes.smtp(smtp, address=a), smtp.host))
+            probes.append(("smtp", lambda a: smtp_verdict(smtp, self.ctx.probes.smtp(smtp, address=a)), smtp.host))
         if check.tcp is not None:
             tcp = check.tcp
-            probes.append(("tcp", lambda a: self.ctx.probes.tcp(tcp, address=a), tcp.host))
+            probes.append(("tcp", lambda a: tcp_verdict(tcp, self.ctx.probes.tcp(tcp, address=a)), tcp.host))
         results: dict[str, dict[str, Any]] = {}
         for kind, probe, name_checked in probes:
             address = self._address_outside(name_checked) if outside else step.inputs["address"]
-            result = _until_ok(probe, address, self.ctx.check_timeout)
-            results[kind] = {"ok": result.ok, "detail": result.detail, "address": address}
-            if not result.ok:
+            ok, detail = _until_ok(probe, address, self.ctx.check_timeout)
+            results[kind] = {"ok": ok, "detail": detail, "address": address}
+            if not ok:
                 where = "from outside" if outside else f"on {step.host}"
-                raise FailoverStepError(f"{name}: {kind} check {where} failed: {result.detail}")
+                raise FailoverStepError(f"{name}: {kind} check {where} failed: {detail}")
         return StepOutput("ok", {"checks": results}, message="; ".join(r["detail"] for r in results.values()))
 
     def _address_outside(self, name: str) -> str | None:
@@ -151,12 +155,42 @@ def _url_host(url: str) -> str:
     return str(httpx.URL(url).host)
 
 
-def _until_ok(probe: Callable[[str | None], ProbeResult], address: str | None, timeout: float) -> ProbeResult:
+Probed = tuple[bool, str]  # whether the check passed, and what was seen
+
+
+def http_verdict(check: HttpCheck, result: HttpResult) -> Probed:
+    took = f"{result.elapsed * 1000:.0f} ms"
+    if result.error is not None:
+        return False, f"{check.url}: {result.error}"
+    if result.status != check.status:
+        return False, f"{check.url}: HTTP {result.status}, expected {check.status}"
+    if result.contains is False:
+        return False, f"{check.url}: HTTP {result.status} but the page does not contain {check.contains!r}"
+    return True, f"HTTP {result.status} in {took}"
+
+
+def smtp_verdict(check: SmtpCheck, result: SmtpResult) -> Probed:
+    if result.error is not None:
+        return False, f"SMTP {result.address}: {result.error}"
+    banner = result.banner or ""
+    if check.banner_contains is not None and check.banner_contains not in banner:
+        return False, f"SMTP {result.address}: banner {banner[:60]!r} does not contain {check.banner_contains!r}"
+    return True, f"SMTP 220 {banner[:60]}"
+
+
+def tcp_verdict(check: TcpCheck, result: TcpResult) -> Probed:
+    if result.error is not None:
+        return False, f"TCP {result.address}: {result.error}"
+    return True, f"TCP {result.address} open"
+
+
+def _until_ok(probe: Callable[[str | None], Probed], address: str | None, timeout: float) -> Probed:
+    """Probe again until it passes or `timeout` seconds went by (a service just started may need a moment)."""
     deadline = time.monotonic() + timeout
     while True:
-        result = probe(address)
-        if result.ok or time.monotonic() >= deadline:
-            return result
+        ok, detail = probe(address)
+        if ok or time.monotonic() >= deadline:
+            return ok, detail
         time.sleep(PROBE_INTERVAL)
 
 
