@@ -4,7 +4,9 @@ fallback), a fresh repository and journal per test, and the lab put back as it w
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -43,19 +45,27 @@ class FailoverLab(BackupLab):
 
     def record(self, name: str, server: str | None = None) -> tuple[list[str], int | None]:
         """(addresses, ttl) of NAME.zone A on the zone's server."""
-        done = self.lab.ssh("primary", f"kdig +noall +answer +norecurse @{server or self.dns} {name}.{self.zone} A",
-                            check=True)
+        done = subprocess.run(["kdig", "+noall", "+answer", "+norecurse", "+time=3", f"@{server or self.dns}",
+                               f"{name}.{self.zone}", "A"], capture_output=True, text=True, check=True)
         lines = [line.split() for line in done.stdout.splitlines() if line.strip()]
         return sorted(line[4] for line in lines), (int(lines[0][1]) if lines else None)
 
     def http(self, host_address: str, name: str = "www", path: str = "/") -> str:
-        done = self.lab.ssh("dns", f"curl -s --max-time 5 --resolve {name}.{self.zone}:80:{host_address} "
-                                   f"http://{name}.{self.zone}{path}")
+        done = subprocess.run(["curl", "-s", "--max-time", "5", "--noproxy", "*", "--resolve",
+                               f"{name}.{self.zone}:80:{host_address}", f"http://{name}.{self.zone}{path}"],
+                              capture_output=True, text=True)
         return done.stdout
 
     def smtp_banner(self, address: str) -> str:
-        done = self.lab.ssh("dns", f"exec 3<>/dev/tcp/{address}/25; read -r -t 5 line <&3; echo \"$line\"")
-        return done.stdout.strip()
+        with socket.create_connection((address, 25), timeout=5) as connection:
+            banner = connection.recv(1024).decode("utf-8", "replace").strip()
+            connection.sendall(b"QUIT\r\n")
+        return banner
+
+    def snapshots(self, *tags: str) -> list[dict[str, Any]]:
+        """Snapshots listed from vps (primary may be down in these tests)."""
+        args = ["--no-lock", "snapshots", "--json"] + [a for tag in tags for a in ("--tag", tag)]
+        return json.loads(self.restic("vps", *args).stdout) or []
 
     def journal_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.journal) as db:

@@ -156,7 +156,7 @@ def test_a_planned_migration_takes_a_final_backup_with_what_was_written_a_second
 def test_a_rehearsal_leaves_vps_as_it_was_and_records_an_rto(collective, lab):
     flab = collective
     before = lab.ssh("vps", "find /srv/www /etc/nginx/conf.d /etc/postfix -printf '%p %s %m\\n' | sort; "
-                            "postfix status >/dev/null 2>&1 && echo postfix-running", check=True).stdout
+                            "postfix status >/dev/null 2>&1 && echo postfix-running; true", check=True).stdout
     records = {name: flab.record(name) for name in ("www", "mail")}
 
     run = flab.chaton("failover", "--to", "vps", "--rehearse", "--yes", "--json")
@@ -164,7 +164,7 @@ def test_a_rehearsal_leaves_vps_as_it_was_and_records_an_rto(collective, lab):
     assert run.returncode == 0, run.output
     assert run.json()["rto_seconds"] > 0
     after = lab.ssh("vps", "find /srv/www /etc/nginx/conf.d /etc/postfix -printf '%p %s %m\\n' | sort; "
-                           "postfix status >/dev/null 2>&1 && echo postfix-running", check=True).stdout
+                           "postfix status >/dev/null 2>&1 && echo postfix-running; true", check=True).stdout
     assert after == before
     assert {name: flab.record(name) for name in ("www", "mail")} == records
     assert flab.placement("www") is None
@@ -192,14 +192,16 @@ def test_an_unreachable_fallback_fails_the_preflight_and_changes_nothing(collect
 
 
 def test_a_fallback_too_small_is_refused_with_the_numbers(flab, lab):
-    flab.write_collective(hosts={"vps": {"capacity": {"disk_gb": 0.0000001, "memory_gb": 2}}})
+    flab.write_collective(services=("www",), hosts={"vps": {"capacity": {"disk_gb": 0.0001, "memory_gb": 2}}})
     flab.deploy_on_primary("www")
+    lab.ssh("primary", "head -c 1048576 /dev/urandom > /srv/www/big.bin", check=True)
     assert flab.chaton("backup", "--all", "--init").returncode == 0
 
     run = flab.failover()
 
     assert run.returncode == 1, run.output
-    assert "vps cannot take" in run.stderr and "its inventory capacity is" in run.stderr
+    assert "vps cannot take 1.0 MiB of data: its inventory capacity is 104.9 KiB" in run.stderr
+    assert "nothing was changed" in run.stderr
 
 
 def test_a_service_without_snapshot_is_refused_while_its_host_is_dead(flab, lab):
