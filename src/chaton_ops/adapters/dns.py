@@ -12,6 +12,7 @@ TSIG, the zone's authoritative servers queried one by one.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 
@@ -67,6 +68,8 @@ class Rfc2136Dns:
         self._secrets = tsig_secrets  # zone → base64 TSIG secret (resolved by the caller)
         self.timeout = timeout
         self.resolvers = tuple(resolvers)
+        self._servers: dict[str, list[str]] = {}  # each zone's authoritative servers, asked once per run
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
     def read(self, zone: str, name: str, rtype: str) -> RecordSet:
@@ -109,6 +112,39 @@ class Rfc2136Dns:
             return list(self.query(self.zones[zone].server, zone, relative, rtype,
                                    port=self.zones[zone].port).values)
         return self.resolve(target, rtype)
+
+    def address_of(self, name: str) -> str | None:
+        """The address an authoritative server of one of the inventory's zones gives `name` (A, else
+        AAAA), asked directly (no resolver cache in between); None when no zone of the inventory holds
+        the name (the system's resolver is then the one to ask). DnsError when no server answers."""
+        fqdn = name.rstrip(".") + "."
+        zones = [z for z in self.zones if dns.name.from_text(fqdn).is_subdomain(dns.name.from_text(z))]
+        if not zones:
+            return None
+        zone = max(zones, key=len)
+        relative, port = relative_name(zone, fqdn), self.zones[zone].port
+        failures = []
+        for server in self._servers_of(zone):
+            try:
+                for rtype in ("A", "AAAA"):
+                    values = self.query(server, zone, relative, rtype, port=port).values
+                    if values:
+                        return values[0]
+                raise DnsError(f"{fqdn} has no A or AAAA record on {server}")
+            except DnsError as failure:
+                if not failure.unreachable:
+                    raise
+                failures.append(failure.message)
+        raise DnsError(f"no authoritative server of {zone} answered for {fqdn}: {'; '.join(failures)}", unreachable=True)
+
+    def _servers_of(self, zone: str) -> list[str]:
+        with self._lock:
+            known = self._servers.get(zone)
+        if known is None:
+            known = self.authoritative_servers(zone)
+            with self._lock:
+                self._servers[zone] = known
+        return known
 
     def resolve(self, name: str, rtype: str) -> list[str]:
         """A recursive lookup through `resolvers` (defaults.resolvers), else the system's."""

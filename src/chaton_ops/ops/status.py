@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from chaton_ops.core.dns_checks import Answer, evaluate_records
 from chaton_ops.core.health import Finding, StatusReport, fold_unreachable, limits_for, silence_reason
 from chaton_ops.core.host_facts import HostFacts, clock_offset, evaluate_host, facts_argv, parse_host_facts
-from chaton_ops.core.inventory import DnsRecord, HttpCheck, Inventory, SmtpCheck
+from chaton_ops.core.inventory import DnsRecord, HttpCheck, Inventory, SmtpCheck, TcpCheck
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import Dns, Probes, Transport
@@ -124,7 +124,7 @@ def gather_status(
     host_names = list(dict.fromkeys([*chosen.hosts, *fallbacks]))
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="status") as pool:
         host_futures = {host: pool.submit(_gather_host, inventory, host, transports, lookup) for host in host_names}
-        probe_futures = [pool.submit(_probe_service, inventory, service, probes) for service in chosen.services]
+        probe_futures = [pool.submit(_probe_service, inventory, service, probes, dns) for service in chosen.services]
         repository_futures: dict[tuple[str, str], Future[BackupState]] = {
             key: pool.submit(_ask_repository, inventory, key, snapshots)
             for key in wanted_backups if key not in states and snapshots is not None
@@ -249,7 +249,9 @@ def _ask_guests(vms: GuestsLookup) -> VmHealthReport:
         return VmHealthReport((), {"proxmox": _unexpected(error)})
 
 
-def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[Finding]:
+def _probe_service(inventory: Inventory, service: str, probes: Probes, dns: Dns | None) -> list[Finding]:
+    """The service's probes; a name in one of the inventory's zones is reached at the address its
+    authoritative servers give (the DNS section checks the records themselves)."""
     declared = inventory.services[service]
     check = declared.check
     if check is None:
@@ -261,17 +263,33 @@ def _probe_service(inventory: Inventory, service: str, probes: Probes) -> list[F
         if probe is None:
             continue
         try:
+            address = _authoritative_address(dns, probe)
             if isinstance(probe, HttpCheck):
-                found.append(evaluate_http(service, host, probe, probes.http(probe), limits))
+                found.append(evaluate_http(service, host, probe, probes.http(probe, address=address), limits))
             elif isinstance(probe, SmtpCheck):
-                found.append(evaluate_smtp(service, host, probe, probes.smtp(probe), limits))
+                found.append(evaluate_smtp(service, host, probe, probes.smtp(probe, address=address), limits))
             else:
-                found.append(evaluate_tcp(service, host, probe, probes.tcp(probe), limits))
+                found.append(evaluate_tcp(service, host, probe, probes.tcp(probe, address=address), limits))
         except Exception as error:  # noqa: BLE001 - a probe's bug must not hide the other checks
             log.debug("%s probe of %s failed unexpectedly", kind, service, exc_info=True)
             found.append(Finding("services", service, kind, "unknown", f"probe failed: {_unexpected(error)}",
                                  host=host, service=service))
     return found
+
+
+def _authoritative_address(dns: Dns | None, probe: HttpCheck | SmtpCheck | TcpCheck) -> str | None:
+    if dns is None:
+        return None
+    if isinstance(probe, HttpCheck):
+        import httpx
+
+        name = str(httpx.URL(probe.url).host)
+    else:
+        name = probe.host
+    try:
+        return dns.address_of(name)
+    except DnsError:
+        return None  # the probe then resolves the name itself, and says so when it cannot
 
 
 def _unexpected(error: Exception) -> str:

@@ -92,17 +92,17 @@ class Probes:
         time.sleep(self.delay)
         return what in self.down
 
-    def http(self, check: HttpCheck) -> HttpResult:
+    def http(self, check: HttpCheck, *, address: str | None = None) -> HttpResult:
         if self._record(check.url):
             return HttpResult(check.url, 2.0, error="no answer within 10 s")
         return HttpResult(check.url, 0.05, status=200)
 
-    def smtp(self, check: SmtpCheck) -> SmtpResult:
+    def smtp(self, check: SmtpCheck, *, address: str | None = None) -> SmtpResult:
         if self._record(check.host):
             return SmtpResult(check.host, 0.01, error="connection refused")
         return SmtpResult(check.host, 0.05, "mx ESMTP", True, True)
 
-    def tcp(self, check: TcpCheck) -> TcpResult:
+    def tcp(self, check: TcpCheck, *, address: str | None = None) -> TcpResult:
         if self._record(check.host):
             return TcpResult(check.host, 0.01, error="connection refused")
         return TcpResult(check.host, 0.01)
@@ -219,7 +219,7 @@ def test_silences_mark_findings() -> None:
 
 
 class BrokenProbes(Probes):
-    def http(self, check: HttpCheck) -> HttpResult:
+    def http(self, check: HttpCheck, *, address: str | None = None) -> HttpResult:
         raise RuntimeError("a bug in a probe")
 
 
@@ -252,6 +252,10 @@ class Zone:
             raise answer
         return answer
 
+    def address_of(self, name: str) -> str | None:  # where service probes are aimed: names outside the fake
+        self.asked.append(("address_of", name, ""))
+        return None
+
     def __getattr__(self, name: str) -> Any:  # read, update…: status never calls them
         raise AssertionError(f"status must not call Dns.{name}")
 
@@ -276,7 +280,8 @@ def test_records_are_asked_of_every_authoritative_server_and_must_point_where_th
     assert "192.0.2.53 answers 192.0.2.23 instead of 198.51.100.7 (vps)" in record.summary
     assert "192.0.2.54 does not answer" in record.summary
     assert found["www dns-ttl www.ti-nuage.example A"].level == "warning"
-    assert sorted(zone.asked) == [("192.0.2.53", "www", "A"), ("192.0.2.54", "www", "A")]
+    assert sorted(a for a in zone.asked if a[0] != "address_of") == [("192.0.2.53", "www", "A"), ("192.0.2.54", "www", "A")]
+    assert ("address_of", "www.ti-nuage.example", "") in zone.asked  # its HTTP probe is aimed where DNS says
     assert report.notes == ()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chaton_ops.core.backup import plan_backup
-from chaton_ops.core.dns import RecordChange, RecordSet, point_at, relative_name
+from chaton_ops.core.dns import RecordChange, RecordSet, point_at
 from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
 from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
 from chaton_ops.core.runbook import PlannedStep
@@ -136,17 +136,7 @@ class CheckAction(_Base):
     def _address_outside(self, name: str) -> str | None:
         """The address members reach `name` at: asked of an authoritative server of its zone when the
         inventory manages that zone (no resolver cache in between), else left to the system."""
-        zones = [z for z in self.ctx.inventory.dns if name.rstrip(".").endswith(z.rstrip("."))]
-        if not zones or self.ctx.dns is None:
-            return None
-        zone = max(zones, key=len)
-        servers = self.ctx.dns.authoritative_servers(zone)
-        relative = relative_name(zone, name.rstrip(".") + ".")
-        for rtype in ("A", "AAAA"):
-            values = self.ctx.dns.query(servers[0], zone, relative, rtype, port=self.ctx.inventory.dns[zone].port).values
-            if values:
-                return values[0]
-        raise FailoverStepError(f"{name} has no A or AAAA record on {servers[0]}")
+        return self.ctx.dns.address_of(name) if self.ctx.dns is not None else None
 
 
 def _url_host(url: str) -> str:
