@@ -111,9 +111,9 @@ def failback(
         usecase.refuse_if_unfinished(context, "failback")
         plan = usecase.prepare_failback(context, services or [], stop_first=stop_first, clean=clean)
         if not opts.json and not opts.quiet:
-            from chaton_ops.cli.runbook_view import print_plan_steps
+            from chaton_ops.cli.runbook_view import print_failback_plan
 
-            print_plan_steps(plan)
+            print_failback_plan(plan, show_steps=opts.dry_run or opts.verbose > 0)
         if opts.dry_run:
             return
         names = plan.inputs["services"]

@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from chaton_ops.cli.context import Options
-from chaton_ops.cli.output import escape, print_table, stderr
+from chaton_ops.cli.output import escape, print_line, print_table, stderr
 from chaton_ops.core.backup import format_bytes
-from chaton_ops.core.failover import FailoverPlan, format_duration
+from chaton_ops.core.failover import SERVICE_OVERHEAD_SECONDS, FailoverPlan, format_duration
 from chaton_ops.core.runbook import Plan
 from chaton_ops.ops.engine import StepEvent
 
@@ -71,15 +71,33 @@ class RunbookProgress:
 def print_failover_plan(prepared: FailoverPlan, *, show_steps: bool) -> None:
     inputs = prepared.plan.inputs
     title = "Rehearsal on" if inputs.get("rehearse") else "Failover to"
-    speed = f"{prepared.speed / 1e6:.0f} MB/s {'measured' if prepared.speed_measured else 'assumed (no restore measured yet)'}"
-    print_table(f"{title} {inputs['to']}: {len(prepared.estimates)} service(s), {format_bytes(prepared.total_bytes)}, "
-                f"about {format_duration(prepared.estimated_seconds)} at {speed}",
+    count = len(prepared.estimates)
+    print_table(f"{title} {inputs['to']}: {count} service{'s' if count != 1 else ''}, "
+                f"{format_bytes(prepared.total_bytes)}, about {format_duration(prepared.estimated_seconds)}",
                 ["service", "from", "answers", "snapshot", "data lost", "size", "estimate"],
                 [[e.service, e.source, e.source_answers, e.snapshot.id[:8] if e.snapshot else "-",
                   "none (final backup)" if e.data_age_seconds == 0 else format_duration(e.data_age_seconds),
                   format_bytes(e.bytes), format_duration(e.seconds)] for e in prepared.estimates])
+    how = "measured by earlier restores and drills" if prepared.speed_measured else \
+        "assumed: no restore or drill measured it yet"
+    print_line(f"estimate at {prepared.speed / 1e6:.0f} MB/s ({how}) plus {SERVICE_OVERHEAD_SECONDS:.0f} s a service")
     if show_steps:
         print_plan_steps(prepared.plan)
+
+
+def print_failback_plan(plan: Plan, *, show_steps: bool) -> None:
+    services = plan.inputs.get("services", [])
+    rows = []
+    for name in services:
+        restore = next(s for s in plan.steps if s.key.startswith(f"restore:{name}@"))
+        backup = next(s for s in plan.steps if s.key.startswith(f"final-backup:{name}@"))
+        dns = plan.step(f"dns:{name}")
+        rows.append([name, backup.host, restore.host, "records of failover run "
+                     f"{dns.inputs.get('failover_run')}" if dns.noop is None else dns.noop])
+    print_table(f"Failback: {len(services)} service{'s' if len(services) != 1 else ''}",
+                ["service", "from", "home", "DNS back to"], rows)
+    if show_steps:
+        print_plan_steps(plan)
 
 
 def print_plan_steps(plan: Plan) -> None:

@@ -14,6 +14,8 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
+from chaton_ops.adapters.restic_output import RestoreProgress
+from chaton_ops.core.backup import format_bytes
 from chaton_ops.core.database import drop_argv, pg_swap_argv
 from chaton_ops.ops.restore import apply_restore, prepare_restore
 from chaton_ops.ops.restore_steps import SWAP_SCRIPT, remove_tree
@@ -55,8 +57,8 @@ class RestoreAction(_Base):
         if plan.refusals:
             raise FailoverStepError(f"{host}: restore of {name} refused: {'; '.join(plan.refusals)} (nothing written)")
 
-        def progress(text: str, fraction: float | None) -> None:
-            shown = f" {fraction:.0%}" if fraction is not None else ""
+        def progress(text: str, status: RestoreProgress | None) -> None:
+            shown = f" {status.fraction:.0%}" if status is not None else ""
             run.progress(step, f"{name}: {text}{shown} on {host}")
 
         report = apply_restore(self.ctx.loaded, prepared, self.ctx.transports(host), progress=progress)
@@ -70,8 +72,9 @@ class RestoreAction(_Base):
             "bytes": report.bytes, "restore_seconds": round(report.restore_seconds, 3),
             "bytes_per_second": round(speed) if speed else None, "verified": report.verified,
             "swaps": [s.detail() for s in report.swaps], "databases": [d.detail() for d in report.databases],
-        }, message=f"snapshot {(snapshot.id if snapshot else '-')[:8]}, {report.bytes / 1e6:.1f} MB"
-                   + (f" at {speed / 1e6:.0f} MB/s" if speed else "") + (", verified" if report.verified else ""))
+        }, message=f"snapshot {(snapshot.id if snapshot else '-')[:8]}, {format_bytes(report.bytes)}"
+                   + (f" at {speed / 1e6:.0f} MB/s" if speed and report.bytes >= 1e6 else "")
+                   + (", verified" if report.verified else ""))
 
 
 class UndoAction(_Base):
