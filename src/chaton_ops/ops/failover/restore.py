@@ -17,15 +17,14 @@ from typing import Any
 from chaton_ops.adapters.restic_output import RestoreProgress
 from chaton_ops.core.backup import format_bytes
 from chaton_ops.core.database import drop_argv, pg_swap_argv
-from chaton_ops.ops.restore import apply_restore, prepare_restore
-from chaton_ops.ops.restore_steps import SWAP_SCRIPT, remove_tree
-
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.playbook_plan import PREVIOUS_SUFFIX, service_commands
 from chaton_ops.core.runbook import PlannedStep
 from chaton_ops.ops.deploy import prepare_deploy, run_playbook
 from chaton_ops.ops.engine import RunState, StepOutput
 from chaton_ops.ops.failover.actions import FailoverStepError, _Base
+from chaton_ops.ops.restore import apply_restore, prepare_restore
+from chaton_ops.ops.restore_steps import SWAP_SCRIPT, remove_tree
 
 UNDO_MARK = ".chaton-prev-undo-"
 SHORT_TIMEOUT = 600.0
