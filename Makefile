@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps test unit test-integration lint demo bench fakepve lab-up lab-down lab-status lab-inventory clean
+.PHONY: install deps test unit test-integration lint demo bench fakepve lab-up lab-down lab-status lab-stop lab-start lab-inventory clean
 
 LOGS := .logs
 
@@ -51,6 +51,12 @@ lab-up: install deps
 
 lab-down: install
 	$(BIN)/python tests/lab/lab.py down
+
+lab-stop: install
+	$(BIN)/python tests/lab/lab.py stop $(or $(HOST),$(error say which host: make lab-stop HOST=primary))
+
+lab-start: install
+	$(BIN)/python tests/lab/lab.py start $(or $(HOST),$(error say which host: make lab-start HOST=primary))
 
 lab-status: install
 	$(BIN)/python tests/lab/lab.py status

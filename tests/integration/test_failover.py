@@ -21,10 +21,13 @@ def flab(lab, tmp_path):
 
 
 @pytest.fixture
-def collective(flab):
-    """www and mail deployed on primary and backed up once."""
+def collective(flab, lab):
+    """www and mail deployed on primary, a message queued by the relay, backed up once."""
     flab.write_collective()
     flab.deploy_on_primary("www", "mail")
+    lab.ssh("primary", f"printf 'Subject: held\\n\\nfor a member\\n' | sendmail -f a@{lab.zone} member@{lab.zone}",
+            check=True)
+    assert wait_for(lambda: f"member@{lab.zone}" in lab.ssh("primary", "postqueue -p").stdout, timeout=30)
     backup = flab.chaton("backup", "--all", "--init")
     assert backup.returncode == 0, backup.output
     return flab
@@ -45,6 +48,7 @@ def test_failover_with_the_primary_dead_brings_site_and_relay_back_on_vps_under_
     assert flab.record("www") == ([vps], 60) and flab.record("mail") == ([vps], 60)
     assert "members pages" in flab.http(vps)
     assert flab.smtp_banner(vps).startswith("220 mail.lab.test")
+    assert f"member@{lab.zone}" in lab.ssh("vps", "postqueue -p", check=True).stdout  # the queue came along
     assert flab.placement("www") == flab.placement("mail") == "vps"
     run_id, status, code = flab.last_run("failover")
     assert (status, code) == ("ok", 0)

@@ -163,3 +163,47 @@ def test_restore_on_a_terminal_asks_before_replacing_live_data_and_shows_the_pla
     assert "kept aside: /srv/.site.chaton-prev-" in run.text
     assert "Replace the live data of site on primary (the previous content is kept aside)? [y/N]" in run.text
     assert run.returncode == 1 and "not confirmed: nothing was done" in run.text
+
+
+def test_failover_rehearsal_and_failback_on_a_terminal_show_progress_plan_and_report(lab, tmp_path):
+    from tests.integration.failover_lab import FailoverLab, tidy_lab
+
+    flab = FailoverLab(lab, tmp_path)
+    original = {name: flab.record(name) for name in ("www", "mail")}
+    try:
+        flab.write_collective(services=("www",))
+        flab.deploy_on_primary("www")
+        assert flab.chaton("backup", "--all", "--init").returncode == 0
+
+        def chaton(*args: str, typed: str | None = None, timeout: float = 300) -> TerminalRun:
+            run = run_in_terminal([str(CHATON), "-i", str(flab.inventory), *args], env=flab.env, columns=80,
+                                  typed=typed, timeout=timeout)
+            assert run.crash_markers() == [], run.text
+            assert lab.restic_password not in run.raw and lab.tsig_secret not in run.raw
+            return run
+
+        plan = chaton("failover", "--to", "vps", "--dry-run")
+        assert plan.returncode == 0 and "Failover to vps: 1 service" in plan.text and "restore on vps" in plan.text
+        declined = chaton("failover", "--to", "vps", typed="n\n")
+        assert declined.returncode == 1 and "switch their DNS records? [y/N]" in declined.text
+        assert flab.placement("www") is None
+
+        rehearsal = chaton("failover", "--to", "vps", "--rehearse", "--yes")
+        assert rehearsal.returncode == 0, rehearsal.text
+        assert "✓ www: put vps back as it was" in rehearsal.text and "RTO" in rehearsal.text
+
+        lab.raw.stop_host("primary")
+        moved = chaton("failover", "--to", "vps", "--yes")
+        assert moved.returncode == 0, moved.text
+        assert "✓ www: restore on vps" in moved.text and "✓ www: DNS records to vps" in moved.text
+        assert "failover run" in moved.text and "RTO" in moved.text
+        early = chaton("failback", "--yes")
+        assert early.returncode == 4 and "home host primary does not answer" in early.text
+
+        lab.raw.start_host("primary")
+        home = chaton("failback", "--yes")
+        assert home.returncode == 0, home.text
+        assert "✓ www: DNS records back as before the failover" in home.text
+        assert chaton("history").returncode == 0
+    finally:
+        tidy_lab(lab, original)

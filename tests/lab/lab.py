@@ -64,6 +64,8 @@ NETNS_PREFIX = "lab-" if LAB_ID == 0 else f"lab{LAB_ID}-"
 VETH_PREFIX = "vl-" if LAB_ID == 0 else f"v{LAB_ID}-"  # + host name: at most 15 characters
 ZONE = "lab.test"
 REVERSE_ZONE = f"{LAB_ID}.77.10.in-addr.arpa"
+# postfix's queue folders a relay backs up (the spool itself is a private mount point of each lab host)
+POSTFIX_QUEUES = ("incoming", "active", "deferred", "defer", "hold")
 TSIG_KEY_NAME = "chaton"
 RESTIC_PASSWORD = "lab-Kq7wZ-repo-password"  # unlike any name, so "not in the output" checks can fail
 HOST_RESTIC_PASSWORD_FILE = "/root/restic-lab.pass"  # inside every host
@@ -1089,7 +1091,8 @@ exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
                     "priority": "critical",
                     "playbook": "postfix-relay",
                     "vars": {"myhostname": f"mail.{ZONE}", "maillog_file": "/var/log/postfix.log"},
-                    "data": ["/var/spool/postfix/deferred"],
+                    # the queue: each message's file and its delivery log belong together
+                    "data": [f"/var/spool/postfix/{queue}" for queue in POSTFIX_QUEUES],
                     "repositories": ["main"],
                     "dns": [{"zone": ZONE, "name": "mail", "type": "A"}],
                     "check": {"smtp": {"host": f"mail.{ZONE}", "port": 25, "timeout": 5}},
