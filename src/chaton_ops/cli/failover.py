@@ -31,6 +31,8 @@ def failover(
     abandon: Annotated[bool, typer.Option("--abandon", help="Set the unfinished failover aside (nothing is undone).")] = False,
     no_final_backup: Annotated[bool, typer.Option("--no-final-backup",
                                                   help="Do not stop and back up a source that still answers.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=16,
+                                      help="Services worked on at once, in priority order.")] = 2,
 ) -> None:
     """Move services onto the fallback: restore, deploy, check, switch DNS, verify. Resumable.
 
@@ -43,7 +45,7 @@ def failover(
 
     opts = options(ctx)
     command = "rehearsal" if rehearse else "failover"
-    with failover_context(opts) as context:
+    with failover_context(opts, jobs=jobs) as context:
         if abandon:
             run_id = usecase.abandon_unfinished(context, command)
             print(f"{command} run {run_id} set aside" if run_id else f"no unfinished {command}")
@@ -86,6 +88,8 @@ def failback(
                                              "final backup: a few minutes down, nothing written meanwhile lost.")] = False,
     clean: Annotated[bool, typer.Option("--clean", help="Afterwards put the fallback back as it was before the "
                                         "failover (its data kept aside by the restore comes back).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=16,
+                                      help="Services worked on at once, in priority order.")] = 2,
 ) -> None:
     """Bring failed-over services home once their host is repaired: back up on the fallback, restore and
     deploy at home, DNS back to the records recorded before the failover, verify, stop on the fallback.
@@ -96,7 +100,7 @@ def failback(
     from chaton_ops.ops.failover import run as usecase
 
     opts = options(ctx)
-    with failover_context(opts) as context:
+    with failover_context(opts, jobs=jobs) as context:
         if abandon:
             run_id = usecase.abandon_unfinished(context, "failback")
             print(f"failback run {run_id} set aside" if run_id else "no unfinished failback")
@@ -172,7 +176,7 @@ def _interrupt_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def failover_context(opts: Options) -> Iterator[FailoverContext]:
+def failover_context(opts: Options, *, jobs: int = 2) -> Iterator[FailoverContext]:
     """The composition root of failover and failback: inventory, hosts, journal, DNS, probes, secrets."""
     from chaton_ops.adapters.dns import Rfc2136Dns
     from chaton_ops.adapters.hosts import HostPool
@@ -190,4 +194,4 @@ def failover_context(opts: Options) -> Iterator[FailoverContext]:
     dns = Rfc2136Dns(inventory.dns, tsig) if used_zones else None
     with Journal(default_journal_path()) as journal, HostPool(loaded) as pool:
         yield FailoverContext(loaded=loaded, transports=pool.transport, journal=journal, dns=dns,
-                              probes=NetworkProbes(), passwords=passwords)
+                              probes=NetworkProbes(), passwords=passwords, jobs=jobs)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chaton_ops.adapters.restic import VersionCache
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Dns, FailoverJournal, Probes, Transport
 from chaton_ops.errors import UsageError
+
+# how long a restore prepared by the preflight stays good for its step (the step re-checks space,
+# and the swap re-checks what is at the path, just before they act)
+PREPARED_FOR_SECONDS = 600.0
 
 
 @dataclass
@@ -22,8 +28,29 @@ class FailoverContext:
     passwords: dict[str, str]  # repository → password (revealed once, masked everywhere)
     versions: VersionCache = field(default_factory=VersionCache)
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    # services worked on at once (their lanes, in priority order): a restore overlaps the previous
+    # service's start and checks, mostly waiting; more would only share the fallback's CPU
+    jobs: int = 2
     check_timeout: float = 30.0  # how long a local check may wait for a service that is still starting
     dns_wait: float = 60.0  # how long every authoritative server may take to answer the new records
+    # restores prepared by the preflight (service → (prepared, when)): the restore step takes one over
+    # when it restores that very snapshot on that host, shortly after
+    prepared: dict[str, tuple[Any, float]] = field(default_factory=dict)
+
+    def remember_prepared(self, service: str, prepared: Any) -> None:
+        self.prepared[service] = (prepared, time.monotonic())
+
+    def prepared_restore(self, service: str, host: str, snapshot: str) -> Any | None:
+        """The restore the preflight prepared, if it is of `snapshot` on `host` and recent."""
+        found = self.prepared.get(service)
+        if found is None:
+            return None
+        prepared, when = found
+        chosen = prepared.plan.snapshot
+        if chosen is None or chosen.id != snapshot or prepared.plan.host != host \
+                or time.monotonic() - when > PREPARED_FOR_SECONDS:
+            return None
+        return prepared
 
     @property
     def inventory(self):  # noqa: ANN201 - the placed Inventory

@@ -19,17 +19,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chaton_ops.adapters.restic import build_snapshots_argv, run_restic
-from chaton_ops.adapters.restic_output import Snapshot, parse_snapshots
-from chaton_ops.core.backup import CHATON_TAG, parse_df_posix
+from chaton_ops.core.backup import parse_df_posix
 from chaton_ops.core.dns import address_family_matches, relative_name, spf_verdict
 from chaton_ops.core.failover import FailoverFacts, HostFacts, ServiceFacts, SnapshotFact
+from chaton_ops.core.inventory import TcpCheck
 from chaton_ops.errors import ChatonError, ConnectError, DnsError
 from chaton_ops.ops.failover.context import FailoverContext
 from chaton_ops.ops.failover.playbooks import playbook_features
+from chaton_ops.ops.restore import prepare_restore
 
-SNAPSHOTS_TIMEOUT = 600.0
 GIB = 1024**3
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")  # the local transport: nothing to connect to
 # restores smaller than this measure fixed costs (key derivation, connections), not speed
 MIN_MEASURED_BYTES = 8 * 1024 * 1024
 
@@ -74,9 +74,22 @@ def _has_check(service: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+# A host whose SSH port does not even take a TCP connection within this long is dead for the failover:
+# a live host's kernel answers a SYN in milliseconds, however loaded it is, and 2 s leave room for one
+# lost SYN (resent after 1 s); only then is SSH (with the host's own, longer, connect timeout) tried.
+TCP_PROBE_SECONDS = 2.0
+
+
 def host_answers(ctx: FailoverContext, host: str) -> HostFacts:
-    """Whether a host answers SSH, waited on no longer than its connect timeout."""
+    """Whether a host answers SSH: its port takes a TCP connection within TCP_PROBE_SECONDS (or its
+    connect timeout, if shorter), then a command runs within its connect timeout."""
     address = ctx.inventory.hosts[host].address
+    settings = ctx.inventory.ssh_for(host)
+    if address not in LOCAL_ADDRESSES:
+        port = ctx.probes.tcp(TcpCheck(host=address, port=settings.port,
+                                       timeout=min(TCP_PROBE_SECONDS, settings.connect_timeout)))
+        if port.error is not None:
+            return HostFacts(host, address, False, problem=f"port {settings.port}: {port.error}")
     try:
         ctx.transports(host).run(["true"], timeout=ctx.inventory.ssh_for(host).connect_timeout, check=True)
     except ConnectError as failure:
@@ -120,51 +133,30 @@ def _least_free_bytes(transport: Any, paths: Sequence[str]) -> int | None:
 
 
 def latest_snapshots(ctx: FailoverContext, to: str, services: Sequence[str]) -> tuple[dict[str, SnapshotFact], list[str]]:
-    """Each service's newest snapshot, listed by restic on the fallback (which proves the repository is
-    reachable from there with the password). Snapshots are chosen by the service's tag, never by host."""
-    inventory = ctx.inventory
-    binary = inventory.hosts[to].restic
-    transport = ctx.transports(to)
-    by_repository: dict[str, list[str]] = {}
-    for name in services:
-        by_repository.setdefault(ctx.repository_of(name), []).append(name)
+    """Each service's newest snapshot, found by restic on the fallback (which proves the repository is
+    reachable from there with the password) by the service's tag, never by host. Each service's
+    restore is prepared there at the same time (its snapshot's listing, the destination's state): the
+    restore step takes it over when it restores that very snapshot, so the listing is read once, while
+    the preflight waits on the source hosts."""
     found: dict[str, SnapshotFact] = {}
     problems: list[str] = []
-    for repository, names in by_repository.items():
-        url = inventory.repositories[repository].url
-        try:
-            run = run_restic(transport, build_snapshots_argv(binary, url, tags=[CHATON_TAG]),
-                             ctx.passwords[repository], timeout=SNAPSHOTS_TIMEOUT)
-        except ChatonError as failure:
-            problems.append(f"repository {repository} cannot be listed from {to}: {failure.message}")
-            continue
-        if not run.succeeded:
-            problems.append(f"repository {repository} cannot be used from {to}: {run.error('snapshots').message}")
-            continue
-        snapshots = parse_snapshots(run.result.stdout)
-        for name in names:
-            newest = newest_of_service(snapshots, name)
-            if newest is not None:
-                found[name] = SnapshotFact(newest.id, newest.time, newest.size or _recorded_size(ctx, newest.id))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare-restore") as pool:
+        jobs = {name: pool.submit(prepare_restore, ctx.loaded, name, ctx.transports, snapshot="latest", to=to)
+                for name in services if ctx.inventory.services[name].host != to}
+        for name, job in jobs.items():
+            try:
+                prepared = job.result()
+            except ChatonError as failure:
+                repository = ctx.repository_of(name)
+                problems.append(f"repository {repository} cannot be used from {to} for {name}: {failure.message}")
+                continue
+            plan = prepared.plan
+            snapshot = plan.snapshot
+            if snapshot is None:
+                continue
+            ctx.remember_prepared(name, prepared)
+            found[name] = SnapshotFact(snapshot.id, snapshot.time, plan.total_bytes)
     return found, problems
-
-
-def newest_of_service(snapshots: Sequence[Snapshot], service: str) -> Snapshot | None:
-    """The newest data snapshot of `service` (its dumps when it has no data)."""
-    own = [s for s in snapshots if s.tag_value("service") == service]
-    data = [s for s in own if s.tag_value("database") is None] or own
-    return max(data, key=lambda s: s.time) if data else None
-
-
-def _recorded_size(ctx: FailoverContext, snapshot_id: str) -> int | None:
-    """The size the backup that made a snapshot recorded in the journal (restic < 0.17 keeps none)."""
-    for step in ctx.journal.latest_steps("backup", limit=500):
-        detail = step.detail
-        recorded = str(detail.get("snapshot") or "")
-        if recorded and (snapshot_id.startswith(recorded) or recorded.startswith(snapshot_id)):
-            size = detail.get("total_bytes")
-            return int(size) if isinstance(size, int) else None
-    return None
 
 
 def measured_restore_speed(ctx: FailoverContext, host: str) -> float | None:

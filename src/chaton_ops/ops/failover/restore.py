@@ -50,8 +50,8 @@ class RestoreAction(_Base):
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
         name, host = step.inputs["service"], step.host
         assert host is not None
-        prepared = prepare_restore(self.ctx.loaded, name, self.ctx.transports, snapshot=step.inputs["snapshot"],
-                                   to=host)
+        prepared = self.ctx.prepared_restore(name, host, step.inputs["snapshot"]) or prepare_restore(
+            self.ctx.loaded, name, self.ctx.transports, snapshot=step.inputs["snapshot"], to=host)
         plan = prepared.plan
         if plan.refusals:
             raise FailoverStepError(f"{host}: restore of {name} refused: {'; '.join(plan.refusals)} (nothing written)")

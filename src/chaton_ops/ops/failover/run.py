@@ -120,7 +120,7 @@ def apply_failover(ctx: FailoverContext, prepared: FailoverPlan | None, *, args:
             raise FailoverRefused(prepared.refusals, unreachable=fallback_down)
         plan = prepared.plan
         run_id = start_run(ctx.journal, plan, args)
-    result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event,
+    result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event, jobs=ctx.jobs,
                         summarize=lambda results: summarize(plan, results), resume=resume_run is not None)
     report = report_of(plan, result, started)
     _record_rto(ctx, report)
@@ -233,6 +233,6 @@ def apply_failback(ctx: FailoverContext, plan: Plan | None, *, args: list[str], 
     else:
         assert plan is not None
         run_id = start_run(ctx.journal, plan, args)
-    result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event,
+    result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event, jobs=ctx.jobs,
                         summarize=lambda results: summarize(plan, results), resume=resume_run is not None)
     return report_of(plan, result, started)
