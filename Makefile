@@ -22,8 +22,12 @@ deps:
 	@bash scripts/quietly "Debian packages of the lab (scripts/install-lab-deps)" $(LOGS)/lab-deps.log \
 	  bash scripts/install-lab-deps
 
+# The suite on TEST_JOBS processes (pytest-xdist, whole files per process); each process that runs lab
+# tests brings up a lab of its own (CHATON_LAB_ID, CHATON_LAB_ID+1, …: tests/conftest.py).
+TEST_JOBS ?= 2
+
 test: install deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit tests/e2e tests/pve

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -91,6 +92,13 @@ class BackupLab:
     def files_in(self, snapshot: str) -> set[str]:
         lines = self.restic("primary", "ls", "--json", snapshot).stdout.splitlines()
         return {json.loads(line)["path"] for line in lines[1:] if line.startswith("{")}
+
+    def empty_folder(self, host: str, folder: str) -> Path:
+        """`folder` on `host` emptied: files left there by tests of other files that ran before on this lab."""
+        root = self.lab.host_path(host, folder)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        return root
 
     def make_files(self, host: str, folder: str, files: dict[str, str]) -> Path:
         root = self.lab.host_path(host, folder)

@@ -3,7 +3,7 @@
 Every test in tests/integration/ gets the marker `lab`.  The session-scoped `lab` fixture brings
 the lab up once and always tears it down at the end (finalizer + atexit + SIGTERM/SIGHUP).
 If the lab cannot be built (not root, no namespaces, missing packages) the fixture FAILS: these
-tests are never skipped.  Do not run them with pytest-xdist (one lab per machine).
+tests are never skipped.  Under pytest-xdist each worker brings up a lab of its own (tests/conftest.py).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ def blab(lab, tmp_path) -> BackupLab:
 
 
 def test_backup_of_a_service_on_primary_lands_in_the_sftp_repository_on_backup(blab):
+    blab.empty_folder("primary", "/srv/site")
     blab.make_files("primary", "/srv/site", {"index.html": "hello", "img/logo.svg": "<svg/>"})
     blab.write_inventory({"site": service("primary", ["/srv/site"], exclude=["*.tmp"])})
     blab.make_files("primary", "/srv/site", {"scratch.tmp": "excluded"})
