@@ -78,9 +78,8 @@ def print_failover_plan(prepared: FailoverPlan, *, show_steps: bool) -> None:
                 [[e.service, e.source, e.source_answers, e.snapshot.id[:8] if e.snapshot else "-",
                   "none (final backup)" if e.data_age_seconds == 0 else format_duration(e.data_age_seconds),
                   format_bytes(e.bytes), format_duration(e.seconds)] for e in prepared.estimates])
-    how = "measured by earlier restores and drills" if prepared.speed_measured else \
-        "assumed: no restore or drill measured it yet"
-    print_line(f"estimate at {prepared.speed / 1e6:.0f} MB/s ({how}) plus {SERVICE_OVERHEAD_SECONDS:.0f} s a service")
+    how = "measured by restores and drills" if prepared.speed_measured else "assumed: none measured yet"
+    print_line(f"estimate: {prepared.speed / 1e6:.0f} MB/s ({how}) + {SERVICE_OVERHEAD_SECONDS:.0f} s a service")
     if show_steps:
         print_plan_steps(prepared.plan)
 
