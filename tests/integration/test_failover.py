@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.backup_lab import wait_for
 from tests.integration.failover_lab import FailoverLab, tidy_lab
+from tests.integration.restore_helpers import mysql, psql
 
 
 @pytest.fixture
@@ -175,6 +176,37 @@ def test_a_rehearsal_leaves_vps_as_it_was_and_records_an_rto(collective, lab):
     run_id, status, _ = flab.last_run("rehearsal")
     assert status == "ok"
     assert flab.journal_rows("SELECT status FROM steps WHERE run_id = ? AND step_key = 'rto'", run_id) == [("ok",)]
+
+
+def test_a_rehearsal_puts_the_fallbacks_own_databases_back(flab, lab):
+    """www with a PostgreSQL and a MariaDB database: the rehearsal loads them on vps, whose own older
+    databases of the same names are kept aside, then puts those back and leaves no copy behind."""
+    lab.ssh("primary", "runuser -u postgres -- psql -q -c 'DROP DATABASE IF EXISTS notes' -c 'CREATE DATABASE notes'")
+    psql(lab, "primary", "notes", "CREATE TABLE notes (id int); INSERT INTO notes VALUES (1)")
+    mysql(lab, "primary", "DROP DATABASE IF EXISTS shop; CREATE DATABASE shop; CREATE TABLE shop.items (id int); "
+                          "INSERT INTO shop.items VALUES (1)")
+    lab.ssh("vps", "runuser -u postgres -- psql -q -c 'DROP DATABASE IF EXISTS notes' -c 'CREATE DATABASE notes'")
+    psql(lab, "vps", "notes", "CREATE TABLE old (x int); INSERT INTO old VALUES (42)")
+    mysql(lab, "vps", "DROP DATABASE IF EXISTS shop; CREATE DATABASE shop; CREATE TABLE shop.old (x int); "
+                      "INSERT INTO shop.old VALUES (7)")
+    postgres_before = psql(lab, "vps", "postgres", "SELECT datname FROM pg_database ORDER BY 1")
+    mariadb_before = mysql(lab, "vps", "SHOW DATABASES")
+    flab.write_collective(services=("www",), changes={"www": {"databases": [
+        {"engine": "postgres", "name": "notes"}, {"engine": "mariadb", "name": "shop"}]}})
+    flab.deploy_on_primary("www")
+    assert flab.chaton("backup", "www", "--init").returncode == 0
+
+    run = flab.chaton("failover", "--to", "vps", "--rehearse", "--yes", "--json")
+
+    assert run.returncode == 0, run.output
+    assert psql(lab, "vps", "notes", "SELECT x FROM old") == "42"
+    assert mysql(lab, "vps", "SHOW TABLES FROM shop") == "old"
+    assert mysql(lab, "vps", "SELECT x FROM shop.old") == "7"
+    assert psql(lab, "vps", "postgres", "SELECT datname FROM pg_database ORDER BY 1") == postgres_before
+    assert mysql(lab, "vps", "SHOW DATABASES") == mariadb_before
+    run_id, status, _ = flab.last_run("rehearsal")
+    assert status == "ok"
+    assert flab.keyed_steps(run_id)["undo:www@vps"][0] in ("ok", "changed")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -137,22 +137,29 @@ def load_database(transport: Transport, item: DatabaseRestore, database: Databas
 
 def _swap(transport: Transport, database: Database, item: DatabaseRestore) -> None:
     assert item.staging_name is not None
+    swap_database(transport, database, live=item.name, staging=item.staging_name, kept_aside=item.kept_aside)
+
+
+def swap_database(transport: Transport, database: Database, *, live: str, staging: str,
+                  kept_aside: str | None) -> None:
+    """`staging` becomes `live`; the live database is kept as `kept_aside` (dropped when None and absent).
+    PostgreSQL renames databases; MariaDB moves every table in one RENAME TABLE."""
     if is_postgres(database):
-        _sql(transport, pg_swap_argv(database, live=item.name, staging=item.staging_name, kept_aside=item.kept_aside),
-             f"renaming {item.staging_name} to {item.name}")
+        _sql(transport, pg_swap_argv(database, live=live, staging=staging, kept_aside=kept_aside),
+             f"renaming {staging} to {live}")
         return
-    schemas = [item.staging_name] + ([item.name] if item.kept_aside else [])
+    schemas = [staging] + ([live] if kept_aside else [])
     tables, others = parse_mysql_objects(_sql(transport, mysql_objects_argv(database, schemas),
                                               "listing the tables to move"))
     views = [name for schema in schemas for name, kind in tables.get(schema, []) if kind != "BASE TABLE"]
     if views or others:
-        raise RestoreFailed(f"{transport.host}: {item.engine} database {item.name}: views, triggers, routines or events "
+        raise RestoreFailed(f"{transport.host}: {database.engine} database {live}: views, triggers, routines or events "
                             "cannot be moved by RENAME TABLE; the live database was left as it was. Restore with "
                             "--target DIR and load the dump by hand")
-    _sql(transport, mysql_swap_argv(database, live=item.name, staging=item.staging_name, kept_aside=item.kept_aside,
-                                    live_tables=[t for t, _ in tables.get(item.name, [])],
-                                    staging_tables=[t for t, _ in tables.get(item.staging_name, [])]),
-         f"moving the tables of {item.staging_name} into {item.name}")
+    _sql(transport, mysql_swap_argv(database, live=live, staging=staging, kept_aside=kept_aside,
+                                    live_tables=[t for t, _ in tables.get(live, [])],
+                                    staging_tables=[t for t, _ in tables.get(staging, [])]),
+         f"moving the tables of {staging} into {live}")
 
 
 def drill_database(transport: Transport, item: DatabaseRestore, database: Database, *, binary: str,

@@ -16,14 +16,16 @@ from typing import Any
 
 from chaton_ops.adapters.restic_output import RestoreProgress
 from chaton_ops.core.backup import format_bytes
-from chaton_ops.core.database import drop_argv, pg_swap_argv
+from chaton_ops.core.database import derived_name, drop_argv
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.playbook_plan import PREVIOUS_SUFFIX, service_commands
 from chaton_ops.core.runbook import PlannedStep
+from chaton_ops.errors import ChatonError
 from chaton_ops.ops.deploy import prepare_deploy, run_playbook
 from chaton_ops.ops.engine import RunState, StepOutput
 from chaton_ops.ops.failover.actions import FailoverStepError, _Base
 from chaton_ops.ops.restore import apply_restore, prepare_restore
+from chaton_ops.ops.restore_db import swap_database
 from chaton_ops.ops.restore_steps import SWAP_SCRIPT, remove_tree
 
 UNDO_MARK = ".chaton-prev-undo-"
@@ -140,12 +142,12 @@ class UndoAction(_Base):
         if kept is None:
             transport.run(drop_argv(database, loaded["name"]), timeout=SHORT_TIMEOUT, check=True)
             return f"dropped {loaded['engine']} database {loaded['name']} (it did not exist before)"
-        if database.engine != "postgres":
-            raise FailoverStepError(f"{transport.host}: putting {database.engine} database {loaded['name']} back is "
-                                    f"not automatic: the previous one is kept as {kept}")
-        trash = f"{loaded['name']}_chaton_undo_{stamp.lower()}"[:63]
-        transport.run(pg_swap_argv(database, live=loaded["name"], staging=kept, kept_aside=trash),
-                      timeout=SHORT_TIMEOUT, check=True)
+        trash = derived_name(database, f"chaton_undo_{stamp.lower()}")
+        try:
+            swap_database(transport, database, live=loaded["name"], staging=kept, kept_aside=trash)
+        except ChatonError as failure:
+            raise FailoverStepError(f"putting {database.engine} database {loaded['name']} back failed: "
+                                    f"{failure.message} (the previous one is kept as {kept})") from failure
         transport.run(drop_argv(database, trash), timeout=SHORT_TIMEOUT, check=True)
         return f"{loaded['engine']} database {loaded['name']} back as it was"
 
