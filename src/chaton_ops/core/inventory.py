@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from chaton_ops.core.schedule import Schedule
 from chaton_ops.core.values import (
     AbsolutePath,
     Address,
@@ -198,6 +199,10 @@ class Defaults(Model):
     jobs: int = Field(default=4, ge=1, le=64, description="How many hosts are worked on in parallel.")
     thresholds: Thresholds = Field(default_factory=Thresholds,
                                    description="Health-check thresholds of every host and service (`chaton status`).")
+    inactive_after: int | None = Field(
+        default=None, ge=1, le=36500, description="Days without contact (a tenant's `last_contact`) after which "
+        "the collective may delete a member's data: `chaton tenant list` flags those past it, and `chaton tenant "
+        "remove` refuses a tenant inside it (unless --force). Unset: no limit, every removal needs --force.")
     resolver_lookup: Address | None = Field(
         default=None, description="Name every host looks up with its own resolvers in `chaton status`; default: the "
         "first DNS record of a service (e.g. www.example.org), else the collective's domain.")
@@ -540,6 +545,12 @@ class Inventory(Model):
     tenants: dict[Name, Tenant] = Field(default_factory=dict, description="Tenants by name.")
     services: dict[Name, Service] = Field(default_factory=dict, description="Services by name.")
     notify: Notify = Field(default_factory=Notify, description="Notifications at the end of runs (healthchecks, apprise).")
+    playbooks: LocalPath | None = Field(
+        default=None, description="The collective's own playbooks folder (relative to the inventory's folder, or "
+        "absolute), searched after $CHATON_PLAYBOOKS and before the inventory's `playbooks/` and the built-in ones.")
+    schedule: Schedule = Field(default_factory=Schedule,
+                               description="When chaton's jobs run (`chaton schedule install`): systemd calendar "
+                                           "expressions for backup, check, drill, status, prune and the runbook.")
 
     @field_validator("version", mode="before")
     @classmethod

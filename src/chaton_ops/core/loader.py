@@ -56,6 +56,18 @@ class LoadedInventory:
         path = Path(os.path.expanduser(value))
         return path if path.is_absolute() else self.base_dir / path
 
+    @property
+    def own_playbooks(self) -> Path | None:
+        """The collective's own playbooks folder (`playbooks:` in the inventory), searched before the
+        inventory's `playbooks/` and the built-in ones; None when the inventory names none."""
+        named = self.inventory.playbooks
+        return None if named is None else self.resolve_path(named)
+
+    def playbook_search_path(self, environ: dict[str, str] | None = None) -> list[Path]:
+        from chaton_ops.core.playbook import playbook_search_path
+
+        return playbook_search_path(self.base_dir, environ, own=self.own_playbooks)
+
     def where(self, path: PathKey) -> str:
         position = self.positions.find(path)
         return f"{position.file}:{position.line}" if position else str(self.source)

@@ -311,15 +311,19 @@ class LoadedPlaybook:
 
 
 def builtin_playbooks_dir() -> Path:
-    """The playbooks shipped with chaton (repository root `playbooks/`)."""
-    return Path(__file__).resolve().parents[3] / "playbooks"
+    """The playbooks shipped with chaton: package data (`chaton_ops/playbooks/`), so that a wheel
+    installed anywhere (pip, pipx) has them, not only a checkout of the sources."""
+    return Path(__file__).resolve().parents[1] / "playbooks"
 
 
-def playbook_search_path(inventory_dir: Path, environ: dict[str, str] | None = None) -> list[Path]:
-    """$CHATON_PLAYBOOKS (colon-separated), then the inventory's `playbooks/`, then the shipped ones."""
+def playbook_search_path(inventory_dir: Path, environ: dict[str, str] | None = None, *,
+                         own: Path | None = None) -> list[Path]:
+    """$CHATON_PLAYBOOKS (colon-separated), then the folder the inventory names (`playbooks:`, `own`),
+    then the inventory's `playbooks/`, then the shipped ones."""
     environ = dict(os.environ) if environ is None else environ
     extra = [Path(p) for p in environ.get(PLAYBOOKS_ENV, "").split(os.pathsep) if p]
-    return [*extra, inventory_dir / "playbooks", builtin_playbooks_dir()]
+    named = [own] if own is not None else []
+    return list(dict.fromkeys([*extra, *named, inventory_dir / "playbooks", builtin_playbooks_dir()]))
 
 
 def find_playbook(name: str, search_path: list[Path]) -> Path:

@@ -25,7 +25,6 @@ from chaton_ops.core.playbook import (
     Step,
     find_playbook,
     load_playbook,
-    playbook_search_path,
     validation_problems,
 )
 from chaton_ops.core.playbook_plan import (
@@ -137,7 +136,7 @@ def prepare_deploy(loaded: LoadedInventory, service_name: str, host_name: str | 
         raise InventoryError(Problem(f"service '{service_name}' has no playbook",
                                      path=f"services.{service_name}.playbook",
                                      file=loaded.where(("services", service_name)).split(":")[0]))
-    loaded_playbook = load_playbook(find_playbook(service.playbook, playbook_search_path(loaded.base_dir, environ)))
+    loaded_playbook = load_playbook(find_playbook(service.playbook, loaded.playbook_search_path(environ)))
     problems = service_variable_problems(loaded, loaded_playbook, service_name)
     if problems:
         raise InventoryError(problems)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.ports import ServiceManager
 from chaton_ops.core.playbook import (
     LoadedPlaybook,
     PlaybookError,
     find_playbook,
     load_playbook,
-    playbook_search_path,
 )
 from chaton_ops.core.playbook_variables import find_variable_problems
 from chaton_ops.errors import InventoryError, Problem
@@ -29,7 +29,7 @@ class PlaybookCache:
     def get(self, name: str) -> LoadedPlaybook | list[Problem]:
         if name not in self.found:
             try:
-                path = find_playbook(name, playbook_search_path(self.loaded.base_dir, self.environ))
+                path = find_playbook(name, self.loaded.playbook_search_path(self.environ))
                 self.found[name] = load_playbook(path)
             except PlaybookError as error:
                 self.found[name] = error.problems
@@ -70,9 +70,44 @@ def playbook_problems(loaded: LoadedInventory, environ: dict[str, str] | None = 
     return problems
 
 
-def check_inventory(loaded: LoadedInventory, environ: dict[str, str] | None = None) -> None:
-    """Raise InventoryError with every problem the loader does not see (playbooks and their variables)."""
-    problems = playbook_problems(loaded, environ)
+def schedule_problems(loaded: LoadedInventory, calendar: ServiceManager | None = None) -> list[Problem]:
+    """Each job's calendar expression, as systemd reads it: the documented forms are read here; another
+    form is asked of `systemd-analyze calendar` where it is installed (time zones, `~`…), else refused."""
+    from chaton_ops.core.calendar import CalendarError, parse_calendar
+
+    problems = []
+    for name, job in loaded.inventory.schedule.jobs().items():
+        try:
+            parse_calendar(job.on)
+            continue
+        except CalendarError as error:
+            ours = str(error)
+        if calendar is None:
+            from chaton_ops.adapters.systemd import Systemd
+
+            calendar = Systemd()
+        if calendar.available() and calendar.calendar_problem(job.on) is None:
+            continue  # a form systemd reads beyond the documented ones (a time zone, `~`)
+        here = ("schedule", name, "on") if loaded.positions.find(("schedule", name, "on")) else ("schedule", name)
+        problems.append(loaded.positions.problem(f"{job.on!r} is not a calendar expression: {ours} "
+                                                 "(see systemd.time(7); e.g. `*-*-* 02:30`, `Sun *-*-* 04:00`, "
+                                                 "`*:0/5`, `daily`)", here))
+    return problems
+
+
+def own_playbooks_problems(loaded: LoadedInventory) -> list[Problem]:
+    folder = loaded.own_playbooks
+    if folder is None or folder.is_dir():
+        return []
+    return [loaded.positions.problem(f"{folder} is not a folder (the collective's own playbooks)", ("playbooks",))]
+
+
+def check_inventory(loaded: LoadedInventory, environ: dict[str, str] | None = None,
+                    calendar: ServiceManager | None = None) -> None:
+    """Raise InventoryError with every problem the loader does not see (playbooks and their variables,
+    the schedule's calendar expressions)."""
+    problems = [*own_playbooks_problems(loaded), *schedule_problems(loaded, calendar),
+                *playbook_problems(loaded, environ)]
     if problems:
         raise InventoryError(problems)
 
