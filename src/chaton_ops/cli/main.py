@@ -18,6 +18,7 @@ import typer
 from chaton_ops import __version__
 from chaton_ops.cli import backup as backup_cli
 from chaton_ops.cli import check as check_cli
+from chaton_ops.cli import completion as completion_cli
 from chaton_ops.cli import deploy as deploy_cli
 from chaton_ops.cli import failover as failover_cli
 from chaton_ops.cli import history as history_cli
@@ -62,6 +63,7 @@ app.add_typer(repo_cli.app, name="repo")
 app.add_typer(vm_cli.app, name="vm")
 app.command("failover")(failover_cli.failover)
 app.command("failback")(failover_cli.failback)
+app.command("completion")(completion_cli.completion)
 
 
 def _version(value: bool) -> None:
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_command(argv: list[str]) -> int:
     from chaton_ops.cli.output import error
 
+    completion_cli.prepare_if_completing(dict(os.environ))
     command = typer.main.get_command(app)
     try:
         args = hoist_global_options(argv, command)

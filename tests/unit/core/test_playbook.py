@@ -96,3 +96,31 @@ def test_shipped_playbooks_say_what_a_restore_stops_and_starts_again(name, stops
     playbook = load_playbook(builtin_playbooks_dir() / f"{name}.yml").playbook
     assert [step.label for step in playbook.stop] == stops
     assert len(playbook.start) == len(stops)  # whatever is stopped is started again
+
+
+def test_the_folder_the_inventory_names_comes_before_its_playbooks_folder_and_the_built_in_ones(tmp_path):
+    from chaton_ops.core.loader import load_inventory
+
+    inventory = tmp_path / "collective"
+    (inventory / "ours").mkdir(parents=True)
+    (inventory / "playbooks").mkdir()
+    (inventory / "ours" / "static-site.yml").write_text("steps: [{packages: [nginx]}]\n")
+    (inventory / "playbooks" / "static-site.yml").write_text("steps: [{packages: [apache2]}]\n")
+    (inventory / "playbooks" / "php-pages.yml").write_text("steps: [{packages: [php]}]\n")
+    (inventory / "inventory.yml").write_text(
+        "version: 1\ncollective: {name: T, domain: t.example, contact: a@t.example}\nplaybooks: ours\n")
+    loaded = load_inventory(inventory / "inventory.yml")
+
+    search = loaded.playbook_search_path({})
+
+    assert search == [inventory / "ours", inventory / "playbooks", builtin_playbooks_dir()]
+    assert find_playbook("static-site", search) == inventory / "ours" / "static-site.yml"
+    assert find_playbook("php-pages", search) == inventory / "playbooks" / "php-pages.yml"
+    assert find_playbook("postfix-relay", search) == builtin_playbooks_dir() / "postfix-relay.yml"
+
+
+def test_the_built_in_playbooks_live_inside_the_package(tmp_path):
+    import chaton_ops
+
+    assert builtin_playbooks_dir() == Path(chaton_ops.__file__).parent / "playbooks"
+    assert {p.stem for p in builtin_playbooks_dir().glob("*.yml")} == {"static-site", "postfix-relay", "php-pages"}
