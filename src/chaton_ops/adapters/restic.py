@@ -196,8 +196,26 @@ def build_forget_ids_argv(binary: str, repository_url: str, snapshot_ids: Sequen
     return [*_repo(binary, repository_url), "forget", *snapshot_ids]
 
 
-def build_prune_argv(binary: str, repository_url: str) -> list[str]:
-    return [*_repo(binary, repository_url), "prune"]
+def build_prune_argv(binary: str, repository_url: str, *, max_unused: str | None = None) -> list[str]:
+    """`restic prune`: removes the data no snapshot references any more (forgotten snapshots'), repacking
+    partly used packs until at most `max_unused` stays unused (restic's default: 5%)."""
+    argv = [*_repo(binary, repository_url), "prune"]
+    return argv + (["--max-unused", max_unused] if max_unused is not None else [])
+
+
+def parse_max_unused(text: str) -> str:
+    """`text` if restic's `prune --max-unused` accepts it, else ValueError saying what it takes: a size
+    (bytes, or with a unit k, m, g, t), a percentage of the repository (0–100 %), or `unlimited`."""
+    expected = "expected a size such as 500M or 2G, a percentage such as 5% (0 to 100), or unlimited"
+    if text == "unlimited":
+        return text
+    if match := re.fullmatch(r"(\d{1,3}(?:\.\d{1,6})?)%", text):
+        if not 0 <= float(match[1]) <= 100:
+            raise ValueError(f"the percentage must be from 0 to 100 ({expected})")
+        return text
+    if re.fullmatch(r"\d{1,15}[kKmMgGtT]?", text):
+        return text
+    raise ValueError(expected)
 
 
 def build_snapshots_argv(binary: str, repository_url: str, *, tags: Sequence[str] = (),

@@ -340,3 +340,27 @@ def parse_restore_summary(stdout: str) -> RestoreSummary:
                 files_verified=verified,
             )
     return RestoreSummary(files_verified=verified)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What `restic prune` said it removed and what it left (its own counts, in bytes)."""
+
+    removed_bytes: int | None  # "total prune": blobs deleted, and the parts of repacked packs dropped
+    remaining_bytes: int | None
+    unused_after_bytes: int | None  # unused data left (within --max-unused)
+    repacked_bytes: int | None
+
+
+_SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50}
+_PRUNE_LINE = re.compile(r"^(?P<what>total prune|remaining|to repack|unused size after prune):\s+"
+                         r"(?:\d+ blobs / )?(?P<size>[\d.]+) (?P<unit>B|KiB|MiB|GiB|TiB|PiB)\b", re.MULTILINE)
+
+
+def parse_prune(stdout: str) -> PruneReport:
+    """`restic prune`'s summary lines (the same text from 0.14 to 0.18: prune has no JSON output)."""
+    sizes: dict[str, int] = {}
+    for found in _PRUNE_LINE.finditer(stdout):
+        sizes.setdefault(found["what"], round(float(found["size"]) * _SIZE_UNITS[found["unit"]]))
+    return PruneReport(sizes.get("total prune"), sizes.get("remaining"), sizes.get("unused size after prune"),
+                       sizes.get("to repack"))

@@ -27,7 +27,7 @@ def backup(
     lock_wait: Annotated[float, typer.Option("--lock-wait", metavar="SECONDS", min=0,
                                              help="Wait that long for another run on the repository (chaton's lock, then "
                                                   "restic's); retention always waits up to 10 min.")] = 0.0,
-    no_retention: Annotated[bool, typer.Option("--no-retention", help="Skip `forget --prune`.")] = False,
+    no_retention: Annotated[bool, typer.Option("--no-retention", help="Skip `forget` (retention) after the snapshots.")] = False,
     metrics_file: Annotated[Path | None, typer.Option("--metrics-file", metavar="PATH",
                                                       help="Write a Prometheus textfile there.")] = None,
 ) -> None:
@@ -194,7 +194,7 @@ def _print_plan(plan, as_json: bool) -> None:
         if row["command"]:
             stdout().print(f"{row['host']}: {row['command']}", markup=False, highlight=False, soft_wrap=True)
     if retention:
-        print_table("Retention (forget --prune, per service tag)", ["repository", "run on", "services", "policy"],
+        print_table("Retention (forget, per service tag; prune: chaton prune)", ["repository", "run on", "services", "policy"],
                     [[r["repository"], r["run on"], r["services"], r["policy"]] for r in retention])
     stdout().print("dry run: nothing was changed", highlight=False)
 

@@ -24,6 +24,7 @@ from chaton_ops.cli import failover as failover_cli
 from chaton_ops.cli import history as history_cli
 from chaton_ops.cli import inventory as inventory_cli
 from chaton_ops.cli import ping as ping_cli
+from chaton_ops.cli import prune as prune_cli
 from chaton_ops.cli import repo as repo_cli
 from chaton_ops.cli import restore as restore_cli
 from chaton_ops.cli import snapshots as snapshots_cli
@@ -56,6 +57,7 @@ app.command("deploy")(deploy_cli.deploy)
 app.command("backup")(backup_cli.backup)
 app.command("snapshots")(snapshots_cli.snapshots)
 app.command("check")(check_cli.check)
+app.command("prune")(prune_cli.prune)
 app.command("status")(status_cli.status)
 app.command("restore")(restore_cli.restore)
 app.command("drill")(restore_cli.drill)

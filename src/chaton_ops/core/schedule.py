@@ -129,7 +129,7 @@ def job_argv(name: str, job: Job, where: Installation) -> list[str]:
     if name == "status":
         return [*base, "status", "--notify", *(["--html", job.to] if job.to else [])]
     if name == "prune":
-        return [*base, "--yes", "prune", "--all"]
+        return [*base, "--yes", "prune"]
     if name == "runbook":
         return [*base, "runbook", "--format", "html", "--to", job.to or f"{where.state_dir}/runbook.html"]
     raise ValueError(f"unknown job {name}")

@@ -2,9 +2,9 @@
 then retention per repository — and report one TargetResult per service × repository.
 
 Each target: free space of the repository (refused below the threshold) → restic backup of the
-data paths → one `restic backup --stdin` per database dump. Retention runs after every backup
-of the run, one repository at a time, because `forget` takes restic's exclusive lock and would
-make a parallel backup on another host fail.
+data paths → one `restic backup --stdin` per database dump. Retention (`forget`, never `prune`: that
+is `chaton prune`'s, on its own schedule) runs after every backup of the run, one repository at a time,
+because `forget` takes restic's exclusive lock and would make a parallel backup on another host fail.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from chaton_ops.adapters.restic import (
     build_dump_pipeline_argv,
     build_forget_argv,
     build_forget_ids_argv,
-    build_prune_argv,
     build_stdin_backup_argv,
     parse_pipe_status,
     run_restic,
@@ -78,7 +77,7 @@ class BackupOptions:
     jobs: int = 4
     retention: bool = True
     lock_wait: float = 0.0  # seconds a backup waits for restic's lock held by another process
-    retention_lock_wait: float = RETENTION_LOCK_WAIT  # the same for forget/prune, after the snapshots
+    retention_lock_wait: float = RETENTION_LOCK_WAIT  # the same for forget, after the snapshots
 
 
 class Journaled:
@@ -336,10 +335,12 @@ class RetentionPostponed(ResticError):
 
 
 def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetResult]) -> list[TargetResult]:
-    """forget per group of services (only those whose backup succeeded), prune once per repository.
+    """`forget` per group of services (only those whose backup succeeded), never `prune`: prune rewrites
+    packs under restic's exclusive lock and would cost every night as much as the backup itself; it runs
+    on its own schedule (`chaton prune`, ops/prune.py).
 
     A failed forget fails its services; a repository that stayed locked by another process (a
-    `check`) only postpones retention: the snapshot was made, so the service ends with a warning."""
+    `check`, a prune) only postpones retention: the snapshot was made, so the service ends with a warning."""
     succeeded = {(r.service, r.repository) for r in results if r.succeeded}
     problems: dict[tuple[str, str], ChatonError] = {}
     by_repository: dict[str, list[RetentionGroup]] = {}
@@ -349,15 +350,9 @@ def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetRe
             by_repository.setdefault(group.repository, []).append(replace(group, services=services))
 
     def forget_in(repository: str) -> None:
-        groups = by_repository[repository]
-        removed_before_last = False
-        for index, group in enumerate(groups):
-            last = index == len(groups) - 1
+        for group in by_repository[repository]:
             try:
-                removed = _forget(context, group, prune=last)
-                if last and removed_before_last and not removed:
-                    _prune(context, group)
-                removed_before_last = removed_before_last or removed
+                _forget(context, group)
             except ChatonError as failure:
                 for service in group.services:
                     problems[(service, repository)] = failure
@@ -379,7 +374,7 @@ def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetRe
 
 
 def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[str], what: str) -> ResticRun:
-    """forget or prune, waiting for restic's lock (stale locks removed first with --unlock); a lock
+    """forget, waiting for restic's lock (stale locks removed first with --unlock); a lock
     still held at the end postpones retention."""
     transport = context.transports(group.host)
     url = context.loaded.inventory.repositories[group.repository].url
@@ -409,10 +404,10 @@ def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[
     return result
 
 
-def _forget(context: _Context, group: RetentionGroup, *, prune: bool) -> bool:
-    """One `forget` of a group; True if it removed snapshots."""
+def _forget(context: _Context, group: RetentionGroup) -> bool:
+    """One `forget` of a group (no prune); True if it removed snapshots."""
     url = context.loaded.inventory.repositories[group.repository].url
-    argv = build_forget_argv(group.restic, url, tags=group.tags, keep_flags=group.keep_flags, prune=prune)
+    argv = build_forget_argv(group.restic, url, tags=group.tags, keep_flags=group.keep_flags, prune=False)
     run = _run_retention_command(context, group, argv, "forget")
     if not run.succeeded:
         context.journal.record(group.repository, "forget", "failed",
@@ -422,14 +417,6 @@ def _forget(context: _Context, group: RetentionGroup, *, prune: bool) -> bool:
     removed = [snapshot for g in groups for snapshot in g.remove]
     context.journal.record(group.repository, "forget", "ok", {
         "services": list(group.services), "policy": list(group.keep_flags), "removed": len(removed),
-        "kept": sum(len(g.keep) for g in groups), "pruned": bool(prune and removed),
+        "kept": sum(len(g.keep) for g in groups),
     })
     return bool(removed)
-
-
-def _prune(context: _Context, group: RetentionGroup) -> None:
-    url = context.loaded.inventory.repositories[group.repository].url
-    run = _run_retention_command(context, group, build_prune_argv(group.restic, url), "prune")
-    context.journal.record(group.repository, "prune", "ok" if run.succeeded else "failed", {})
-    if not run.succeeded:
-        raise run.error(f"prune of {group.repository}")

@@ -1,0 +1,87 @@
+"""Plans of the runbook engine and the runs that applied them, as tables (80 columns) or JSON; and the
+one way a changing command goes: plan shown → confirmed (cli/confirm.py) → applied with progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from chaton_ops.cli.output import print_json, print_table, stderr, stdout
+
+if TYPE_CHECKING:
+    from chaton_ops.cli.context import Options
+    from chaton_ops.core.runbook import Plan
+    from chaton_ops.ops.engine import RunResult, StepEvent
+
+Detail = Callable[[Mapping[str, Any]], str]
+
+
+def plan_as_json(plan: Plan) -> dict[str, Any]:
+    return {"command": plan.command, "inputs": dict(plan.inputs),
+            "steps": [{"key": s.key, "action": s.action, "title": s.title, "host": s.host, "target": s.target,
+                       "noop": s.noop, "inputs": dict(s.inputs)} for s in plan.steps]}
+
+
+def print_plan(plan: Plan, title: str, *, detail: Callable[[Any], str] | None = None) -> None:
+    rows = [[step.title, step.host or "-", step.noop and f"nothing to do: {step.noop}" or
+             (detail(step) if detail else "")] for step in plan.steps]
+    print_table(title, ["step", "on", "what"], rows)
+
+
+def show_plan_and_confirm(opts: Options, plan: Plan, title: str, question: str, *,
+                          detail: Callable[[Any], str] | None = None) -> bool:
+    """--dry-run: the plan (or its JSON) and False. Else the plan on a terminal, then the question
+    (refused without a terminal unless --yes) and True."""
+    import sys
+
+    from chaton_ops.cli.confirm import confirm
+
+    if opts.dry_run:
+        if opts.json:
+            print_json(plan_as_json(plan))
+        else:
+            print_plan(plan, title, detail=detail)
+            stdout().print("dry run: nothing was changed", highlight=False)
+        return False
+    if not opts.quiet and not opts.json and sys.stdin.isatty():
+        print_plan(plan, title, detail=detail)
+    if all(step.noop is not None for step in plan.steps):
+        return True  # nothing to confirm: every step is a no-op with its reason
+    confirm(opts, question)
+    return True
+
+
+class Progress:
+    """One line per step on stderr while a run goes (a terminal, not -q, not --json)."""
+
+    def __init__(self, opts: Options) -> None:
+        self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
+
+    def __call__(self, event: StepEvent) -> None:
+        if not self.enabled:
+            return
+        from chaton_ops.cli.output import escape
+
+        if event.kind == "start":
+            stderr().print(f"… {escape(event.step.title)}", highlight=False)
+        elif event.kind == "progress":
+            stderr().print(f"  {escape(event.text)}", highlight=False)
+
+
+def run_as_json(result: RunResult, outputs: Callable[[Any], Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    return {"run": result.run_id, "command": result.command, "status": result.status,
+            "exit_code": int(result.exit_code), "duration": round(result.duration, 3),
+            "steps": [{"key": r.step.key, "title": r.step.title, "host": r.step.host, "status": r.status,
+                       "message": r.message, "outputs": dict(outputs(r) if outputs else r.outputs)}
+                      for r in result.steps]}
+
+
+def print_run(result: RunResult, title: str, columns: list[str], row: Callable[[Any], list[Any]]) -> None:
+    print_table(f"{title} (run {result.run_id}): {result.status}", columns, [row(r) for r in result.steps])
+    for step in result.steps:
+        if step.status in ("failed", "skipped") and step.message:
+            colour = "red" if step.status == "failed" else "yellow"
+            from chaton_ops.cli.output import escape
+
+            stderr().print(f"[{colour}]{step.status}:[/{colour}] {escape(step.step.title)}: {escape(step.message)}",
+                           markup=True, highlight=False, soft_wrap=True)
