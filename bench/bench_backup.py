@@ -4,8 +4,11 @@
    `chaton backup bench --no-retention` (the installed command: interpreter start, inventory, SSH
    connection, free-space and path checks, journal) against the very same `restic backup` argv run
    with the system ssh client on primary (password from a file there): a full backup into an empty
-   repository, then again (incremental: nothing changed); and the nightly default (backup, then
-   `forget --prune`) against bare backup + forget --prune. Target: chaton / bare ≤ 1.10.
+   repository, then again (incremental: nothing changed); then a night's work (5 % of the files
+   rewritten first, outside the timing): `chaton backup bench`, the shipped default (backup, then
+   `forget` — prune is `chaton prune`'s, weekly), against the bare `restic backup` alone ("nightly":
+   what retention costs a night) and against bare backup + forget ("with_retention": the same work).
+   Target: chaton / bare ≤ 1.10.
 2. Parallel: `chaton backup --all --jobs 4` of 4 services on 4 hosts (node1..node4, ≈ 40 MB in 1,000
    files each) against the same 4 bare `restic backup` commands started together, each side into a
    fresh repository. Target: chaton / bare ≤ 1.10. (On 2 cores four restic processes are CPU-bound,
@@ -47,6 +50,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 TARGET_OVERHEAD = 1.10
 TARGET_PARALLEL = 1.10
 BIG_FILES, BIG_FILE_BYTES = 3000, 70_000  # ≈ 200 MB
+CHANGED_FILES = BIG_FILES // 20  # a night's changes: 5 % of the files
 NODE_FILES, NODE_FILE_BYTES = 1000, 40_000  # ≈ 40 MB per node
 PARTS = ("overhead", "parallel")
 
@@ -113,6 +117,7 @@ class _Bench:
                     "CHATON_STATE_DIR": str(work / "state")}
         self.backup_address = lab.address("backup")
         self.nodes = [f"node{i}" for i in range(1, EXTRA_HOSTS + 1)]
+        self.changed: list[str] = []
 
     def url(self, repository: str) -> str:
         return f"sftp:root@{self.backup_address}:/srv/restic/{repository}"
@@ -149,7 +154,7 @@ class _Bench:
 
         return build_forget_argv("restic", self.url(repository), tags=[f"service:{service}"],
                                  keep_flags=["--keep-last", "3", "--keep-daily", "7", "--keep-weekly", "5",
-                                             "--keep-monthly", "12"], prune=True)
+                                             "--keep-monthly", "12"], prune=False)
 
 
 def service(host: str) -> dict[str, Any]:
@@ -178,7 +183,7 @@ def _measure(bench: _Bench, parts: tuple[str, ...]) -> dict[str, Any]:
     comparisons: list[tuple[str, str, float]] = []
     if "overhead" in parts:
         comparisons += [("full", "overhead", TARGET_OVERHEAD), ("incremental", "overhead", TARGET_OVERHEAD),
-                        ("with_retention", "overhead", TARGET_OVERHEAD)]
+                        ("nightly", "overhead", TARGET_OVERHEAD), ("with_retention", "overhead", TARGET_OVERHEAD)]
     if "parallel" in parts:
         comparisons += [("four_hosts", "parallel", TARGET_PARALLEL)]
     for name, _, target in comparisons:
@@ -209,15 +214,30 @@ def _one_service(bench: _Bench, side: str, times: dict[str, list[float]]) -> Non
         command = bench.chaton(path, "bench", "--no-retention")
         record("full", timed(command, bench.env))
         record("incremental", timed(command, bench.env))
-        record("with_retention", timed(bench.chaton(path, "bench"), bench.env))
+        change_some_files(bench, side)
+        took = timed(bench.chaton(path, "bench"), bench.env)
+        record("nightly", took)
+        record("with_retention", took)
     else:
         command = bench.bare("primary", bench.restic_backup(repository, "primary", "bench"))
         record("full", timed(command, bench.env))
         record("incremental", timed(command, bench.env))
+        change_some_files(bench, side)
         started = time.perf_counter()
         timed(command, bench.env)
+        record("nightly", time.perf_counter() - started)
         timed(bench.bare("primary", bench.restic_forget(repository, "bench")), bench.env)
         record("with_retention", time.perf_counter() - started)
+
+
+def change_some_files(bench: _Bench, side: str) -> None:
+    """A night's changes: 5 % of the files rewritten (a different 5 % each time, the same amount for both sides)."""
+    root = bench.lab.host_path("primary", "/srv/bench")
+    files = sorted(root.rglob("*.bin"))
+    start = (len(bench.changed) * CHANGED_FILES) % len(files)
+    bench.changed.append(side)
+    for path in files[start:start + CHANGED_FILES]:
+        path.write_bytes(os.urandom(BIG_FILE_BYTES))
 
 
 def _four_hosts(bench: _Bench, side: str, times: dict[str, list[float]]) -> None:

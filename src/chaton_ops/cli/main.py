@@ -27,6 +27,7 @@ from chaton_ops.cli import ping as ping_cli
 from chaton_ops.cli import prune as prune_cli
 from chaton_ops.cli import repo as repo_cli
 from chaton_ops.cli import restore as restore_cli
+from chaton_ops.cli import schedule as schedule_cli
 from chaton_ops.cli import snapshots as snapshots_cli
 from chaton_ops.cli import status as status_cli
 from chaton_ops.cli import vm as vm_cli
@@ -65,6 +66,7 @@ app.add_typer(repo_cli.app, name="repo")
 app.add_typer(vm_cli.app, name="vm")
 app.command("failover")(failover_cli.failover)
 app.command("failback")(failover_cli.failback)
+app.add_typer(schedule_cli.app, name="schedule")
 app.command("completion")(completion_cli.completion)
 
 

@@ -93,7 +93,8 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     console = _console(False)
     widths = fit_column_widths(columns, cells, console.width)
     table = Table(title=title, title_justify="left", title_style="bold", header_style="bold",
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                  min_width=min(len(title), console.width))  # a narrow table does not fold its title
     for index, column in enumerate(columns):
         table.add_column(column, no_wrap=index == 0, overflow="fold", width=widths[index] if widths else None)
     for row in cells:

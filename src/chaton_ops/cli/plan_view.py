@@ -23,9 +23,15 @@ def plan_as_json(plan: Plan) -> dict[str, Any]:
 
 
 def print_plan(plan: Plan, title: str, *, detail: Callable[[Any], str] | None = None) -> None:
-    rows = [[step.title, step.host or "-", step.noop and f"nothing to do: {step.noop}" or
-             (detail(step) if detail else "")] for step in plan.steps]
-    print_table(title, ["step", "on", "what"], rows)
+    """The steps; an `on` column when steps run on hosts, a `what` column when there is something to say."""
+    hosts = any(step.host for step in plan.steps)
+    columns = ["step", *(["on"] if hosts else []), "what"]
+    rows = [[step.title, *([step.host or "-"] if hosts else []),
+             f"nothing to do: {step.noop}" if step.noop else (detail(step) if detail else "")]
+            for step in plan.steps]
+    if not any(row[-1] for row in rows):
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
+    print_table(title, columns, rows)
 
 
 def show_plan_and_confirm(opts: Options, plan: Plan, title: str, question: str, *,

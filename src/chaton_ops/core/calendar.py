@@ -198,7 +198,8 @@ def _render_weekdays(days: tuple[int, ...]) -> str:
             runs[-1] = (runs[-1][0], day)
         else:
             runs.append((day, day))
-    return ",".join(WEEKDAYS[a] if a == b else f"{WEEKDAYS[a]}..{WEEKDAYS[b]}" for a, b in runs)
+    # as systemd writes them: a run of three days or more as a range, shorter ones listed
+    return ",".join(f"{WEEKDAYS[a]}..{WEEKDAYS[b]}" if b - a >= 2 else ",".join(WEEKDAYS[a:b + 1]) for a, b in runs)
 
 
 def _cron(component: Component, name: str) -> str:
@@ -210,9 +211,9 @@ def _cron(component: Component, name: str) -> str:
         elif item.end is not None:
             text = f"{item.start}-{item.end}"
         elif item.step:
-            text = f"{item.start}-{high}"  # systemd's START/STEP: from START to the end of the range
+            # systemd's START/STEP: from START to the end of the range
+            text = "*" if item.start == low else f"{item.start}-{high}"
         else:
             text = str(item.start)
         rendered.append(text + (f"/{item.step}" if item.step else ""))
-    del low
     return ",".join(rendered)
