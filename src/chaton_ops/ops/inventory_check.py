@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import ServiceManager
 from chaton_ops.core.playbook import (
     LoadedPlaybook,
     PlaybookError,
@@ -15,6 +14,7 @@ from chaton_ops.core.playbook import (
     load_playbook,
 )
 from chaton_ops.core.playbook_variables import find_variable_problems
+from chaton_ops.core.ports import ServiceManager
 from chaton_ops.errors import InventoryError, Problem
 
 

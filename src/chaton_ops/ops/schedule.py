@@ -35,7 +35,18 @@ from chaton_ops.core.schedule import (
     unit_files,
 )
 from chaton_ops.errors import ChatonError, InventoryError, PathError, UsageError
-from chaton_ops.ops.engine import GO, Done, EventSink, Refuse, RunResult, RunState, StepOutput, Verdict, apply_plan, start_run
+from chaton_ops.ops.engine import (
+    GO,
+    Done,
+    EventSink,
+    Refuse,
+    RunResult,
+    RunState,
+    StepOutput,
+    Verdict,
+    apply_plan,
+    start_run,
+)
 
 Kind = Literal["systemd", "cron"]
 ROOT_VARIABLE = "CHATON_SCHEDULE_ROOT"
