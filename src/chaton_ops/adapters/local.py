@@ -66,8 +66,10 @@ class LocalTransport:
         stdin: bytes | None = None,
         timeout: float | None = None,
         check: bool = True,
+        keep_output: bool = True,
     ) -> CommandResult:
-        """`run`, handing stdout to `on_output` chunk by chunk while the command runs."""
+        """`run`, handing stdout to `on_output` chunk by chunk while the command runs (`keep_output=False`:
+        not kept in the result as well)."""
         full_env = {**os.environ, **(env or {}), **(secret_env or {})}
         shown = tuple(mask_argv(list(argv)))
         started = time.monotonic()
@@ -89,7 +91,8 @@ class LocalTransport:
         output: list[bytes] = []
         try:
             while chunk := os.read(process.stdout.fileno(), 65536):
-                output.append(chunk)
+                if keep_output:
+                    output.append(chunk)
                 on_output(chunk)
             returncode = process.wait()
         finally:

@@ -298,10 +298,12 @@ class SshTransport:
         stdin: bytes | None = None,
         timeout: float | None = None,
         check: bool = True,
+        keep_output: bool = True,
     ) -> CommandResult:
-        """`run`, handing stdout to `on_output` chunk by chunk while the command runs."""
+        """`run`, handing stdout to `on_output` chunk by chunk while the command runs (`keep_output=False`:
+        not kept in the result as well, for output larger than memory such as an archive)."""
         return self._execute(argv, env=env, secret_env=secret_env, stdin=stdin, timeout=timeout, check=check,
-                             on_output=on_output)
+                             on_output=on_output, keep_output=keep_output)
 
     def _execute(
         self,
@@ -313,6 +315,7 @@ class SshTransport:
         timeout: float | None,
         check: bool,
         on_output: Callable[[bytes], None] | None = None,
+        keep_output: bool = True,
     ) -> CommandResult:
         for value in (secret_env or {}).values():
             register_secret(value)
@@ -328,7 +331,7 @@ class SshTransport:
         try:
             channel.exec_command(command)
             feeder = _start_stdin_feeder(channel, secret_lines + (stdin or b""))
-            returncode, stdout, stderr = _collect(channel, started, timeout, on_output)
+            returncode, stdout, stderr = _collect(channel, started, timeout, on_output, keep_output)
             feeder.join(timeout=1)
         except TimeoutError:
             raise ConnectError(self.host, f"`{shlex.join(shown)}` did not finish within {timeout:g} s") from None
@@ -445,7 +448,7 @@ def _start_stdin_feeder(channel: paramiko.Channel, data: bytes) -> threading.Thr
 
 
 def _collect(channel: paramiko.Channel, started: float, timeout: float | None,
-             on_output: Callable[[bytes], None] | None = None) -> tuple[int, bytes, bytes]:
+             on_output: Callable[[bytes], None] | None = None, keep_output: bool = True) -> tuple[int, bytes, bytes]:
     """Read stdout and stderr until the command exits; TimeoutError past `timeout` seconds."""
     stdout: list[bytes] = []
     stderr: list[bytes] = []
@@ -456,9 +459,11 @@ def _collect(channel: paramiko.Channel, started: float, timeout: float | None,
     drain_until: float | None = None
     while True:
         while channel.recv_ready():
-            stdout.append(channel.recv(READ_CHUNK))
+            chunk = channel.recv(READ_CHUNK)
             if on_output is not None:
-                on_output(stdout[-1])
+                on_output(chunk)
+            if keep_output:
+                stdout.append(chunk)
         while channel.recv_stderr_ready():
             stderr.append(channel.recv_stderr(READ_CHUNK))
         pending = channel.recv_ready() or channel.recv_stderr_ready()

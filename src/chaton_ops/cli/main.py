@@ -30,6 +30,7 @@ from chaton_ops.cli import restore as restore_cli
 from chaton_ops.cli import schedule as schedule_cli
 from chaton_ops.cli import snapshots as snapshots_cli
 from chaton_ops.cli import status as status_cli
+from chaton_ops.cli import tenant as tenant_cli
 from chaton_ops.cli import vm as vm_cli
 from chaton_ops.cli.argv import hoist_global_options
 from chaton_ops.cli.context import Options
@@ -67,6 +68,7 @@ app.add_typer(vm_cli.app, name="vm")
 app.command("failover")(failover_cli.failover)
 app.command("failback")(failover_cli.failback)
 app.add_typer(schedule_cli.app, name="schedule")
+app.add_typer(tenant_cli.app, name="tenant")
 app.command("completion")(completion_cli.completion)
 
 

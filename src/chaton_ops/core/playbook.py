@@ -279,6 +279,10 @@ class Playbook(Model):
     after_restore: list[Step] = Field(default_factory=list,
                                       description="Steps run after the service's data is restored on its host "
                                       "(by `chaton restore` on the home host, by failover after deploying).")
+    undeploy: list[Step] = Field(default_factory=list,
+                                 description="Steps that take the service off its host when its tenant leaves "
+                                 "(`chaton tenant remove`): stop it, remove its configuration, reload what served "
+                                 "it. Its data and databases are removed by chaton itself afterwards.")
 
 
 class PlaybookError(InventoryError):

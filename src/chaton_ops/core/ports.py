@@ -167,6 +167,7 @@ class StreamingTransport(Transport, Protocol):
         stdin: bytes | None = None,
         timeout: float | None = None,
         check: bool = True,
+        keep_output: bool = True,
     ) -> CommandResult: ...
 
 

@@ -45,7 +45,7 @@ from chaton_ops.core.ports import Transport
 from chaton_ops.errors import ChatonError, InventoryError, Problem, UsageError
 from chaton_ops.ops.inventory_check import service_variable_problems
 
-Phase = Literal["steps", "after_restore", "stop", "start"]
+Phase = Literal["steps", "after_restore", "stop", "start", "undeploy"]
 StepStatus = Literal["ok", "changed", "failed"]
 # (target, timeout, expected HTTP status) -> None when it answered, else why not
 Probe = Callable[[str, float, int], str | None]

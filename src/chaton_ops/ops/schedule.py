@@ -37,6 +37,7 @@ from chaton_ops.core.schedule import (
 from chaton_ops.errors import ChatonError, InventoryError, PathError, UsageError
 from chaton_ops.ops.engine import (
     GO,
+    Action,
     Done,
     EventSink,
     Refuse,
@@ -334,6 +335,6 @@ class Timers:
 def apply_schedule(plan: Plan, manager: ServiceManager, journal: RunJournal, args: list[str], *,
                    on_event: EventSink | None = None) -> RunResult:
     run_id = start_run(journal, plan, args)
-    actions = {"write": WriteFile(), "remove": RemoveFile(), "enable": Timers(manager, True),
+    actions: dict[str, Action] = {"write": WriteFile(), "remove": RemoveFile(), "enable": Timers(manager, True),
                "disable": Timers(manager, False)}
     return apply_plan(plan, actions, journal, run_id, on_event=on_event)
