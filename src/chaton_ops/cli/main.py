@@ -27,6 +27,7 @@ from chaton_ops.cli import ping as ping_cli
 from chaton_ops.cli import prune as prune_cli
 from chaton_ops.cli import repo as repo_cli
 from chaton_ops.cli import restore as restore_cli
+from chaton_ops.cli import runbook_doc as runbook_cli
 from chaton_ops.cli import schedule as schedule_cli
 from chaton_ops.cli import snapshots as snapshots_cli
 from chaton_ops.cli import status as status_cli
@@ -69,6 +70,7 @@ app.command("failover")(failover_cli.failover)
 app.command("failback")(failover_cli.failback)
 app.add_typer(schedule_cli.app, name="schedule")
 app.add_typer(tenant_cli.app, name="tenant")
+app.command("runbook")(runbook_cli.runbook)
 app.command("completion")(completion_cli.completion)
 
 
