@@ -236,3 +236,30 @@ def test_the_subset_forms_agree_with_the_installed_restic(tmp_path: Path) -> Non
     disagreements = [(subset, stderr) for subset, (accepted, stderr) in answers.items()
                      if accepted != (subset in SUBSETS_RESTIC_ACCEPTS)]
     assert disagreements == []
+
+
+@pytest.mark.parametrize("version", ["0.14", "0.18"])
+def test_prune_reports_what_it_removed_and_what_stays_unused(version):
+    from chaton_ops.adapters.restic_output import parse_prune
+
+    text = (Path(__file__).parent / "restic_samples" / f"v{version}-prune.txt").read_text()
+
+    report = parse_prune(text)
+
+    assert report.removed_bytes is not None and 590_000 < report.removed_bytes < 610_000
+    assert report.remaining_bytes is not None and 900_000 < report.remaining_bytes < 902_000
+    assert report.unused_after_bytes == 0
+
+
+@pytest.mark.parametrize("limit, ok", [("5%", True), ("0", True), ("2G", True), ("500m", True),
+                                       ("unlimited", True), ("101%", False), ("-1", False), ("5 %", False),
+                                       ("lots", False), ("1e9", False)])
+def test_max_unused_takes_the_forms_restic_takes(limit, ok):
+    from chaton_ops.adapters.restic import build_prune_argv, parse_max_unused
+
+    if ok:
+        assert parse_max_unused(limit) == limit
+        assert build_prune_argv("restic", "/r", max_unused=limit)[-2:] == ["--max-unused", limit]
+    else:
+        with pytest.raises(ValueError, match="expected a size"):
+            parse_max_unused(limit)
