@@ -86,6 +86,18 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
         (("restore", "www", "--target", "/tmp/www-inspect"), 0),
         (("drill", "www"), 0),
         (("drill", "--all", "--on", "primary"), 0),
+        (("prune", "--dry-run"), 0),
+        (("prune", "--yes"), 0),
+        (("tenant", "list"), 0),
+        (("tenant", "export", "lab", "--to", str(blab.tmp / "lab.tar.gz")), 0),
+        (("tenant", "remove", "lab", "--dry-run"), 2),  # inside the limit: refused without --force
+        (("tenant", "remove", "lab", "--force", "--dry-run"), 0),
+        (("runbook", "--format", "html", "--to", str(blab.tmp / "runbook.html")), 0),
+        (("schedule", "install", "--kind", "cron", "--root", str(blab.tmp / "root"), "--dry-run"), 0),
+        (("schedule", "install", "--kind", "cron", "--root", str(blab.tmp / "root"), "--yes"), 0),
+        (("schedule", "show", "--kind", "cron", "--root", str(blab.tmp / "root")), 0),
+        (("--version",), 0),
+        (("completion", "bash"), 0),
         (("backup", "nosuch"), 2),
         (("inventory", "check", "-i"), 2),
         (("check", "--read-data-subset", "bogus"), 2),
@@ -94,6 +106,10 @@ def test_every_command_of_the_tour_runs_on_a_terminal(blab, lab):
         run = chaton_in_terminal(blab, *args)
         assert run.returncode == expected, f"chaton {' '.join(args)} exited {run.returncode}:\n{run.text}"
     assert "<title>Chaton Lab: service status</title>" in (blab.tmp / "status.html").read_text()
+    runbook = (blab.tmp / "runbook.html").read_text()
+    assert "chaton -i" in runbook and "restore www" in runbook and "last drill" in runbook
+    assert blab.lab.restic_password not in runbook
+    assert (blab.tmp / "root" / "etc" / "cron.d" / "chaton").exists()
 
 
 def test_the_vm_commands_of_the_tour_run_on_a_terminal_against_a_fake_cluster(fakepve, fakepve_cafile, tmp_path):

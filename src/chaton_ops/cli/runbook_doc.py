@@ -37,5 +37,6 @@ def runbook(
 
     write_text_atomically(target, text, mode=0o640)
     if not opts.quiet and not opts.json:
-        typer.echo(f"runbook written: {target} ({len(loaded.inventory.services)} services, "
-                   f"{len(loaded.inventory.hosts)} hosts)")
+        services, hosts = len(loaded.inventory.services), len(loaded.inventory.hosts)
+        typer.echo(f"runbook written: {target} ({services} service{'s' if services != 1 else ''}, "
+                   f"{hosts} host{'s' if hosts != 1 else ''})")

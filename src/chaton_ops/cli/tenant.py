@@ -86,7 +86,8 @@ def export(
                       f"{s.data['files']} ({format_bytes(s.data['bytes'])})" if s.data else "-",
                       [d["file"].rsplit("/", 1)[1] if d.get("file") else f"{d['database']}: no dump"
                        for d in s.databases]] for s in report.services])
-        stdout().print(f"written: {escape(str(to))} ({report.files} files, {format_bytes(report.bytes)}, "
+        stdout().print(f"written: {escape(str(to))} ({report.files} file{'s' if report.files != 1 else ''}, "
+                       f"{format_bytes(report.bytes)}, "
                        "manifest.json inside)", highlight=False, soft_wrap=True)
 
 
@@ -132,6 +133,8 @@ def remove(
 
 
 def _detail(step: Any) -> str:
+    if step.action == "export":
+        return f"to {step.inputs['to']}"
     if step.action == "remove-data":
         return ", ".join([*step.inputs["paths"], *step.inputs["databases"]])
     return ""

@@ -135,7 +135,7 @@ def plan_tenant_removal(inventory: Inventory, tenant: str, *, hosts: dict[str, s
     remove its data and databases there, forget its snapshots in each repository. Nothing of a service
     is removed unless the export ended well. `hosts`: where each service runs now."""
     services = inventory.services_of(tenant)
-    steps = [PlannedStep("export", "export", f"export {tenant} to {export_to}", target=tenant, phase=0,
+    steps = [PlannedStep("export", "export", f"export {tenant}", target=tenant, phase=0,
                          inputs={"tenant": tenant, "to": export_to})]
     for name in services:
         service = inventory.services[name]
