@@ -14,9 +14,9 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chaton_ops.core.calendar import CalendarError, parse_calendar
 from chaton_ops.core.values import LocalPath
@@ -31,6 +31,15 @@ DURATION = re.compile(r"^(\d{1,5}(s|m|h|d))+$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def _check_duration(value: str) -> str:
+    if not DURATION.fullmatch(value):
+        raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 1h or 1h30m")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_check_duration), Field(json_schema_extra={"format": "duration"})]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -38,9 +47,9 @@ class _Model(BaseModel):
 class Job(_Model):
     """When one chaton command runs: a systemd calendar expression, and how much later at most."""
 
-    on: str = Field(description="systemd calendar expression (systemd.time(7)): `daily`, `*-*-* 02:30`, "
+    on: str = Field(json_schema_extra={"format": "systemd-calendar"}, description="systemd calendar expression (systemd.time(7)): `daily`, `*-*-* 02:30`, "
                                 "`Sun *-*-* 04:00`, `*:0/5`; checked by `chaton inventory check`.")
-    randomized_delay: str | None = Field(
+    randomized_delay: Duration | None = Field(
         default=None, description="The run starts up to this much later, at random (systemd's RandomizedDelaySec): "
         "30s, 15m, 1h; default: the job's own (status 30s, backup 30m, others 1h).")
     to: LocalPath | None = Field(
@@ -59,12 +68,6 @@ class Job(_Model):
             raise ValueError("give one calendar expression on one line, such as `*-*-* 02:30` or `daily`")
         return value
 
-    @field_validator("randomized_delay")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None and not DURATION.fullmatch(value):
-            raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 1h or 1h30m")
-        return value
 
 
 DEFAULT_DELAYS: dict[str, str] = {"backup": "30m", "check": "1h", "drill": "1h", "status": "30s", "prune": "1h",
