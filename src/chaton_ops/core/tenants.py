@@ -108,6 +108,12 @@ def newest_snapshots(service: str, paths: Sequence[str], databases: Sequence[Dat
     return ServiceSnapshots(service, data, dumps)
 
 
+def unsafe_to_remove(path: str) -> bool:
+    """A folder chaton never removes for a leaving tenant: `/` or a top-level folder (`/srv`, `/etc`, `/home`),
+    however the inventory names it (`//srv/`): a service's data lives below those."""
+    return len([part for part in path.split("/") if part]) < 2
+
+
 def archive_compression(name: str) -> str:
     """'' (plain tar) or 'gz', from the file name; UsageError for any other."""
     for suffix, compression in sorted(ARCHIVE_SUFFIXES.items(), key=lambda item: -len(item[0])):

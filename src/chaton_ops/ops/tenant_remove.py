@@ -22,13 +22,20 @@ from chaton_ops.core.database import drop_argv, list_databases_argv, parse_datab
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import RunJournal, Transport
 from chaton_ops.core.runbook import Plan, PlannedStep
-from chaton_ops.core.tenants import check_tenant, inactivity, plan_tenant_removal, removal_refusal
+from chaton_ops.core.tenants import (
+    check_tenant,
+    inactivity,
+    plan_tenant_removal,
+    removal_refusal,
+    unsafe_to_remove,
+)
 from chaton_ops.errors import ChatonError, UsageError
 from chaton_ops.ops.engine import (
     GO,
     Action,
     Done,
     EventSink,
+    Refuse,
     RunResult,
     RunState,
     StepOutput,
@@ -137,6 +144,10 @@ class RemoveData:
         return list(service.databases)
 
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
+        unsafe = [path for path in step.inputs["paths"] if unsafe_to_remove(path)]
+        if unsafe:
+            return Refuse(f"not removing {', '.join(unsafe)}: a top-level folder; remove what is the tenant's "
+                          "by hand")
         paths, databases = self._present(step)
         return GO if paths or databases else Done("no data folder or database left on the host")
 

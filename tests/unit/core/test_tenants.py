@@ -103,3 +103,11 @@ def test_the_removal_exports_first_then_works_per_service_lane():
     noops = {s.key: s.noop for s in plan.steps if s.noop}
     assert noops == {"undeploy:empty@web": "no playbook", "remove-data:empty@web": "no data, no database",
                      "forget:empty@main": "nothing was ever backed up", "forget:empty@off": "nothing was ever backed up"}
+
+
+@pytest.mark.parametrize("path, unsafe", [("/", True), ("/srv", True), ("//etc/", True), ("/srv/site", False),
+                                          ("/var/spool/postfix", False)])
+def test_a_top_level_folder_is_never_removed_for_a_leaving_tenant(path, unsafe):
+    from chaton_ops.core.tenants import unsafe_to_remove
+
+    assert unsafe_to_remove(path) is unsafe
