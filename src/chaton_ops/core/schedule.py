@@ -5,7 +5,10 @@ files are rendered here as text; ops/schedule.py writes, compares and removes th
 Every job runs `chaton -q -i INVENTORY COMMAND` under `flock` (a run still going when the next one is
 due makes the next one end at once with exit 75, never overlap), with a randomized delay so that
 collectives sharing a backup server do not all start at 02:30 sharp, and `Persistent=true` so that a
-run missed while the machine was off happens when it boots.
+run missed while the machine was off happens when it boots. Different jobs on one repository (a weekly
+prune due while a long nightly backup still runs) never overlap either: they share chaton's own
+repository locks (the installer's state folder, so the admin's runs by hand take the same ones), and the
+jobs that take them wait for them (`--lock-wait`) instead of failing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ MARKER = "# Written by `chaton schedule install`"
 LOCK_CONFLICT_EXIT = 75  # EX_TEMPFAIL: the previous run still holds the lock
 DURATION = re.compile(r"^(\d{1,5}(s|m|h|d))+$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LOCK_WAIT_SECONDS = 4 * 3600  # a job due while another holds its repository waits this long, then fails
 
 
 def _check_duration(value: str) -> str:
@@ -115,7 +119,7 @@ class Installation:
     inventory: str  # absolute path of the inventory (file or folder)
     chaton: str  # absolute path of the chaton command
     journal: str  # the journal the admin's own runs use: scheduled runs write to the same one
-    state_dir: str  # chaton's state folder (the runbook's default place)
+    state_dir: str  # chaton's state folder: repository locks, status memory, the runbook's default place
     lock_dir: str = "/run/lock"
     collective: str = ""
 
@@ -123,16 +127,17 @@ class Installation:
 def job_argv(name: str, job: Job, where: Installation) -> list[str]:
     """The chaton command line of a job (quiet: only problems reach the admins' mail or the journal)."""
     base = [where.chaton, "-q", "-i", where.inventory]
+    wait = ["--lock-wait", str(LOCK_WAIT_SECONDS)]
     if name == "backup":
-        return [*base, "backup", "--all"]
+        return [*base, "backup", "--all", *wait]
     if name == "check":
-        return [*base, "check"]
+        return [*base, "check", *wait]
     if name == "drill":
         return [*base, "drill", "--all"]
     if name == "status":
         return [*base, "status", "--notify", *(["--html", job.to] if job.to else [])]
     if name == "prune":
-        return [*base, "--yes", "prune"]
+        return [*base, "--yes", "prune", *wait]
     if name == "runbook":
         return [*base, "runbook", "--format", "html", "--to", job.to or f"{where.state_dir}/runbook.html"]
     raise ValueError(f"unknown job {name}")
@@ -180,7 +185,8 @@ def _service_unit(name: str, job: Job, where: Installation, environment_file: st
     lines = [_header(where).rstrip("\n"), "[Unit]",
              f"Description=chaton {name}{' of ' + where.collective if where.collective else ''}",
              "Wants=network-online.target", "After=network-online.target", "", "[Service]", "Type=oneshot",
-             f"Environment={_systemd_word('CHATON_JOURNAL=' + where.journal)}"]
+             f"Environment={_systemd_word('CHATON_JOURNAL=' + where.journal)}",
+             f"Environment={_systemd_word('CHATON_STATE_DIR=' + where.state_dir)}"]
     if environment_file:
         lines.append(f"EnvironmentFile=-{environment_file}")
     lines += [f"ExecStart={_systemd_quote(locked_argv(name, job, where))}", ""]
@@ -205,7 +211,7 @@ def cron_file(schedule: Schedule, where: Installation, *, environment_file: str 
 
     CalendarError when a job's expression has no cron equivalent (seconds, years, a day and a weekday)."""
     lines = [_header(where).rstrip("\n"), "SHELL=/bin/sh", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             f"CHATON_JOURNAL={where.journal}", ""]
+             f"CHATON_JOURNAL={where.journal}", f"CHATON_STATE_DIR={where.state_dir}", ""]
     for name, job in schedule.jobs().items():
         try:
             fields = parse_calendar(job.on).cron_fields()

@@ -41,6 +41,7 @@ def world(tmp_path, monkeypatch):
     inventory.parent.mkdir()
     inventory.write_text(INVENTORY)
     monkeypatch.setenv("CHATON_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    monkeypatch.setenv("CHATON_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CHATON_SCHEDULE_ROOT", str(root))
     return root, inventory
 
@@ -74,7 +75,10 @@ def test_install_writes_verified_units_enables_the_timers_and_show_finds_them_in
     assert "RandomizedDelaySec=30m" in written["chaton-backup.timer"]
     exec_start = shlex.split(re.search(r"^ExecStart=(.*)$", service, re.MULTILINE).group(1))
     assert exec_start[:5] == ["/usr/bin/flock", "--nonblock", "--conflict-exit-code", "75", "/run/lock/chaton-check.lock"]
-    assert exec_start[6:] == ["-q", "-i", str(inventory.resolve()), "check"]
+    assert exec_start[6:] == ["-q", "-i", str(inventory.resolve()), "check", "--lock-wait", "14400"]
+    # the admin's journal and state folder: scheduled runs take the same repository locks as runs by hand
+    assert f"Environment=CHATON_STATE_DIR={inventory.parent.parent / 'state'}" in service
+    assert f"Environment=CHATON_JOURNAL={inventory.parent.parent / 'journal.sqlite3'}" in service
     assert shlex.split(re.search(r"^ExecStart=(.*)$", written["chaton-runbook.service"], re.MULTILINE).group(1))[-4:] \
         == ["--format", "html", "--to", "/srv/www/runbook.html"]
     assert "prune" in written["chaton-prune.service"] and "--yes" in written["chaton-prune.service"]
@@ -149,12 +153,13 @@ def test_cron_file_runs_each_job_as_root_at_its_time_delayed_and_locked(world):
     backup = lines["30 2 * * *"]
     assert backup.startswith("sleep $(shuf -i 0-1800 -n 1); /usr/bin/flock --nonblock --conflict-exit-code 75 "
                              "/run/lock/chaton-backup.lock ")
-    assert backup.endswith(f"-q -i {inventory.resolve()} backup --all")
+    assert backup.endswith(f"-q -i {inventory.resolve()} backup --all --lock-wait 14400")
+    assert f"CHATON_STATE_DIR={root.parent / 'state'}" in text.splitlines()
     assert lines["0 5 * * 0"].startswith("sleep $(shuf -i 0-7200 -n 1);")
     # cron hands the line to sh: it must read back into the very argv chaton planned
     words = subprocess.run(["sh", "-c", 'set -- ' + lines["0 4 * * 6"].split("; ", 1)[1] + '; printf "%s\\n" "$@"'],
                            capture_output=True, text=True, check=True).stdout.splitlines()
-    assert words[-3:] == [str(inventory.resolve()), "--yes", "prune"]
+    assert words[-5:] == [str(inventory.resolve()), "--yes", "prune", "--lock-wait", "14400"]
 
 
 def test_a_job_cron_cannot_express_is_refused_before_anything_is_written(world, capsys):
@@ -197,3 +202,29 @@ def test_a_relative_root_is_a_usage_error(world, monkeypatch):
     monkeypatch.delenv("CHATON_SCHEDULE_ROOT")
 
     assert chaton(inventory, "schedule", "show", "--root", "relative/dir") == 2
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="flock is not installed")
+def test_a_run_due_while_the_last_one_still_goes_ends_at_once_and_never_overlaps(tmp_path):
+    from chaton_ops.core.schedule import LOCK_CONFLICT_EXIT, Installation, Job, locked_argv
+
+    runs = tmp_path / "runs"
+    fake = tmp_path / "chaton"  # stands for chaton: notes that it started, takes a while
+    fake.write_text(f"#!/bin/sh\necho started >> {runs}\nsleep 3\n")
+    fake.chmod(0o755)
+    where = Installation(inventory=str(tmp_path / "inventory.yml"), chaton=str(fake), journal="j", state_dir="s",
+                         lock_dir=str(tmp_path))
+    argv = locked_argv("backup", Job(on="daily"), where)
+    argv[argv.index("/usr/bin/flock")] = shutil.which("flock") or "flock"
+
+    first = subprocess.Popen(argv)
+    for _ in range(100):  # until the first run holds the lock
+        if runs.exists():
+            break
+        __import__("time").sleep(0.05)
+    second = subprocess.run(argv, check=False, timeout=10)
+
+    assert second.returncode == LOCK_CONFLICT_EXIT
+    assert first.wait(timeout=10) == 0
+    assert runs.read_text() == "started\n"
+    assert subprocess.run(argv, check=False, timeout=10).returncode == 0  # the lock went with the first run
