@@ -228,3 +228,15 @@ def test_a_run_due_while_the_last_one_still_goes_ends_at_once_and_never_overlaps
     assert first.wait(timeout=10) == 0
     assert runs.read_text() == "started\n"
     assert subprocess.run(argv, check=False, timeout=10).returncode == 0  # the lock went with the first run
+
+
+def test_every_job_is_a_command_line_chaton_accepts(world, capsys):
+    from chaton_ops.core.schedule import JOBS, Installation, Job, job_argv
+
+    _root, inventory = world
+    where = Installation(inventory=str(inventory), chaton="/usr/bin/chaton", journal="j", state_dir="/var/lib/chaton")
+    for name in JOBS:
+        argv = job_argv(name, Job(on="daily", to="/srv/www/page.html"), where)
+        # parsed by chaton's own CLI (--help: parsed, nothing run): an unknown option would be exit 2
+        assert main([*argv[1:], "--help"]) == 0, (name, capsys.readouterr().err)
+    assert main(["-q", "-i", str(inventory), "backup", "--all", "--no-such-option", "--help"]) == 2
