@@ -22,6 +22,7 @@ COLUMN_GAP = 2
 # A word longer than this (a path, a URL) may be folded rather than widen its column.
 LONGEST_UNBROKEN_WORD = 24
 MIN_COLUMN = 6
+SHORT_CELL = 12  # a cell line this short (a size, a duration) is not broken while headers can give way
 
 
 @cache
@@ -116,7 +117,7 @@ def fit_column_widths(columns: Sequence[str], cells: list[list[str]], total: int
         return None
     floors = [wanted[0]] + [
         min(wanted[i], max([len(word) for word in column.split()]
-                           + [len(word) for row in cells for word in row[i].split()]), LONGEST_UNBROKEN_WORD)
+                           + [_unbroken(line) for row in cells for line in row[i].splitlines()]), LONGEST_UNBROKEN_WORD)
         for i, column in enumerate(columns) if i > 0
     ]
     widths = list(wanted)
@@ -127,6 +128,12 @@ def fit_column_widths(columns: Sequence[str], cells: list[list[str]], total: int
                 break
             widths[max(slack)[1]] -= 1
     return widths
+
+
+def _unbroken(line: str) -> int:
+    """How narrow a cell's line may get before it breaks: a short value (`392.4 KiB`, `5.0 s`) stays whole,
+    a longer one breaks between words."""
+    return len(line) if len(line) <= SHORT_CELL else max((len(word) for word in line.split()), default=0)
 
 
 def format_cell(value: Any) -> str:
