@@ -36,7 +36,8 @@ def _context(ctx: typer.Context, kind: str, root: str | None) -> tuple[Any, Any,
 def install(ctx: typer.Context, kind: KindOption = "auto", root: RootOption = None) -> None:
     """Write the units (or the cron file) the inventory's schedule asks for, and enable the timers.
 
-    The plan first (--dry-run stops there), then a confirmation (--yes; refused without a terminal).
+    The plan first (--dry-run stops there; with -v, the files it would write), then a confirmation (--yes;
+    refused without a terminal).
     Only files chaton wrote are replaced or removed. Exit 0 done, 1 failed or refused, 2 usage."""
     from chaton_ops.ops.schedule import plan_install
 
@@ -80,6 +81,17 @@ def show(ctx: typer.Context, kind: KindOption = "auto", root: RootOption = None)
         raise typer.Exit(1)
 
 
+def _detail(step: Any) -> str:
+    from chaton_ops.ops.schedule import describe_file
+
+    if step.action != "write":
+        return ""
+    what = describe_file(step.target or "", step.inputs["content"])
+    if step.noop is None and step.inputs.get("replaces"):
+        what = f"replaces the installed one: {what}"
+    return what
+
+
 def _apply(opts: Any, plan: Any, manager: Any, question: str, args: list[str]) -> None:
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.cli.plan_view import Progress, print_run, run_as_json, show_plan_and_confirm
@@ -88,7 +100,12 @@ def _apply(opts: Any, plan: Any, manager: Any, question: str, args: list[str]) -
     folder = plan.inputs["folder"]
     if not opts.quiet and not opts.json and (opts.dry_run or sys.stdin.isatty()):
         stdout().print(f"{plan.inputs['kind']} schedule in {folder}", highlight=False, soft_wrap=True)
-    if not show_plan_and_confirm(opts, plan, "Schedule plan", question):
+    if not show_plan_and_confirm(opts, plan, "Schedule plan", question, detail=_detail):
+        if opts.dry_run and opts.verbose and not opts.json:
+            for step in plan.steps:
+                if step.action == "write" and step.noop is None:
+                    stdout().print(f"\n{step.inputs['path']}:\n{step.inputs['content']}", markup=False,
+                                   highlight=False, soft_wrap=True)
         return
     with Journal(default_journal_path()) as journal:
         result = apply_schedule(plan, manager, journal, args, on_event=Progress(opts))

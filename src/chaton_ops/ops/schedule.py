@@ -11,6 +11,8 @@ Only files carrying chaton's marker are ever replaced or removed.
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -260,7 +262,7 @@ def _plan(command: str, target: Target, wanted: Mapping[str, str], installed: Ma
     for name, text in wanted.items():
         same = installed.get(name) == text
         steps.append(PlannedStep(f"write:{name}", "write", f"write {name}", target=name, lane="files",
-                                 inputs={"path": f"{folder}/{name}", "content": text},
+                                 inputs={"path": f"{folder}/{name}", "content": text, "replaces": name in installed},
                                  noop="already as the inventory says" if same else None))
     timers = sorted(n for n in wanted if n.endswith(".timer"))
     if target.kind == "systemd" and timers:
@@ -330,6 +332,22 @@ class Timers:
         else:
             self.manager.disable(step.inputs["timers"], root=root)
         return StepOutput("changed", {"timers": step.inputs["timers"], "enabled": self.enable})
+
+
+def describe_file(name: str, text: str) -> str:
+    """One line on what a file does: a timer's calendar and delay, the chaton command of a service, the
+    jobs of a cron file (the plan's `what` column; `-v` shows the whole files)."""
+    if name.endswith(".timer"):
+        on, delay = calendar_of_unit(text), re.search(r"^RandomizedDelaySec=(.*)$", text, re.MULTILINE)
+        return f"at {on}" + (f", up to {delay.group(1)} later" if delay else "")
+    if name.endswith(".service"):
+        found = re.search(r"^ExecStart=(.*)$", text, re.MULTILINE)
+        words = shlex.split(found.group(1)) if found else []
+        if "-i" in words:  # flock … CHATON -q -i INVENTORY COMMAND…: the command is what differs per job
+            return "runs chaton " + shlex.join(words[words.index("-i") + 2:])
+        return ""
+    jobs = jobs_of_cron_file(text)
+    return f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}: " + ", ".join(f"{job} at {on}" for job, on in jobs.items())
 
 
 def apply_schedule(plan: Plan, manager: ServiceManager, journal: RunJournal, args: list[str], *,

@@ -240,3 +240,34 @@ def test_every_job_is_a_command_line_chaton_accepts(world, capsys):
         # parsed by chaton's own CLI (--help: parsed, nothing run): an unknown option would be exit 2
         assert main([*argv[1:], "--help"]) == 0, (name, capsys.readouterr().err)
     assert main(["-q", "-i", str(inventory), "backup", "--all", "--no-such-option", "--help"]) == 2
+
+
+def test_the_dry_run_says_when_each_job_runs_and_what_it_runs_and_with_v_shows_the_files(world, capsys):
+    root, inventory = world
+    assert chaton(inventory, "--yes", "schedule", "install", "--kind", "cron") == 0
+    inventory.write_text(INVENTORY.replace('"*-*-* 02:30"', '"*-*-* 03:15"'))
+    capsys.readouterr()
+
+    assert chaton(inventory, "--dry-run", "schedule", "install", "--kind", "cron") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "replaces the installed one: 5 jobs: backup at *-*-* 03:15, check at Sun *-*-* 05:00" in out
+    assert "dry run: nothing was changed" in out
+    assert "30 2 * * *" in (root / "etc/cron.d/chaton").read_text()  # untouched
+
+    assert chaton(inventory, "--dry-run", "-v", "schedule", "install", "--kind", "cron") == 0
+    out = capsys.readouterr().out
+    assert f"{root}/etc/cron.d/chaton:" in out and "15 3 * * * root sleep $(shuf -i 0-1800 -n 1);" in out
+
+
+def test_a_service_is_described_by_the_chaton_command_it_runs():
+    from chaton_ops.core.schedule import Installation, Job, unit_files
+    from chaton_ops.ops.schedule import describe_file
+
+    where = Installation(inventory="/etc/chaton/inventory.yml", chaton="/usr/bin/chaton", journal="j", state_dir="s")
+    from chaton_ops.core.schedule import Schedule
+
+    files = unit_files(Schedule(backup=Job(on="*-*-* 02:30", randomized_delay="5m")), where)
+
+    assert describe_file("chaton-backup.service", files["chaton-backup.service"]) == \
+        "runs chaton backup --all --lock-wait 14400"
+    assert describe_file("chaton-backup.timer", files["chaton-backup.timer"]) == "at *-*-* 02:30, up to 5m later"
