@@ -271,3 +271,49 @@ def test_a_service_is_described_by_the_chaton_command_it_runs():
     assert describe_file("chaton-backup.service", files["chaton-backup.service"]) == \
         "runs chaton backup --all --lock-wait 14400"
     assert describe_file("chaton-backup.timer", files["chaton-backup.timer"]) == "at *-*-* 02:30, up to 5m later"
+
+
+def _ops_world(world):
+    from chaton_ops.core.loader import load_inventory
+    from chaton_ops.ops.schedule import describe_installation
+
+    root, inventory = world
+    loaded = load_inventory(inventory)
+    return root, loaded, describe_installation(loaded, chaton="/usr/bin/chaton")
+
+
+def test_without_systemds_tools_the_units_are_read_back_by_chaton_and_enabled_through_the_port(world, tmp_path):
+    from chaton_ops.ops.schedule import apply_schedule, choose_target, compare, plan_install
+    from tests.unit.ops.fake_systemd import FakeServiceManager
+
+    root, loaded, where = _ops_world(world)
+    manager = FakeServiceManager(tools=False, runs=False)
+    assert choose_target("auto", None, manager).kind == "cron"  # no systemd running: cron
+    assert choose_target("auto", None, FakeServiceManager(runs=True)).kind == "systemd"
+    target = choose_target("systemd", str(root), manager)
+
+    with Journal(tmp_path / "ops-journal.sqlite3") as journal:
+        result = apply_schedule(plan_install(loaded, target, where, manager), manager, journal, ["install"])
+
+    assert result.exit_code == 0 and manager.verified == []  # nothing to ask: chaton's own parser read them
+    assert manager.enabled == {(str(root), f"chaton-{job}.timer") for job in ("backup", "check", "status", "prune",
+                                                                             "runbook")}
+    assert manager.reloads == 0  # under a root: no daemon to reload
+    assert {s.job: s.state for s in compare(loaded, target, where, manager)}["check"] == "in place"
+    manager.disable(["chaton-check.timer"], root=str(root))
+    assert {s.job: s.state for s in compare(loaded, target, where, manager)}["check"] == "not enabled"
+
+
+def test_units_systemd_analyze_refuses_are_never_written(world):
+    from chaton_ops.errors import ChatonError
+    from chaton_ops.ops.schedule import choose_target, plan_install
+    from tests.unit.ops.fake_systemd import FakeServiceManager
+
+    root, loaded, where = _ops_world(world)
+    manager = FakeServiceManager(tools=True, verify_says="chaton-backup.service: Unknown key name 'Foo'")
+
+    with pytest.raises(ChatonError, match="systemd-analyze verify refuses the units, nothing was written: "
+                                          "chaton-backup.service: Unknown key name"):
+        plan_install(loaded, choose_target("systemd", str(root), manager), where, manager)
+
+    assert len(manager.verified) == 1 and not (root / "etc").exists()
