@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from lab_session import LabUnavailable, lab_session  # noqa: E402 - bench/ is not a package
 from stats import ratio_spread, spread  # noqa: E402 - bench/ is not a package
 
 CHATON = Path(sys.executable).with_name("chaton")
@@ -88,23 +89,11 @@ def timed_together(commands: list[list[str]], env: dict[str, str]) -> float:
 
 
 def run(parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
-    if os.geteuid() != 0:
-        return {"skipped": "the lab needs root"}
-    from tests.lab.lab import Lab, LabError, LabLock
-
-    lock = LabLock()
     try:
-        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_backup")
-    except LabError as error:
-        return {"skipped": str(error)}
-    lab = Lab(extra=EXTRA_HOSTS)
-    work = Path(tempfile.mkdtemp(prefix="chaton-bench-backup-"))
-    try:
-        lab.up()
-        return _measure(_Bench(lab, work), parts)
-    finally:
-        lab.down()
-        lock.release()
+        with lab_session("bench_backup", extra=EXTRA_HOSTS) as lab:
+            return _measure(_Bench(lab, Path(tempfile.mkdtemp(prefix="chaton-bench-backup-"))), parts)
+    except LabUnavailable as why:
+        return {"skipped": str(why)}
 
 
 class _Bench:

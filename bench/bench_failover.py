@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from lab_session import LabUnavailable, lab_session  # noqa: E402 - bench/ is not a package
 from stats import ratio_spread, spread  # noqa: E402 - bench/ is not a package
 
 CHATON = Path(sys.executable).with_name("chaton")
@@ -49,23 +50,11 @@ MAIL_MESSAGES, MAIL_MESSAGE_BYTES = 90, 1_000_000  # ≈ 90 MB of real queued ma
 
 
 def run() -> dict[str, Any]:
-    if os.geteuid() != 0:
-        return {"skipped": "the lab needs root"}
-    from tests.lab.lab import Lab, LabError, LabLock
-
-    lock = LabLock()
     try:
-        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_failover")
-    except LabError as error:
-        return {"skipped": str(error)}
-    lab = Lab(extra=0)
-    work = Path(tempfile.mkdtemp(prefix="chaton-bench-failover-"))
-    try:
-        lab.up()
-        return _measure(_Bench(lab, work))
-    finally:
-        lab.down()
-        lock.release()
+        with lab_session("bench_failover") as lab:
+            return _measure(_Bench(lab, Path(tempfile.mkdtemp(prefix="chaton-bench-failover-"))))
+    except LabUnavailable as why:
+        return {"skipped": str(why)}
 
 
 class _Bench:

@@ -16,16 +16,17 @@ test session or other benchmark can take the lab apart meanwhile. Standalone:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from lab_session import LabUnavailable, lab_session  # noqa: E402 - bench/ is not a package
 from stats import ratio_spread, spread  # noqa: E402 - bench/ is not a package
 
 EXTRA_HOSTS = 6
@@ -52,29 +53,22 @@ def ping_once(inventory_path: Path, names: list[str], jobs: int) -> float:
 
 
 def run() -> dict[str, object]:
-    if os.geteuid() != 0:
-        return {"skipped": "the lab needs root"}
-    from tests.lab.lab import Lab, LabError, LabLock
+    try:
+        with lab_session("bench_ping", extra=EXTRA_HOSTS) as lab:
+            return _measure(lab)
+    except LabUnavailable as why:
+        return {"skipped": str(why)}
 
-    lock = LabLock()
-    try:
-        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_ping")
-    except LabError as error:
-        return {"skipped": str(error)}
-    lab = Lab(extra=EXTRA_HOSTS)
-    try:
-        lab.up()
-        hosts = list(lab.hosts)
-        one = [hosts[0]]
-        ping_once(lab.inventory, hosts, len(hosts))  # warm up: imports, page cache, sshd's first fork
-        times: dict[str, list[float]] = {"one_host": [], "ten_hosts": [], "ten_hosts_default_jobs": []}
-        for _ in range(RUNS):
-            times["one_host"].append(ping_once(lab.inventory, one, 1))
-            times["ten_hosts"].append(ping_once(lab.inventory, hosts, len(hosts)))
-            times["ten_hosts_default_jobs"].append(ping_once(lab.inventory, hosts, DEFAULT_JOBS))
-    finally:
-        lab.down()
-        lock.release()
+
+def _measure(lab: Any) -> dict[str, object]:
+    hosts = list(lab.hosts)
+    one = [hosts[0]]
+    ping_once(lab.inventory, hosts, len(hosts))  # warm up: imports, page cache, sshd's first fork
+    times: dict[str, list[float]] = {"one_host": [], "ten_hosts": [], "ten_hosts_default_jobs": []}
+    for _ in range(RUNS):
+        times["one_host"].append(ping_once(lab.inventory, one, 1))
+        times["ten_hosts"].append(ping_once(lab.inventory, hosts, len(hosts)))
+        times["ten_hosts_default_jobs"].append(ping_once(lab.inventory, hosts, DEFAULT_JOBS))
     ratio = ratio_spread(times["ten_hosts"], times["one_host"])
     return {
         "hosts": len(hosts),

@@ -30,6 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lab_session import LabUnavailable, lab_session  # noqa: E402 - bench/ is not a package
 
 CHATON = Path(sys.executable).with_name("chaton")
 RUNS = int(os.environ.get("CHATON_BENCH_RUNS", "5"))
@@ -52,23 +55,11 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def run() -> dict[str, Any]:
-    if os.geteuid() != 0:
-        return {"skipped": "the lab needs root"}
-    from tests.lab.lab import Lab, LabError, LabLock
-
-    lock = LabLock()
     try:
-        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_restore")
-    except LabError as error:
-        return {"skipped": str(error)}
-    lab = Lab(extra=0)
-    work = Path(tempfile.mkdtemp(prefix="chaton-bench-restore-"))
-    try:
-        lab.up()
-        return _measure(lab, work)
-    finally:
-        lab.down()
-        lock.release()
+        with lab_session("bench_restore") as lab:
+            return _measure(lab, Path(tempfile.mkdtemp(prefix="chaton-bench-restore-")))
+    except LabUnavailable as why:
+        return {"skipped": str(why)}
 
 
 def _measure(lab: Any, work: Path) -> dict[str, Any]:

@@ -26,10 +26,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from lab_session import LabUnavailable, lab_session  # noqa: E402 - bench/ is not a package
 from stats import format_figure, ratio_spread, spread  # noqa: E402 - bench/ is not a package
 
 if str(ROOT) not in sys.path:
@@ -110,40 +112,33 @@ def bare_once(lab: object, hosts: list[str]) -> float:
 
 
 def run() -> dict[str, object]:
-    if os.geteuid() != 0:
-        return {"skipped": "the lab needs root"}
-    from tests.lab.lab import Lab, LabError, LabLock
-
-    lock = LabLock()
     try:
-        lock.acquire(timeout=float(os.environ.get("CHATON_LAB_LOCK_WAIT", "240")), who="bench_status")
-    except LabError as error:
-        return {"skipped": str(error)}
-    lab = Lab(extra=EXTRA_HOSTS)
+        with lab_session("bench_status", extra=EXTRA_HOSTS) as lab:
+            return _measure(lab)
+    except LabUnavailable as why:
+        return {"skipped": str(why)}
+
+
+def _measure(lab: Any) -> dict[str, object]:
     folder = Path(tempfile.mkdtemp(prefix="bench-status-"))
     journal = folder / "journal.sqlite3"
     env = {**os.environ, "CHATON_JOURNAL": str(journal), "CHATON_STATE_DIR": str(folder / "state")}
     os.environ["CHATON_JOURNAL"] = str(journal)
-    try:
-        lab.up()
-        hosts = list(lab.hosts)
-        one = write_inventory(lab, folder, ["primary"])
-        every = write_inventory(lab, folder, hosts)
-        write_journal(journal)
-        command_once(every, env)  # warm up: page cache, sshd's first fork, .pyc files
-        gather_once(every, journal)
-        times: dict[str, list[float]] = {"command_1": [], "command_20": [], "gather_1": [], "gather_20": [],
-                                         "bare_ssh_1": [], "bare_ssh_20": []}
-        for _ in range(RUNS):
-            times["command_1"].append(command_once(one, env))
-            times["command_20"].append(command_once(every, env))
-            times["gather_1"].append(gather_once(one, journal))
-            times["gather_20"].append(gather_once(every, journal))
-            times["bare_ssh_1"].append(bare_once(lab, ["primary"]))
-            times["bare_ssh_20"].append(bare_once(lab, hosts))
-    finally:
-        lab.down()
-        lock.release()
+    hosts = list(lab.hosts)
+    one = write_inventory(lab, folder, ["primary"])
+    every = write_inventory(lab, folder, hosts)
+    write_journal(journal)
+    command_once(every, env)  # warm up: page cache, sshd's first fork, .pyc files
+    gather_once(every, journal)
+    times: dict[str, list[float]] = {"command_1": [], "command_20": [], "gather_1": [], "gather_20": [],
+                                     "bare_ssh_1": [], "bare_ssh_20": []}
+    for _ in range(RUNS):
+        times["command_1"].append(command_once(one, env))
+        times["command_20"].append(command_once(every, env))
+        times["gather_1"].append(gather_once(one, journal))
+        times["gather_20"].append(gather_once(every, journal))
+        times["bare_ssh_1"].append(bare_once(lab, ["primary"]))
+        times["bare_ssh_20"].append(bare_once(lab, hosts))
     figures: dict[str, object] = {"hosts": len(hosts), "runs": RUNS}
     figures.update({f"{name}_ms": spread(values) for name, values in times.items()})
     command_ratio = ratio_spread(times["command_20"], times["command_1"])
