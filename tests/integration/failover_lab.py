@@ -4,6 +4,7 @@ fallback), a fresh repository and journal per test, and the lab put back as it w
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -87,12 +88,26 @@ class FailoverLab(BackupLab):
         return self.chaton("failover", "--to", "vps", "--yes", *args, timeout=timeout)
 
 
-def tidy_lab(lab: Any, original_records: dict[str, tuple[list[str], int | None]]) -> None:
-    """Put the lab back as the other tests expect it: hosts up, records as before, no chaton site or
-    relay left running on vps or primary."""
+SITE_HOSTS = ("primary", "vps")
+
+
+def save_sites(lab: Any, into: Path) -> Path:
+    """A copy of the lab's site folder (/srv/www) of primary and vps, which failovers rewrite."""
+    for host in SITE_HOSTS:
+        shutil.copytree(lab.host_path(host, "/srv/www"), into / host, symlinks=True)
+    return into
+
+
+def tidy_lab(lab: Any, original_records: dict[str, tuple[list[str], int | None]], sites: Path) -> None:
+    """Put the lab back as the other tests expect it: hosts up, records as before, the site folders as
+    they were, no chaton site or relay left running on vps or primary."""
     for host in ("primary", "vps", "dns", "backup"):
         if lab.raw.host_is_stopped(host):
             lab.raw.start_host(host)
+    for host in SITE_HOSTS:
+        live = lab.host_path(host, "/srv/www")
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.copytree(sites / host, live, symlinks=True)
     for host in ("primary", "vps"):
         lab.ssh(host, "postfix status >/dev/null 2>&1 && postfix stop >/dev/null 2>&1; "
                       "rm -f /etc/nginx/conf.d/chaton-*.conf /etc/nginx/conf.d/*.chaton-prev; "

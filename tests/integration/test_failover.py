@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.integration.backup_lab import wait_for
-from tests.integration.failover_lab import FailoverLab, tidy_lab
+from tests.integration.failover_lab import FailoverLab, save_sites, tidy_lab
 from tests.integration.restore_helpers import mysql, psql
 
 
@@ -17,8 +17,9 @@ from tests.integration.restore_helpers import mysql, psql
 def flab(lab, tmp_path):
     helper = FailoverLab(lab, tmp_path)
     original = {name: helper.record(name) for name in ("www", "mail")}
+    sites = save_sites(lab, tmp_path / "sites")
     yield helper
-    tidy_lab(lab, original)
+    tidy_lab(lab, original, sites)
 
 
 @pytest.fixture

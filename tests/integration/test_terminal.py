@@ -182,10 +182,11 @@ def test_restore_on_a_terminal_asks_before_replacing_live_data_and_shows_the_pla
 
 
 def test_failover_rehearsal_and_failback_on_a_terminal_show_progress_plan_and_report(lab, tmp_path):
-    from tests.integration.failover_lab import FailoverLab, tidy_lab
+    from tests.integration.failover_lab import FailoverLab, save_sites, tidy_lab
 
     flab = FailoverLab(lab, tmp_path)
     original = {name: flab.record(name) for name in ("www", "mail")}
+    sites = save_sites(lab, tmp_path / "sites")
     try:
         flab.write_collective(services=("www",))
         flab.deploy_on_primary("www")
@@ -222,4 +223,4 @@ def test_failover_rehearsal_and_failback_on_a_terminal_show_progress_plan_and_re
         assert "✓ www: DNS records back as before the failover" in home.text
         assert chaton("history").returncode == 0
     finally:
-        tidy_lab(lab, original)
+        tidy_lab(lab, original, sites)
