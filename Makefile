@@ -38,6 +38,7 @@ test-integration: install deps
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_layers.py
 
 demo: install deps
 	@bash scripts/demo
