@@ -11,9 +11,11 @@ folder is made by `ensure_state_folder`). The reader reads regular files only, a
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from chaton_ops.core.yaml_source import describe_file_kind
@@ -108,6 +110,21 @@ def open_lock_file(path: Path) -> int:
         os.close(descriptor)
         raise PathError(f"cannot use the lock file {path}: it is {describe_file_kind(mode)}, not a regular file")
     return descriptor
+
+
+@contextlib.contextmanager
+def locked_file(path: Path) -> Iterator[None]:
+    """Hold the lock of the file `path` (a sibling `NAME.lock`, in a folder made on first use) for a
+    read-modify-write: runs that end at the same moment merge their changes instead of overwriting
+    each other's. The kernel releases it when the process dies: no stale lock. PathError if the folder
+    or the lock file cannot be used."""
+    ensure_state_folder(path.parent)
+    descriptor = open_lock_file(path.with_name(path.name + ".lock"))
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def ensure_state_folder(folder: Path) -> Path:

@@ -1,4 +1,5 @@
-"""The per-run pool of transports: one connection per host, shared by every step of a run.
+"""Transports to the inventory's hosts: the local-or-SSH factory, and the per-run pool (one connection
+per host, shared by every step of a run).
 
 Importing this module is cheap; fabric and paramiko are loaded on the first transport opened.
 """
@@ -14,11 +15,35 @@ if TYPE_CHECKING:
     from chaton_ops.core.ports import Transport
 
 
-def open_transport(loaded: LoadedInventory, host_name: str) -> Transport:
-    """A new transport to `host_name` (local for `localhost`, else SSH). Connects on first use."""
-    from chaton_ops.adapters.ssh import open_transport as open_ssh_or_local
+LOCAL_NAMES = ("localhost",)
 
-    return open_ssh_or_local(loaded, host_name)
+
+def open_transport(loaded: LoadedInventory, host_name: str) -> Transport:
+    """A new transport to a host of the inventory: local for `localhost` (by name or address), else SSH
+    with its settings. Connects on first use; the SSH library is loaded only for an SSH host."""
+    from chaton_ops.errors import UsageError
+
+    inventory = loaded.inventory
+    if host_name not in inventory.hosts:
+        known = ", ".join(sorted(inventory.hosts)) or "none"
+        raise UsageError(f"unknown host {host_name!r} (known hosts: {known})")
+    host = inventory.hosts[host_name]
+    if host_name in LOCAL_NAMES or host.address in LOCAL_NAMES:
+        from chaton_ops.adapters.local import LocalTransport
+
+        return LocalTransport(host_name)
+    from chaton_ops.adapters.ssh import SshTransport
+
+    ssh = inventory.ssh_for(host_name)
+    return SshTransport(
+        host_name,
+        host.address,
+        user=ssh.user,
+        port=ssh.port,
+        identity=loaded.resolve_path(ssh.identity) if ssh.identity else None,
+        known_hosts=loaded.resolve_path(ssh.known_hosts or "~/.ssh/known_hosts"),
+        connect_timeout=ssh.connect_timeout,
+    )
 
 
 class HostPool:

@@ -8,19 +8,11 @@ overwriting what another run just wrote.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from chaton_ops.adapters.atomic import (
-    ensure_state_folder,
-    open_lock_file,
-    read_regular_file,
-    write_text_atomically,
-)
+from chaton_ops.adapters.atomic import locked_file, read_regular_file, write_text_atomically
 from chaton_ops.errors import PathError
 
 STATE_DIR_VARIABLE = "CHATON_STATE_DIR"
@@ -50,7 +42,7 @@ def load_last_statuses(path: Path, command: str) -> dict[str, str]:
 def save_last_statuses(path: Path, command: str, statuses: dict[str, str]) -> None:
     """Record `statuses` for `command`, keeping the services this run did not cover (PathError if the
     state file cannot be written)."""
-    with _locked(path):
+    with locked_file(path):
         try:
             everything = _read_all(path)
         except ValueError:
@@ -78,14 +70,3 @@ def _read_all(path: Path) -> dict[str, dict[str, str]]:
     ):
         raise ValueError(f"{path} does not hold statuses per command and service")
     return data
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    ensure_state_folder(path.parent)
-    descriptor = open_lock_file(path.with_name(path.name + ".lock"))
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock

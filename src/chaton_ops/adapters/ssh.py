@@ -29,20 +29,15 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.adapters.paramiko_import import paramiko
 from chaton_ops.core.masking import mask_argv, mask_text, register_secret
-from chaton_ops.core.ports import CommandResult, Transport
+from chaton_ops.core.ports import CommandResult
 from chaton_ops.core.yaml_source import describe_file_kind
 from chaton_ops.errors import CommandFailed, ConnectError, SecretError, UsageError
 
-if TYPE_CHECKING:
-    from chaton_ops.core.loader import LoadedInventory
-
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LOCAL_NAMES = ("localhost",)
 # SFTP reads and writes have no timeout parameter in the port; bound them anyway so that a host
 # that stops answering mid-transfer cannot hang a run forever.
 SFTP_TIMEOUT = 120.0
@@ -529,24 +524,3 @@ def _sftp_reason(error: OSError) -> str:
 
 
 GET_LIMIT = 64 * 1024 * 1024  # a file read back from a host (a config file to compare): bounded
-
-
-def open_transport(loaded: LoadedInventory, host_name: str) -> Transport:
-    """A transport to a host of the inventory: local for `localhost`, else SSH with its settings."""
-    inventory = loaded.inventory
-    if host_name not in inventory.hosts:
-        known = ", ".join(sorted(inventory.hosts)) or "none"
-        raise UsageError(f"unknown host {host_name!r} (known hosts: {known})")
-    host = inventory.hosts[host_name]
-    if host_name in LOCAL_NAMES or host.address in LOCAL_NAMES:
-        return LocalTransport(host_name)
-    ssh = inventory.ssh_for(host_name)
-    return SshTransport(
-        host_name,
-        host.address,
-        user=ssh.user,
-        port=ssh.port,
-        identity=loaded.resolve_path(ssh.identity) if ssh.identity else None,
-        known_hosts=loaded.resolve_path(ssh.known_hosts or "~/.ssh/known_hosts"),
-        connect_timeout=ssh.connect_timeout,
-    )

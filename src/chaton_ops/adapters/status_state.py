@@ -8,21 +8,13 @@ to writing it back, and the file is replaced atomically.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from chaton_ops.adapters.atomic import (
-    ensure_state_folder,
-    open_lock_file,
-    read_regular_file,
-    write_text_atomically,
-)
+from chaton_ops.adapters.atomic import locked_file, read_regular_file, write_text_atomically
 from chaton_ops.adapters.run_state import default_state_dir
 from chaton_ops.core.alerting import AlertState, Incident, Tracked
 from chaton_ops.errors import PathError
@@ -75,14 +67,7 @@ def write_alert_state(path: Path, state: AlertState) -> None:
     write_text_atomically(path, encode_state(state), mode=0o600)
 
 
-@contextmanager
-def locked_state(path: Path) -> Iterator[None]:
+def locked_state(path: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the state's lock (a sibling `.lock` file) for a read-modify-write (PathError if the state
     folder or the lock file cannot be used)."""
-    ensure_state_folder(path.parent)
-    descriptor = open_lock_file(path.with_name(path.name + ".lock"))
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
+    return locked_file(path)

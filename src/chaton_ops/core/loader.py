@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from chaton_ops.core.inventory import NAME_PATTERN, Inventory
 from chaton_ops.core.placement import Placement
 from chaton_ops.core.references import find_reference_problems
+from chaton_ops.core.validation import located_problems
 from chaton_ops.core.yaml_source import PathKey, Position, Positions, read_yaml_file
 from chaton_ops.errors import InventoryError, Problem
 
@@ -184,19 +185,7 @@ def _merge_files(files: list[Path], positions: Positions, problems: list[Problem
 
 
 def _structure_problems(error: ValidationError, data: Any, positions: Positions, files: list[Path]) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: set[tuple[PathKey, str]] = set()
-    for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
-        path, message = _explain(item, loc)
-        if (path, message) in seen:
-            continue
-        seen.add((path, message))
-        problem = positions.problem(message, path)
-        if not problem.file:
-            problem = Problem(message, problem.path, file=str(files[0]), line=1, column=1)
-        problems.append(problem)
-    return problems
+    return located_problems(error, positions, file=str(files[0]), explain=_explain, fallback_column=1)
 
 
 def _explain(item: Any, loc: PathKey) -> tuple[PathKey, str]:

@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chaton_ops.core.inventory import NAME_PATTERN, VariableName
 from chaton_ops.core.playbook_variables import VariableDeclaration
+from chaton_ops.core.validation import located_problems
 from chaton_ops.core.yaml_source import PathKey, Positions, read_yaml_file
 from chaton_ops.errors import InventoryError, Problem
 
@@ -361,27 +363,24 @@ def load_playbook(file: Path) -> LoadedPlaybook:
 def validation_problems(error: ValidationError, positions: Positions, file: str,
                         prefix: PathKey = ()) -> list[Problem]:
     """pydantic errors as located problems, with a suggestion for a misspelt key."""
-    problems: list[Problem] = []
-    for item in error.errors(include_url=False):
-        loc = (*prefix, *(part for part in item["loc"] if not _is_union_tag(part)))
-        message = str(item["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        if item["type"] == "extra_forbidden" and loc == ("vars",):
-            message = ("playbooks declare their variables under `variables:` (type, required or default, "
-                       "description), no longer as `vars:` defaults; see docs/reference/playbooks.md")
-        elif item["type"] == "extra_forbidden":
-            key = str(loc[-1])
-            message = f"unknown key '{key}'"
-            close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
-            if close:
-                message += f" (did you mean '{close[0]}'?)"
-        elif item["type"] == "missing":
-            message = f"'{loc[-1]}' is required"
-        problem = positions.problem(message, loc)
-        if not problem.file:
-            problem = Problem(message, problem.path, file=file, line=1)
-        if problem not in problems:
-            problems.append(problem)
-    return problems
+    return located_problems(error, positions, file=file, explain=_explain, prefix=prefix)
+
+
+def _explain(item: Mapping[str, Any], raw: PathKey) -> tuple[PathKey, str]:
+    loc = tuple(part for part in raw if not _is_union_tag(part))
+    message = str(item["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    if item["type"] == "extra_forbidden" and loc == ("vars",):
+        message = ("playbooks declare their variables under `variables:` (type, required or default, "
+                   "description), no longer as `vars:` defaults; see docs/reference/playbooks.md")
+    elif item["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        message = f"unknown key '{key}'"
+        close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean '{close[0]}'?)"
+    elif item["type"] == "missing":
+        message = f"'{loc[-1]}' is required"
+    return loc, message
 
 
 def _is_union_tag(part: str | int) -> bool:
