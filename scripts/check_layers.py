@@ -28,7 +28,8 @@ HEAVY = ("typer", "rich", "subprocess", "paramiko", "httpx", "dns", "proxmoxer",
 OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.backup": frozenset({"restic", "restic_output", "secrets"}),
     "ops.check": frozenset({"restic", "secrets"}),
-    "ops.deploy": frozenset({"templates"}),
+    # deploy's `wait` steps probe through the Probes port, the real probes by default
+    "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
     "ops.history": frozenset({"journal"}),
     "ops.notify": frozenset({"notifiers", "run_state", "secrets"}),

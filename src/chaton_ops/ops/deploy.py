@@ -9,10 +9,7 @@ phase="after_restore")` then `run_playbook` for the steps a playbook runs after 
 from __future__ import annotations
 
 import shlex
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -41,7 +38,7 @@ from chaton_ops.core.playbook_plan import (
     template_context,
 )
 from chaton_ops.core.playbook_variables import variable_defaults
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import Probes, Transport
 from chaton_ops.errors import ChatonError, InventoryError, Problem, UsageError
 from chaton_ops.ops.inventory_check import service_variable_problems
 
@@ -50,6 +47,7 @@ StepStatus = Literal["ok", "changed", "failed"]
 # (target, timeout, expected HTTP status) -> None when it answered, else why not
 Probe = Callable[[str, float, int], str | None]
 OUTPUT_TAIL_LINES = 15
+PROBE_TIMEOUT = 5.0  # one attempt of a `wait` step; the step polls until its own timeout
 
 
 @dataclass(frozen=True)
@@ -327,32 +325,43 @@ def _apply_action(action: Action, transport: Transport, probe: Probe, index: int
                        tuple(result.argv), result.returncode, tail)
 
 
-def probe_until_answering(target: str, timeout: float, status: int = 200) -> str | None:
-    """Poll a host:port (TCP connect) or an http(s) URL until it answers as expected, or time out."""
+def probe_until_answering(target: str, timeout: float, status: int = 200, *,
+                          probes: Probes | None = None) -> str | None:
+    """Poll an http(s) URL (until it answers `status`) or a host:port (until it accepts a TCP
+    connection) through the probes port, or time out."""
+    if probes is None:
+        from chaton_ops.adapters.probes import NetworkProbes  # the real probes, unless a caller hands others
+
+        probes = NetworkProbes()
     deadline = time.monotonic() + timeout
-    last = "no answer"
     while True:
-        last = _probe_once(target, status) or ""
-        if not last:
+        last = _probe_once(probes, target, status)
+        if last is None:
             return None
         if time.monotonic() >= deadline:
             return f"{target} did not answer within {timeout:g} s ({last})"
         time.sleep(0.2)
 
 
-def _probe_once(target: str, status: int) -> str | None:
+def _probe_once(probes: Probes, target: str, status: int) -> str | None:
+    from pydantic import ValidationError
+
+    from chaton_ops.core.inventory import HttpCheck, TcpCheck
+
     if target.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(target, timeout=5) as response:  # noqa: S310 - http(s) only, checked above
-                got = response.status
-        except urllib.error.HTTPError as error:
-            got = error.code
-        except (OSError, ValueError) as error:
-            return str(getattr(error, "reason", error))
-        return None if got == status else f"HTTP {got}, expected {status}"
+            check = HttpCheck(url=target, status=status, timeout=PROBE_TIMEOUT)  # type: ignore[arg-type]
+        except ValidationError:
+            return f"{target!r} is not a valid URL"
+        answer = probes.http(check)
+        if answer.error is not None:
+            return answer.error
+        return None if answer.status == status else f"HTTP {answer.status}, expected {status}"
     address, _, port = target.rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{target!r} is neither an http(s) URL nor HOST:PORT"
     try:
-        with socket.create_connection((address, int(port)), timeout=5):
-            return None
-    except OSError as error:
-        return error.strerror or str(error)
+        check_tcp = TcpCheck(host=address.strip("[]"), port=int(port), timeout=PROBE_TIMEOUT)
+    except ValidationError:
+        return f"{address!r} is not a host name or address"
+    return probes.tcp(check_tcp).error

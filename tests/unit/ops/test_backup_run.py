@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from chaton_ops.core.backup import plan_backup
@@ -11,28 +11,24 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import CommandResult
 from chaton_ops.errors import ConnectError, ExitCode
 from chaton_ops.ops.backup import BackupOptions, backup_exit_code, run_backup
+from tests.fakes import FakeTransport
 from tests.unit.core.test_backup import make_inventory
 
 PASSWORD = "s3cret-pass"
 
 
-class FakeResticHost:
+class FakeResticHost(FakeTransport):
     """A host with restic 0.14 and one SFTP repository; remembers what restic was given."""
 
     def __init__(self, host: str, repositories: set[str], *, missing_paths: Sequence[str] = ()) -> None:
-        self.host = host
+        super().__init__(host)
         self.repositories = repositories
         self.missing_paths = set(missing_paths)
         self.snapshots: list[dict[str, object]] = []
-        self.environments: list[Mapping[str, str]] = []
-        self.argvs: list[list[str]] = []
+        self.environments = self.secret_environments
+        self.argvs = self.commands
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-            secret_env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-            timeout: float | None = None, check: bool = True) -> CommandResult:
-        argv = list(argv)
-        self.argvs.append(argv)
-        self.environments.append(dict(secret_env or {}))
+    def answer(self, argv: list[str]) -> CommandResult:
         if argv[:2] == ["restic", "version"]:
             return self._done(argv, 0, "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n")
         if argv[0] == "sftp":
@@ -57,16 +53,7 @@ class FakeResticHost:
         return self._done(argv, 1, "", f"unexpected {command}")
 
     def _done(self, argv: list[str], code: int, stdout: str, stderr: str = "") -> CommandResult:
-        return CommandResult(self.host, tuple(argv), code, stdout, stderr, 0.01)
-
-    def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
-        raise NotImplementedError
-
-    def get(self, remote_path: str) -> bytes:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        return None
+        return self.result(argv, code, stdout, stderr)
 
 
 INVENTORY = make_inventory(

@@ -192,3 +192,49 @@ def test_shipped_playbooks_render_for_a_lab_like_service(setup):
     main_cf = next(s.content for s in prepare_deploy(other, "mail", environ={}).steps if s.content and
                    b"relay_domains" in s.content)
     assert b"relay_domains = test.example" in main_cf and b"defer_transports = relay" in main_cf
+
+
+def test_a_wait_step_probes_through_the_probes_port_until_the_status_is_the_expected_one() -> None:
+    from chaton_ops.ops.deploy import probe_until_answering
+    from tests.fakes import FakeProbes
+
+    answering = FakeProbes()
+    assert probe_until_answering("http://127.0.0.1:8080/health", 1.0, 200, probes=answering) is None
+    assert answering.calls == ["http://127.0.0.1:8080/health"]
+    assert probe_until_answering("127.0.0.1:5432", 1.0, probes=answering) is None
+    assert answering.calls[-1] == "127.0.0.1"
+
+    wrong_status = FakeProbes(status=502)
+    problem = probe_until_answering("http://127.0.0.1:8080/", 0.3, 200, probes=wrong_status)
+    assert problem == "http://127.0.0.1:8080/ did not answer within 0.3 s (HTTP 502, expected 200)"
+    assert len(wrong_status.calls) >= 2  # it polled until its timeout
+
+    refused = FakeProbes(down=["127.0.0.1"])
+    assert "connection refused" in (probe_until_answering("127.0.0.1:1", 0.0, probes=refused) or "")
+    assert "neither an http(s) URL nor HOST:PORT" in (probe_until_answering("nowhere", 0.0, probes=refused) or "")
+
+
+def test_the_default_wait_probe_reaches_a_real_http_server_with_httpx() -> None:
+    import http.server
+    import threading
+
+    from chaton_ops.ops.deploy import probe_until_answering
+
+    class Teapot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(418)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Teapot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert probe_until_answering(url, 2.0, 418) is None
+        assert "HTTP 418, expected 200" in (probe_until_answering(url, 0.0, 200) or "")
+        assert probe_until_answering(f"127.0.0.1:{server.server_address[1]}", 2.0) is None
+    finally:
+        server.shutdown()
+        server.server_close()

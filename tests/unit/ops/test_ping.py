@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
 
 import pytest
 
 from chaton_ops.core.inventory import Inventory
-from chaton_ops.core.ports import CommandResult
 from chaton_ops.errors import CommandFailed, ConnectError, ExitCode, UsageError
 from chaton_ops.ops.ping import PingResult, exit_code_for, ping_hosts, select_hosts
+from tests.fakes import FakeTransport
 
 
 def make_inventory(*names: str, jobs: int = 4) -> Inventory:
@@ -22,50 +21,9 @@ def make_inventory(*names: str, jobs: int = 4) -> Inventory:
     })
 
 
-class FakeTransport:
-    """Answers `true`, or raises what it was given; counts how many run at the same time."""
-
-    running = 0
-    most_at_once = 0
-    lock = threading.Lock()
-
-    def __init__(self, host: str, failure: Exception | None = None, gate: threading.Barrier | None = None) -> None:
-        self.host = host
-        self.failure = failure
-        self.gate = gate
-        self.commands: list[list[str]] = []
-
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-            secret_env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-            timeout: float | None = None, check: bool = True) -> CommandResult:
-        with FakeTransport.lock:
-            FakeTransport.running += 1
-            FakeTransport.most_at_once = max(FakeTransport.most_at_once, FakeTransport.running)
-        try:
-            if self.gate is not None:
-                self.gate.wait(timeout=5)
-            self.commands.append(list(argv))
-            if self.failure is not None:
-                raise self.failure
-            return CommandResult(self.host, tuple(argv), 0, "", "", 0.001)
-        finally:
-            with FakeTransport.lock:
-                FakeTransport.running -= 1
-
-    def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
-        raise NotImplementedError
-
-    def get(self, remote_path: str) -> bytes:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        return None
-
-
 @pytest.fixture(autouse=True)
 def reset_counters() -> None:
-    FakeTransport.running = 0
-    FakeTransport.most_at_once = 0
+    FakeTransport.reset_counters()
 
 
 def test_every_host_is_pinged_when_none_is_named() -> None:
