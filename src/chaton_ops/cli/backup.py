@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +37,7 @@ def backup(
     4 nothing backed up because the hosts could not be reached.
     """
     from chaton_ops.core.backup import plan_backup, select_services
+    from chaton_ops.ops.backup_run import BackupRequest, back_up
 
     opts = options(ctx)
     loaded = opts.load()
@@ -48,28 +49,16 @@ def backup(
         _print_plan(plan, opts.json)
         return
     flags = [flag for flag, given in (("--init", init), ("--unlock", unlock), ("--no-retention", no_retention)) if given]
-    report = _run(loaded, plan, opts, jobs or inventory.defaults.jobs, init, unlock, lock_wait, metrics_file,
-                  journal_args=[*names, *flags])
-    from chaton_ops.ops.backup import backup_exit_code
+    request = BackupRequest(init=init, unlock=unlock, jobs=jobs or inventory.defaults.jobs, lock_wait=lock_wait,
+                            retention=not no_retention, metrics_file=metrics_file, journal_args=(*names, *flags))
+    with BackupProgress(opts) as progress:
+        report = back_up(loaded, plan, request, on_event=progress, warn=warn)
+    _print_report(report, opts)
+    if report.exit_code:
+        raise typer.Exit(int(report.exit_code))
 
-    code = backup_exit_code(report)
-    if code:
-        raise typer.Exit(int(code))
 
-
-def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journal_args):
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.core.backup import hosts_to_contact
-
-    # The SSH library loads and the handshakes run in the background while the rest is prepared
-    # (imports, passwords, journal, locks): the connections are ready, or nearly, when needed.
-    pool = HostPool(loaded)
-    pool.connect_in_background(hosts_to_contact(loaded.inventory, plan))
-    try:
-        report = _run_with_pool(loaded, plan, opts, pool, jobs, init, unlock, lock_wait, journal_args)
-    finally:
-        pool.close_all()
-    _deliver(loaded, report, metrics_file)
+def _print_report(report, opts) -> None:
     if opts.json:
         print_json(report_as_json(report))
     elif not opts.quiet:
@@ -78,94 +67,42 @@ def _run(loaded, plan, opts, jobs, init, unlock, lock_wait, metrics_file, journa
     for result in report.results:
         if result.status == "ok" and result.message and opts.verbose and not opts.json:
             stderr().print(f"{escape(result.service)} → {escape(result.repository or '-')}: {escape(result.message)}",
-                         highlight=False, soft_wrap=True)
+                           highlight=False, soft_wrap=True)
         elif result.status != "ok":
             colour = "red" if result.status == "failed" else "yellow"
             stderr().print(f"[{colour}]{result.status}:[/{colour}] {escape(result.service)} → "
-                         f"{escape(result.repository or '-')}: {escape(result.message)}",
-                         markup=True, highlight=False, soft_wrap=True)
-    return report
+                           f"{escape(result.repository or '-')}: {escape(result.message)}",
+                           markup=True, highlight=False, soft_wrap=True)
 
 
-def _run_with_pool(loaded, plan, opts, pool, jobs, init, unlock, lock_wait, journal_args):
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.adapters.repository_lock import repository_locks
-    from chaton_ops.ops.backup import (
-        BackupOptions,
-        Journaled,
-        backup_exit_code,
-        resolve_passwords,
-        run_backup,
-    )
-
-    passwords = resolve_passwords(loaded, plan.repositories())
-    options = BackupOptions(init=init, unlock=unlock, jobs=jobs, retention=bool(plan.retention), lock_wait=lock_wait)
-    journal = Journal(default_journal_path())
-    with repository_locks(plan.repositories(), wait=lock_wait):
-        run_id = journal.start_run("backup", journal_args)
-        _ping_start(loaded, [t.service for t in plan.targets])
-        try:
-            with _progress(opts) as progress:
-                report = run_backup(loaded, plan, transports=pool.transport, options=options,
-                                    journal=Journaled(journal, run_id), progress=progress, passwords=passwords)
-        except BaseException:
-            journal.finish_run(run_id, "failed", 1)
-            raise
-        journal.finish_run(run_id, report.status, int(backup_exit_code(report)))
-    return report
-
-
-def _ping_start(loaded, services):
-    try:
-        from chaton_ops.ops.notify import ping_start
-    except ImportError:
-        return
-    for problem in ping_start(loaded, services):
-        warn(problem)
-
-
-def _deliver(loaded, report, metrics_file):
-    """Notifications and metrics: problems with them are warnings, never a failed backup."""
-    from chaton_ops.ops.notify import notify_run
-
-    for problem in notify_run(loaded, report):
-        warn(problem)
-    if metrics_file is not None:
-        from chaton_ops.adapters.metrics import write_textfile
-        from chaton_ops.errors import PathError
-
-        try:
-            write_textfile(metrics_file, report)
-        except PathError as failure:  # it changed during the run
-            warn(f"metrics not written: {failure.message}")
-
-
-class _progress:
-    """A rich progress display on a terminal (stderr), nothing otherwise."""
+class BackupProgress:
+    """The backup's engine events as a rich progress display on a terminal (stderr), nothing otherwise:
+    one line per service × repository with its current stage."""
 
     def __init__(self, opts) -> None:
         # asking rich whether stderr is a terminal would load rich (≈ 35 ms) for nothing with -q or --json
         self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
-        self.display = None
-        self.tasks: dict[str, object] = {}
+        self.display: Any = None
+        self.tasks: dict[str, Any] = {}
 
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    def __enter__(self) -> BackupProgress:
+        if self.enabled:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                console=stderr(), transient=True)
-        self.display.__enter__()
-        return self.update
+            self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                    console=stderr(), transient=True)
+            self.display.__enter__()
+        return self
 
-    def update(self, target, stage: str) -> None:
-        assert self.display is not None
-        label = f"{target.service} on {target.host} → {target.repository}"
-        task = self.tasks.get(target.label)
+    def __call__(self, event) -> None:
+        step = event.step
+        if self.display is None or step.action != "backup" or event.kind != "progress":
+            return
+        label = f"{step.inputs['service']} on {step.host} → {step.inputs['repository']}"
+        task = self.tasks.get(step.key)
         if task is None:
-            task = self.tasks[target.label] = self.display.add_task(label, total=None)
-        self.display.update(task, description=f"{label}: {stage}")  # type: ignore[arg-type]
+            task = self.tasks[step.key] = self.display.add_task(escape(label), total=None)
+        self.display.update(task, description=escape(f"{label}: {event.text}"))  # type: ignore[arg-type]
 
     def __exit__(self, *exc_info) -> None:
         if self.display is not None:
@@ -213,14 +150,12 @@ def summary_rows(report) -> list[list[object]]:
 
 
 def report_as_json(report) -> dict[str, object]:
-    from chaton_ops.ops.backup import backup_exit_code
-
     return {
         "command": report.command,
         "started": report.started.isoformat(),
         "ended": report.ended.isoformat(),
         "status": report.status,
-        "exit_code": int(backup_exit_code(report)),
+        "exit_code": int(report.exit_code),
         "results": [
             {"service": r.service, "host": r.host, "repository": r.repository, "status": r.status,
              "message": r.message, "snapshot_id": r.snapshot_id, "bytes_added": r.bytes_added,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from chaton_ops.core.dns import RecordChange, RecordSet
@@ -97,6 +97,14 @@ class RunJournal(Protocol):
                           status: str, inputs: dict[str, Any], reason: str) -> int: ...
 
     def keyed_steps(self, run_id: int) -> Mapping[str, JournaledStep]: ...
+
+
+@runtime_checkable
+class StepNotes(Protocol):
+    """A note in a run's journal beside its steps (a repository initialised, stale locks removed)."""
+
+    def record_step(self, run_id: int, target: str, step: str, status: str,
+                    detail: dict[str, Any] | None = None) -> int: ...
 
 
 class Dns(Protocol):

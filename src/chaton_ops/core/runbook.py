@@ -12,7 +12,9 @@ journal stores, so that `--resume` continues exactly the plan that was started.
   parallel, up to the run's `jobs`;
 - `needs`: keys of steps that must have ended well (ok, changed, noop, warning) first, else the
   step is skipped with the reason;
-- `noop`: a step planned not to run, with the reason (shown in the plan and journaled as such).
+- `noop`: a step planned not to run, with the reason (shown in the plan and journaled as such);
+- `independent`: its failure does not skip the rest of its lane (the lane only keeps its steps one
+  after another: the backups of the services of one host).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class PlannedStep:
     needs: tuple[str, ...] = ()
     inputs: Mapping[str, Any] = field(default_factory=dict)
     noop: str | None = None
+    independent: bool = False
 
     @property
     def lane_name(self) -> str:
@@ -48,14 +51,14 @@ class PlannedStep:
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "action": self.action, "title": self.title, "host": self.host,
                 "target": self.target, "phase": self.phase, "lane": self.lane, "needs": list(self.needs),
-                "inputs": dict(self.inputs), "noop": self.noop}
+                "inputs": dict(self.inputs), "noop": self.noop, "independent": self.independent}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlannedStep:
         return cls(key=data["key"], action=data["action"], title=data["title"], host=data.get("host"),
                    target=data.get("target", ""), phase=int(data.get("phase", 0)), lane=data.get("lane", ""),
                    needs=tuple(data.get("needs", ())), inputs=dict(data.get("inputs", {})),
-                   noop=data.get("noop"))
+                   noop=data.get("noop"), independent=bool(data.get("independent", False)))
 
 
 class PlanError(ValueError):

@@ -3,8 +3,9 @@ then retention per repository — and report one TargetResult per service × rep
 
 Each target: free space of the repository (refused below the threshold) → restic backup of the
 data paths → one `restic backup --stdin` per database dump. Retention (`forget`, never `prune`: that
-is `chaton prune`'s, on its own schedule) runs after every backup of the run, one repository at a time,
-because `forget` takes restic's exclusive lock and would make a parallel backup on another host fail.
+is `chaton prune`'s, on its own schedule) runs after every backup of the run (the runbook's second
+phase), one step per repository, because `forget` takes restic's exclusive lock and would make a parallel
+backup on another host fail.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 from chaton_ops.adapters.restic import (
     Feature,
@@ -50,9 +51,23 @@ from chaton_ops.core.backup import (
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import RunJournal, StepNotes, Transport
 from chaton_ops.core.report import RunReport, TargetResult
+from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import ChatonError, ConnectError, ExitCode
+from chaton_ops.ops.engine import (
+    GO,
+    Action,
+    Done,
+    EventSink,
+    NoJournal,
+    RunState,
+    StepEvent,
+    StepOutput,
+    StepResult,
+    Verdict,
+    apply_plan,
+)
 from chaton_ops.ops.repository import (
     SpaceProbe,
     initialise_repository,
@@ -80,26 +95,30 @@ class BackupOptions:
     retention_lock_wait: float = RETENTION_LOCK_WAIT  # the same for forget, after the snapshots
 
 
-class Journaled:
-    """The journal calls of a run, or nothing when there is no journal (unit tests)."""
+class RunNotes:
+    """Notes a step leaves in its run's journal beside its own record (a repository initialised, stale
+    locks removed), or nowhere when the run has no journal (unit tests)."""
 
-    def __init__(self, journal: object | None, run_id: int | None) -> None:
+    def __init__(self, journal: StepNotes | None, run_id: int | None) -> None:
         self.journal = journal
         self.run_id = run_id
 
     def record(self, target: str, step: str, status: str, detail: dict[str, object]) -> None:
         if self.journal is not None and self.run_id is not None:
-            self.journal.record_step(self.run_id, target, step, status, detail)  # type: ignore[attr-defined]
+            self.journal.record_step(self.run_id, target, step, status, detail)
 
 
 @dataclass
-class _Context:
+class _BackupRun:
+    """What every step of one backup run shares: the inventory, the hosts, the passwords, the options,
+    restic versions met so far, the free space measured ahead, and the journal's notes."""
+
     loaded: LoadedInventory
     transports: Callable[[str], Transport]
     passwords: dict[str, str]
     options: BackupOptions
     versions: VersionCache
-    journal: Journaled
+    notes: RunNotes
     progress: Progress
     space: SpaceProbe
 
@@ -110,41 +129,71 @@ def resolve_passwords(loaded: LoadedInventory, repositories: list[str]) -> dict[
     return {name: resolve_secret(loaded, inventory.repositories[name].password).reveal() for name in repositories}
 
 
+def backup_runbook(plan: BackupPlan, *, retention: bool = True) -> Plan:
+    """The backup plan as runbook steps: one per service × repository (lane: its host, so a host's
+    services run one after another and hosts in parallel; a failed one does not stop the next), then
+    one retention step per repository (phase 1, after every backup, repositories in parallel)."""
+    steps = [PlannedStep(key=f"backup:{t.label}", action="backup", title=f"back up {t.service} to {t.repository}",
+                         host=t.host, target=t.label, phase=0, lane=f"host:{t.host}", independent=True,
+                         inputs={"service": t.service, "host": t.host, "repository": t.repository})
+             for t in plan.targets]
+    if retention:
+        for repository in dict.fromkeys(g.repository for g in plan.retention):
+            groups = [g for g in plan.retention if g.repository == repository]
+            steps.append(PlannedStep(
+                key=f"forget:{repository}", action="forget", title=f"retention in {repository}",
+                host=groups[0].host, target=repository, phase=1, lane=f"repository:{repository}", independent=True,
+                inputs={"repository": repository, "services": [s for g in groups for s in g.services]}))
+    return Plan("backup", tuple(steps), inputs={"services": list(dict.fromkeys(t.service for t in plan.targets))})
+
+
 def run_backup(
     loaded: LoadedInventory,
     plan: BackupPlan,
     *,
     transports: Callable[[str], Transport],
     options: BackupOptions,
-    journal: Journaled | None = None,
-    progress: Progress | None = None,
+    journal: RunJournal | None = None,
+    run_id: int | None = None,
+    on_event: EventSink | None = None,
     passwords: dict[str, str] | None = None,
 ) -> RunReport:
+    """Apply `plan` on the runbook engine and report one TargetResult per service × repository.
+
+    With a journal, `run_id` is the run `start_run` journaled; without one nothing is kept."""
     started = dt.datetime.now(dt.UTC)
-    context = _Context(
+    runbook = backup_runbook(plan, retention=options.retention)
+    journal = journal or NoJournal()
+    run_id = run_id if run_id is not None else 0
+    sink = on_event or (lambda event: None)
+    by_label = {t.label: t for t in plan.targets}
+
+    def progress(target: BackupTarget, stage: str) -> None:
+        sink(StepEvent("progress", runbook.step(f"backup:{target.label}"), stage))
+
+    run = _BackupRun(
         loaded=loaded,
         transports=transports,
         passwords=passwords if passwords is not None else resolve_passwords(loaded, plan.repositories()),
         options=options,
         versions=VersionCache(),
-        journal=journal or Journaled(None, None),
-        progress=progress or (lambda target, stage: None),
+        notes=RunNotes(journal if isinstance(journal, StepNotes) else None, run_id),
+        progress=progress,
         space=SpaceProbe(loaded, transports),
     )
-    hosts = plan.hosts()
     for target in plan.targets:
-        context.space.start(target)
+        run.space.start(target)  # measured ahead, while the first backups start
+    actions: dict[str, Action] = {"backup": _BackupAction(run, by_label), "forget": _RetentionAction(run, plan)}
+
+    def summarize(steps: list[StepResult]) -> tuple[RunStatus, ExitCode]:
+        report = _report(plan, steps, started)
+        return report.status, report.exit_code
+
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(hosts) or 1)),
-                                thread_name_prefix="backup") as pool:
-            per_host = list(pool.map(lambda host: _back_up_host(context, plan.targets_on(host)), hosts))
+        outcome = apply_plan(runbook, actions, journal, run_id, jobs=options.jobs, on_event=sink, summarize=summarize)
     finally:
-        context.space.close()
-    by_target = {(r.service, r.repository): r for results in per_host for r in results}
-    results = [by_target[(t.service, t.repository)] for t in plan.targets]
-    if options.retention and plan.retention:
-        results = _apply_retention(context, plan, results)
-    return RunReport("backup", started, dt.datetime.now(dt.UTC), tuple(results))
+        run.space.close()
+    return _report(plan, list(outcome.steps), started)
 
 
 def backup_exit_code(report: RunReport) -> ExitCode:
@@ -153,16 +202,100 @@ def backup_exit_code(report: RunReport) -> ExitCode:
     return report.exit_code
 
 
+def _report(plan: BackupPlan, steps: list[StepResult], started: dt.datetime) -> RunReport:
+    """One TargetResult per service × repository from the steps' outputs, retention's outcome merged
+    into the services it concerned (postponed: a warning; failed: the service failed)."""
+    by_key = {r.step.key: r for r in steps}
+    results = []
+    for target in plan.targets:
+        step = by_key.get(f"backup:{target.label}")
+        out = dict(step.outputs) if step is not None else {}
+        result = TargetResult(
+            service=target.service, host=target.host, repository=target.repository,
+            status="failed" if step is None or step.status not in ("ok", "warning") else step.status,  # type: ignore[arg-type]
+            message=step.message if step is not None else "not run", snapshot_id=out.get("snapshot"),
+            bytes_added=out.get("bytes_added"), duration=float(out.get("seconds", out.get("duration", 0.0))),
+            files_new=out.get("files_new"), files_changed=out.get("files_changed"),
+            unreachable=bool(out.get("unreachable")), bytes_processed=out.get("total_bytes"))
+        retention = by_key.get(f"forget:{target.repository}")
+        if result.succeeded and retention is not None:
+            result = _with_retention(result, retention)
+        results.append(result)
+    return RunReport("backup", started, dt.datetime.now(dt.UTC), tuple(results))
+
+
+def _with_retention(result: TargetResult, retention: StepResult) -> TargetResult:
+    for group in retention.outputs.get("groups", ()):
+        if result.service not in group["services"] or group["status"] == "ok":
+            continue
+        if group["status"] == "postponed":
+            message = "; ".join(m for m in (result.message, group["message"]) if m)
+            return replace(result, status="warning", message=message)
+        message = "; ".join(m for m in (result.message, f"retention failed: {group['message']}") if m)
+        return replace(result, status="failed", message=message)
+    return result
+
+
+class _BackupAction:
+    """One service × repository: free space, paths, restic backup, database dumps. A failure is the
+    step's outcome (journaled with what is known), never an exception: the next service still runs."""
+
+    def __init__(self, run: _BackupRun, targets: dict[str, BackupTarget]) -> None:
+        self.run = run
+        self.targets = targets
+
+    def check(self, step: PlannedStep, state: RunState) -> Verdict:
+        return GO  # every fact (space, paths, locks) is read by the step itself, just before restic runs
+
+    def apply(self, step: PlannedStep, state: RunState) -> StepOutput:
+        target = self.targets[step.target]
+        result = _back_up_target_safely(self.run, target)
+        outputs = {
+            "service": target.service, "host": target.host, "repository": target.repository,
+            "snapshot": result.snapshot_id, "bytes_added": result.bytes_added, "files_new": result.files_new,
+            "files_changed": result.files_changed, "seconds": round(result.duration, 3), "message": result.message,
+            "total_bytes": result.bytes_processed, "unreachable": result.unreachable,
+        }
+        return StepOutput(result.status, outputs, result.message)
+
+
+class _RetentionAction:
+    """Retention of one repository, for the services whose backup succeeded in this run."""
+
+    def __init__(self, run: _BackupRun, plan: BackupPlan) -> None:
+        self.run = run
+        self.plan = plan
+
+    def _groups(self, step: PlannedStep, state: RunState) -> list[RetentionGroup]:
+        groups = []
+        for group in self.plan.retention:
+            if group.repository != step.target:
+                continue
+            services = tuple(s for s in group.services
+                             if state.status(f"backup:{s}@{group.repository}") in ("ok", "warning"))
+            if services:
+                groups.append(replace(group, services=services))
+        return groups
+
+    def check(self, step: PlannedStep, state: RunState) -> Verdict:
+        if not self._groups(step, state):
+            return Done("no backup to this repository succeeded: nothing to forget")
+        return GO
+
+    def apply(self, step: PlannedStep, state: RunState) -> StepOutput:
+        outcomes = _apply_retention(self.run, self._groups(step, state))
+        statuses = {o["status"] for o in outcomes}
+        status = "failed" if "failed" in statuses else "warning" if "postponed" in statuses else "changed"
+        message = "; ".join(o["message"] for o in outcomes if o["message"])
+        return StepOutput("ok" if status == "changed" else status, {"groups": outcomes}, message)
+
+
 # ---------------------------------------------------------------------------------------------
 # One host, one target
 # ---------------------------------------------------------------------------------------------
 
 
-def _back_up_host(context: _Context, targets: list[BackupTarget]) -> list[TargetResult]:
-    return [_back_up_target_safely(context, target) for target in targets]
-
-
-def _back_up_target_safely(context: _Context, target: BackupTarget) -> TargetResult:
+def _back_up_target_safely(context: _BackupRun, target: BackupTarget) -> TargetResult:
     started = time.monotonic()
     context.progress(target, "start")
     try:
@@ -175,12 +308,6 @@ def _back_up_target_safely(context: _Context, target: BackupTarget) -> TargetRes
         log.debug("backup of %s failed unexpectedly", target.label, exc_info=True)
         result = _failed(target, mask_text(f"unexpected error: {type(failure).__name__}: {failure}"), started)
     context.progress(target, result.status)
-    context.journal.record(target.label, "backup", result.status, {
-        "service": target.service, "host": target.host, "repository": target.repository,
-        "snapshot": result.snapshot_id, "bytes_added": result.bytes_added, "files_new": result.files_new,
-        "files_changed": result.files_changed, "duration": round(result.duration, 3), "message": result.message,
-        "total_bytes": result.bytes_processed,
-    })
     return result
 
 
@@ -189,7 +316,7 @@ def _failed(target: BackupTarget, message: str, started: float) -> TargetResult:
                         message=message, duration=time.monotonic() - started)
 
 
-def _back_up_target(context: _Context, target: BackupTarget, started: float) -> TargetResult:
+def _back_up_target(context: _BackupRun, target: BackupTarget, started: float) -> TargetResult:
     transport = context.transports(target.host)
     binary = target.restic
     password = context.passwords[target.repository]
@@ -255,7 +382,7 @@ def _missing_paths(transport: Transport, paths: tuple[str, ...]) -> list[str]:
     return [line for line in result.stdout.splitlines() if line]
 
 
-def _run_with_recovery(context: _Context, transport: Transport, binary: str, target: BackupTarget,
+def _run_with_recovery(context: _BackupRun, transport: Transport, binary: str, target: BackupTarget,
                        argv: list[str], password: str) -> ResticRun:
     """Run a backup; on a missing repository init it (with --init) and run again; on a lock remove the
     stale ones (with --unlock), then run again waiting up to `lock_wait` for a lock another process holds."""
@@ -269,13 +396,13 @@ def _run_with_recovery(context: _Context, transport: Transport, binary: str, tar
         context.progress(target, "init")
         version = context.versions.get(transport, binary)
         created = initialise_repository(transport, binary, target.repository_url, password, version)
-        context.journal.record(target.repository, "init", "ok", {"created": created, "host": target.host})
+        context.notes.record(target.repository, "init", "ok", {"created": created, "host": target.host})
         result = run(0.0)
     if result.outcome == "locked":
         if context.options.unlock:
             context.progress(target, "unlock")
             remove_stale_locks(transport, binary, target.repository_url, password)
-            context.journal.record(target.repository, "unlock", "ok",
+            context.notes.record(target.repository, "unlock", "ok",
                                    {"lock": parse_lock_message(result.result.stderr), "host": target.host})
             result = run(context.options.lock_wait)  # the stale locks are gone: try again at once
         elif context.options.lock_wait > 0:
@@ -293,7 +420,7 @@ def _run_with_recovery(context: _Context, transport: Transport, binary: str, tar
     return result
 
 
-def _dump_database(context: _Context, transport: Transport, binary: str, target: BackupTarget,
+def _dump_database(context: _BackupRun, transport: Transport, binary: str, target: BackupTarget,
                    database: Database, password: str) -> tuple[str | None, int, int]:
     # the only step whose argv depends on the version: `restic version` runs once per host, here
     version = context.versions.get(transport, binary)
@@ -334,46 +461,28 @@ class RetentionPostponed(ResticError):
     """Retention could not take restic's lock in time: the snapshots stand, retention runs next time."""
 
 
-def _apply_retention(context: _Context, plan: BackupPlan, results: list[TargetResult]) -> list[TargetResult]:
-    """`forget` per group of services (only those whose backup succeeded), never `prune`: prune rewrites
+def _apply_retention(context: _BackupRun, groups: list[RetentionGroup]) -> list[dict[str, Any]]:
+    """`forget` per group of services (those whose backup succeeded), never `prune`: prune rewrites
     packs under restic's exclusive lock and would cost every night as much as the backup itself; it runs
     on its own schedule (`chaton prune`, ops/prune.py).
 
-    A failed forget fails its services; a repository that stayed locked by another process (a
-    `check`, a prune) only postpones retention: the snapshot was made, so the service ends with a warning."""
-    succeeded = {(r.service, r.repository) for r in results if r.succeeded}
-    problems: dict[tuple[str, str], ChatonError] = {}
-    by_repository: dict[str, list[RetentionGroup]] = {}
-    for group in plan.retention:
-        services = tuple(s for s in group.services if (s, group.repository) in succeeded)
-        if services:
-            by_repository.setdefault(group.repository, []).append(replace(group, services=services))
-
-    def forget_in(repository: str) -> None:
-        for group in by_repository[repository]:
-            try:
-                _forget(context, group)
-            except ChatonError as failure:
-                for service in group.services:
-                    problems[(service, repository)] = failure
-
-    with ThreadPoolExecutor(max_workers=max(1, min(context.options.jobs, len(by_repository) or 1)),
-                            thread_name_prefix="retention") as pool:
-        list(pool.map(forget_in, list(by_repository)))
-    updated = []
-    for result in results:
-        problem = problems.get((result.service, result.repository or ""))
-        if isinstance(problem, RetentionPostponed):
-            message = "; ".join(m for m in (result.message, mask_text(problem.message)) if m)
-            result = replace(result, status="warning", message=message)
-        elif problem is not None:
-            message = "; ".join(m for m in (result.message, f"retention failed: {mask_text(problem.message)}") if m)
-            result = replace(result, status="failed", message=message)
-        updated.append(result)
-    return updated
+    The outcome of each group: ok (with the policy, snapshots removed and kept), failed, or postponed
+    (the repository stayed locked by another process, a `check` or a prune: the snapshot was made, so
+    its services end with a warning)."""
+    outcomes: list[dict[str, Any]] = []
+    for group in groups:
+        try:
+            done = _forget(context, group)
+            outcomes.append({"services": list(group.services), "status": "ok", "message": "", **done})
+        except RetentionPostponed as postponed:
+            outcomes.append({"services": list(group.services), "status": "postponed",
+                             "message": mask_text(postponed.message)})
+        except ChatonError as failure:
+            outcomes.append({"services": list(group.services), "status": "failed", "message": mask_text(failure.message)})
+    return outcomes
 
 
-def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[str], what: str) -> ResticRun:
+def _run_retention_command(context: _BackupRun, group: RetentionGroup, argv: list[str], what: str) -> ResticRun:
     """forget, waiting for restic's lock (stale locks removed first with --unlock); a lock
     still held at the end postpones retention."""
     transport = context.transports(group.host)
@@ -394,8 +503,6 @@ def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[
             result = run(wait, locked=result)
     if result.outcome == "locked":
         holder = parse_lock_message(result.result.stderr) or "by another process"
-        context.journal.record(group.repository, what, "postponed", {"services": list(group.services),
-                                                                    "lock": holder, "waited_seconds": wait})
         raise RetentionPostponed(
             f"snapshot made; retention ({what}) postponed to the next run: {group.repository} stayed locked "
             f"for {wait:g} s ({holder})" + ("" if context.options.unlock else
@@ -404,19 +511,14 @@ def _run_retention_command(context: _Context, group: RetentionGroup, argv: list[
     return result
 
 
-def _forget(context: _Context, group: RetentionGroup) -> bool:
-    """One `forget` of a group (no prune); True if it removed snapshots."""
+def _forget(context: _BackupRun, group: RetentionGroup) -> dict[str, Any]:
+    """One `forget` of a group (no prune): what it did (policy, snapshots removed and kept), journaled
+    with the retention step."""
     url = context.loaded.inventory.repositories[group.repository].url
     argv = build_forget_argv(group.restic, url, tags=group.tags, keep_flags=group.keep_flags, prune=False)
     run = _run_retention_command(context, group, argv, "forget")
     if not run.succeeded:
-        context.journal.record(group.repository, "forget", "failed",
-                               {"services": list(group.services), "error": run.error("forget").message})
         raise run.error(f"retention (forget) of {', '.join(group.services)} in {group.repository}")
     groups = parse_forget(run.result.stdout)
     removed = [snapshot for g in groups for snapshot in g.remove]
-    context.journal.record(group.repository, "forget", "ok", {
-        "services": list(group.services), "policy": list(group.keep_flags), "removed": len(removed),
-        "kept": sum(len(g.keep) for g in groups),
-    })
-    return bool(removed)
+    return {"policy": list(group.keep_flags), "removed": len(removed), "kept": sum(len(g.keep) for g in groups)}

@@ -159,6 +159,41 @@ class RunState:
 # ---------------------------------------------------------------------------------------------
 
 
+class NoJournal:
+    """A RunJournal that keeps nothing: a use case run without a journal (unit tests, a library caller)."""
+
+    def start_run(self, command: str, args: list[str], *, plan: dict[str, Any] | None = None) -> int:
+        return 0
+
+    def resume_run(self, run_id: int) -> None:
+        return None
+
+    def finish_run(self, run_id: int, status: str, exit_code: int) -> None:
+        return None
+
+    def plan(self, run_id: int) -> dict[str, Any] | None:
+        return None
+
+    def begin_keyed_step(self, run_id: int, key: str, *, action: str, target: str, host: str | None,
+                         inputs: dict[str, Any]) -> int:
+        return 0
+
+    def end_keyed_step(self, step_id: int, status: str, *, outputs: dict[str, Any] | None = None,
+                       error: str | None = None, reason: str | None = None) -> None:
+        return None
+
+    def record_keyed_step(self, run_id: int, key: str, *, action: str, target: str, host: str | None,
+                          status: str, inputs: dict[str, Any], reason: str) -> int:
+        return 0
+
+    def keyed_steps(self, run_id: int) -> Mapping[str, JournaledStep]:
+        return {}
+
+    def record_step(self, run_id: int, target: str, step: str, status: str,
+                    detail: dict[str, Any] | None = None) -> int:
+        return 0
+
+
 def start_run(journal: RunJournal, plan: Plan, args: list[str]) -> int:
     """Journal a new run with its plan (before any step runs)."""
     return journal.start_run(plan.command, args, plan=plan.as_dict())
@@ -218,7 +253,7 @@ def _run_phase(lanes: list[list[PlannedStep]], actions: Mapping[str, Action], jo
             result = _run_step(step, actions, journal, run_id, state, earlier, sink, blocked)
             results[step.key] = result
             state._record(result)
-            if not result.succeeded and blocked is None:
+            if not result.succeeded and blocked is None and not step.independent:
                 blocked = f"{step.title} did not succeed"
 
     if jobs <= 1 or len(lanes) == 1:

@@ -172,3 +172,24 @@ def test_plans_with_duplicate_keys_or_needs_on_later_steps_are_refused():
 ])
 def test_run_status_follows_from_the_steps(statuses, expected):
     assert run_status(statuses) == expected
+
+
+def test_an_independent_step_that_fails_does_not_skip_the_rest_of_its_lane(journal):
+    plan = Plan("backup", (s("backup:www", lane="web", independent=True), s("backup:wiki", lane="web", independent=True),
+                           s("after", lane="web")))
+    recorder = Recorder()
+    recorder.failures["backup:www"] = ChatonError("disk full")
+    result = apply_plan(plan, {"do": recorder}, journal, start_run(journal, plan, []))
+
+    assert recorder.applied == ["backup:www", "backup:wiki", "after"]
+    assert [r.status for r in result.steps] == ["failed", "changed", "changed"]
+    assert Plan.from_dict(plan.as_dict()) == plan  # stored and read back with the flag
+
+
+def test_a_run_without_a_journal_applies_the_same_plan():
+    from chaton_ops.ops.engine import NoJournal
+
+    plan = Plan("backup", (s("a"), s("b", needs=("a",))))
+    recorder = Recorder()
+    result = apply_plan(plan, {"do": recorder}, NoJournal(), 0)
+    assert recorder.applied == ["a", "b"] and result.status == "ok"

@@ -1,0 +1,85 @@
+"""`chaton backup` as one use case: connections opened early, passwords, chaton's repository locks,
+the journal's run with its plan, the start pings, the runbook, then notifications and the metrics file.
+
+The CLI parses, calls `back_up` and renders the report; progress reaches it as engine events
+(`on_event`) and problems with pings, notifications or metrics as warnings (`warn`): they never turn
+a good backup into a failed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaton_ops.core.backup import BackupPlan, hosts_to_contact
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.report import RunReport
+from chaton_ops.errors import PathError
+from chaton_ops.ops.backup import BackupOptions, backup_runbook, resolve_passwords, run_backup
+from chaton_ops.ops.engine import EventSink, start_run
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """What the person asked for, beside the services (the plan)."""
+
+    init: bool = False
+    unlock: bool = False
+    jobs: int = 4
+    lock_wait: float = 0.0
+    retention: bool = True
+    metrics_file: Path | None = None
+    journal_args: tuple[str, ...] = ()
+
+
+def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *,
+            on_event: EventSink | None = None, warn: Callable[[str], None] = lambda text: None) -> RunReport:
+    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.repository_lock import repository_locks
+
+    # The SSH library loads and the handshakes run in the background while the rest is prepared
+    # (passwords, journal, locks): the connections are ready, or nearly, when needed.
+    pool = HostPool(loaded)
+    pool.connect_in_background(hosts_to_contact(loaded.inventory, plan))
+    try:
+        passwords = resolve_passwords(loaded, plan.repositories())
+        options = BackupOptions(init=request.init, unlock=request.unlock, jobs=request.jobs,
+                                retention=request.retention and bool(plan.retention), lock_wait=request.lock_wait)
+        with Journal(default_journal_path()) as journal, repository_locks(plan.repositories(), wait=request.lock_wait):
+            run_id = start_run(journal, backup_runbook(plan, retention=options.retention), list(request.journal_args))
+            for problem in _ping_start(loaded, [t.service for t in plan.targets]):
+                warn(problem)
+            try:
+                report = run_backup(loaded, plan, transports=pool.transport, options=options, journal=journal,
+                                    run_id=run_id, on_event=on_event, passwords=passwords)
+            except BaseException:
+                journal.finish_run(run_id, "failed", 1)
+                raise
+    finally:
+        pool.close_all()
+    for problem in deliver(loaded, report, request.metrics_file):
+        warn(problem)
+    return report
+
+
+def _ping_start(loaded: LoadedInventory, services: list[str]) -> list[str]:
+    from chaton_ops.ops.notify import ping_start
+
+    return ping_start(loaded, services)
+
+
+def deliver(loaded: LoadedInventory, report: RunReport, metrics_file: Path | None) -> list[str]:
+    """Notifications and metrics; their problems as warnings, never a failed run."""
+    from chaton_ops.ops.notify import notify_run
+
+    problems = list(notify_run(loaded, report))
+    if metrics_file is not None:
+        from chaton_ops.adapters.metrics import write_textfile
+
+        try:
+            write_textfile(metrics_file, report)
+        except PathError as failure:  # it changed during the run
+            problems.append(f"metrics not written: {failure.message}")
+    return problems
