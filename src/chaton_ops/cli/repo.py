@@ -47,7 +47,7 @@ def init(
     loaded, targets = _targets(ctx, repository, via)
     versions = VersionCache()
 
-    def one(target: _Access) -> dict[str, Any]:
+    def initialise(target: _Access) -> dict[str, Any]:
         version = versions.get(target.transport, target.binary)
         if opts.dry_run:
             return {"argv": build_init_argv(target.binary, target.url, version)}
@@ -55,7 +55,7 @@ def init(
                                                  version)}
 
     with HostPool(loaded) as pool:
-        results = _for_each(loaded, pool, targets, one, dry_run=opts.dry_run)
+        results = _for_each(loaded, pool, targets, initialise, dry_run=opts.dry_run)
     _print_results(ctx, results, lambda r: f"{r['repository']}: {'created' if r['created'] else 'already exists'} "
                                            f"(via {r['via']})")
 
@@ -80,7 +80,7 @@ def unlock(
         confirm(opts, f"remove every restic lock of {', '.join(name for name, _ in targets)}, those of running "
                       f"processes too (a backup or check running now may then fail)")
 
-    def one(target: _Access) -> dict[str, Any]:
+    def unlock_target(target: _Access) -> dict[str, Any]:
         if opts.dry_run:
             return {"argv": build_unlock_argv(target.binary, target.url, remove_all=remove_all)}
         before = list_locks(target.transport, target.binary, target.url, target.password)
@@ -89,7 +89,7 @@ def unlock(
         return {"removed": len(set(before) - set(after)), "remaining": len(after)}
 
     with HostPool(loaded) as pool:
-        results = _for_each(loaded, pool, targets, one, dry_run=opts.dry_run)
+        results = _for_each(loaded, pool, targets, unlock_target, dry_run=opts.dry_run)
     _print_results(ctx, results, lambda r: f"{r['repository']}: {r['removed']} lock(s) removed, "
                                            f"{r['remaining']} remaining (via {r['via']})")
 
@@ -104,8 +104,8 @@ class _Access(NamedTuple):
 
 
 def _for_each(loaded: LoadedInventory, pool: HostPool, targets: list[tuple[str, str]],
-              one: Callable[[_Access], dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
-    """`one` on each (repository, host) target; a failure is that target's result, the others still run.
+              act_on: Callable[[_Access], dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+    """`act_on` each (repository, host) target; a failure is that target's result, the others still run.
     A password is resolved only when its turn comes, and not at all in a dry run."""
     from chaton_ops.adapters.secrets import resolve_secret
     from chaton_ops.core.masking import mask_text
@@ -118,7 +118,7 @@ def _for_each(loaded: LoadedInventory, pool: HostPool, targets: list[tuple[str, 
         try:
             repository = inventory.repositories[name]
             password = "" if dry_run else resolve_secret(loaded, repository.password).reveal()
-            result.update(one(_Access(name, host, pool.transport(host), inventory.hosts[host].restic, repository.url,
+            result.update(act_on(_Access(name, host, pool.transport(host), inventory.hosts[host].restic, repository.url,
                                       password)))
             result["outcome"] = "ok"
         except ChatonError as failure:

@@ -137,11 +137,11 @@ def check_repositories(
     lock_wait: float = 0.0,
     now: dt.datetime | None = None,
 ) -> CheckReport:
-    def one(target: CheckTarget) -> RepositoryCheck:
+    def check_target(target: CheckTarget) -> RepositoryCheck:
         return _check_one(loaded, transports, target, plan.integrity, lock_wait)
 
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(plan.targets) or 1)), thread_name_prefix="check") as pool:
-        checked = list(pool.map(one, plan.targets))
+        checked = list(pool.map(check_target, plan.targets))
     return CheckReport(now or dt.datetime.now(dt.UTC), tuple(checked))
 
 

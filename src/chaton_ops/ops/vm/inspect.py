@@ -60,11 +60,11 @@ def read_onboot(api: Proxmox, guests: Sequence[Guest], offline: Sequence[str]) -
     """`onboot` of every guest whose node answers (None for the others), a few requests at a time."""
     readable = [guest for guest in guests if guest.ref.node not in offline]
 
-    def one(guest: Guest) -> tuple[int, bool | None]:
+    def read_onboot(guest: Guest) -> tuple[int, bool | None]:
         return guest.ref.vmid, parse_onboot(read_config(api, guest.ref))
 
     with ThreadPoolExecutor(max_workers=CONFIG_READERS, thread_name_prefix="chaton-pve") as pool:
-        found = dict(pool.map(one, readable))
+        found = dict(pool.map(read_onboot, readable))
     return {guest.ref.vmid: found.get(guest.ref.vmid) for guest in guests}
 
 
