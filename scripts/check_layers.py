@@ -30,6 +30,7 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # backup_run is the backup command's composition root: pool, journal, locks, metrics file
     "ops.backup_run": frozenset({"hosts", "journal", "metrics", "repository_lock"}),
     "ops.check": frozenset({"restic", "secrets"}),
+    "ops.check_run": frozenset({"hosts", "journal", "repository_lock"}),  # check's composition root
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
@@ -37,6 +38,8 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.notify": frozenset({"notifiers", "run_state", "secrets"}),
     "ops.placement": frozenset({"journal"}),
     "ops.repository": frozenset({"restic", "restic_output"}),
+    # repository_run is repo init|unlock's composition root (pool, journal); restic builders, secrets
+    "ops.repository_run": frozenset({"hosts", "journal", "restic", "secrets"}),
     "ops.restore": frozenset({"restic", "restic_output", "secrets"}),
     "ops.restore_db": frozenset({"restic"}),
     "ops.restore_facts": frozenset({"restic", "restic_output"}),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -37,7 +36,9 @@ def check(
     if opts.dry_run:
         _print_plan(plan, opts.json)
         return
-    report = _run(loaded, plan, lock_wait)
+    from chaton_ops.ops.check_run import check as run_check
+
+    report = run_check(loaded, plan, lock_wait=lock_wait)
     now = report.checked_at
     if opts.json:
         print_json({"ok": report.exit_code == 0, "checked_at": now.isoformat(), "repositories": [
@@ -66,41 +67,6 @@ def check(
                            highlight=False, soft_wrap=True)
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
-
-
-def _run(loaded, plan, lock_wait: float):
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.adapters.repository_lock import repository_locks
-    from chaton_ops.ops.check import check_repositories
-
-    journal = Journal(default_journal_path())
-    flags = [f"--read-data-subset={plan.read_data_subset}"] if plan.read_data_subset else []
-    flags += [] if plan.integrity else ["--no-integrity"]
-    with closing(journal), repository_locks(plan.repositories if plan.integrity else [], wait=lock_wait):
-        run_id = journal.start_run("check", [*plan.repositories, *flags])
-        try:
-            with HostPool(loaded) as pool:
-                report = check_repositories(loaded, pool.transport, plan, jobs=loaded.inventory.defaults.jobs,
-                                            lock_wait=lock_wait)
-        except BaseException:
-            journal.finish_run(run_id, "failed", 1)
-            raise
-        now = report.checked_at
-        for repo in report.repositories:
-            journal.record_step(run_id, repo.repository, "check", repo.outcome(now),
-                                {"integrity": repo.integrity, "error": repo.error, "space_problem": repo.space_problem,
-                                 "free_percent": round(repo.space.free_percent, 2) if repo.space else None})
-            for verdict in repo.freshness:
-                age = verdict.age_hours(now)
-                journal.record_step(run_id, f"{verdict.service}@{repo.repository}", "freshness",
-                                    "failed" if verdict.is_stale(now) else "ok",
-                                    {"newest": verdict.newest, "age_hours": round(age, 2) if age is not None else None,
-                                     "max_age_hours": verdict.max_age_hours})
-        # the journal's run statuses: ok, warning, partial, failed (nothing reached is failed too)
-        status = "failed" if report.verdict == "unreachable" else report.verdict.value
-        journal.finish_run(run_id, status, int(report.exit_code))
-    return report
 
 
 def _print_plan(plan, as_json: bool) -> None:

@@ -97,7 +97,10 @@ class BackupOptions:
 
 class RunNotes:
     """Notes a step leaves in its run's journal beside its own record (a repository initialised, stale
-    locks removed), or nowhere when the run has no journal (unit tests)."""
+    locks removed), or nowhere when the run has no journal (unit tests).
+
+    Handed to `run_backup` instead of a journal, it also receives each backup's end as a "backup" note
+    (the engine then journals nothing): what a caller watching the run without a journal sees."""
 
     def __init__(self, journal: StepNotes | None, run_id: int | None) -> None:
         self.journal = journal
@@ -106,6 +109,9 @@ class RunNotes:
     def record(self, target: str, step: str, status: str, detail: dict[str, object]) -> None:
         if self.journal is not None and self.run_id is not None:
             self.journal.record_step(self.run_id, target, step, status, detail)
+
+
+Journaled = RunNotes  # its earlier name, kept for callers of the earlier API (tests/integration/test_repository_locks.py)
 
 
 @dataclass
@@ -121,6 +127,7 @@ class _BackupRun:
     notes: RunNotes
     progress: Progress
     space: SpaceProbe
+    steps_as_notes: bool = False  # no engine journal: each backup's end goes to the notes
 
 
 def resolve_passwords(loaded: LoadedInventory, repositories: list[str]) -> dict[str, str]:
@@ -153,17 +160,19 @@ def run_backup(
     *,
     transports: Callable[[str], Transport],
     options: BackupOptions,
-    journal: RunJournal | None = None,
+    journal: RunJournal | RunNotes | None = None,
     run_id: int | None = None,
     on_event: EventSink | None = None,
     passwords: dict[str, str] | None = None,
 ) -> RunReport:
     """Apply `plan` on the runbook engine and report one TargetResult per service × repository.
 
-    With a journal, `run_id` is the run `start_run` journaled; without one nothing is kept."""
+    With a journal, `run_id` is the run `start_run` journaled; with RunNotes, the notes receive the
+    steps; without either nothing is kept."""
     started = dt.datetime.now(dt.UTC)
     runbook = backup_runbook(plan, retention=options.retention)
-    journal = journal or NoJournal()
+    given_notes = journal if isinstance(journal, RunNotes) else None
+    engine_journal: RunJournal = NoJournal() if journal is None or isinstance(journal, RunNotes) else journal
     run_id = run_id if run_id is not None else 0
     sink = on_event or (lambda event: None)
     by_label = {t.label: t for t in plan.targets}
@@ -177,9 +186,10 @@ def run_backup(
         passwords=passwords if passwords is not None else resolve_passwords(loaded, plan.repositories()),
         options=options,
         versions=VersionCache(),
-        notes=RunNotes(journal if isinstance(journal, StepNotes) else None, run_id),
+        notes=given_notes or RunNotes(engine_journal if isinstance(engine_journal, StepNotes) else None, run_id),
         progress=progress,
         space=SpaceProbe(loaded, transports),
+        steps_as_notes=given_notes is not None,
     )
     for target in plan.targets:
         run.space.start(target)  # measured ahead, while the first backups start
@@ -190,7 +200,7 @@ def run_backup(
         return report.status, report.exit_code
 
     try:
-        outcome = apply_plan(runbook, actions, journal, run_id, jobs=options.jobs, on_event=sink, summarize=summarize)
+        outcome = apply_plan(runbook, actions, engine_journal, run_id, jobs=options.jobs, on_event=sink, summarize=summarize)
     finally:
         run.space.close()
     return _report(plan, list(outcome.steps), started)
@@ -250,12 +260,14 @@ class _BackupAction:
     def apply(self, step: PlannedStep, state: RunState) -> StepOutput:
         target = self.targets[step.target]
         result = _back_up_target_safely(self.run, target)
-        outputs = {
+        outputs: dict[str, object] = {
             "service": target.service, "host": target.host, "repository": target.repository,
             "snapshot": result.snapshot_id, "bytes_added": result.bytes_added, "files_new": result.files_new,
             "files_changed": result.files_changed, "seconds": round(result.duration, 3), "message": result.message,
             "total_bytes": result.bytes_processed, "unreachable": result.unreachable,
         }
+        if self.run.steps_as_notes:
+            self.run.notes.record(target.label, "backup", result.status, outputs)
         return StepOutput(result.status, outputs, result.message)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from chaton_ops.adapters.restic import build_check_argv, parse_read_data_subset, run_restic_waiting_for_lock
@@ -13,7 +12,8 @@ from chaton_ops.core.backup import FreeSpace, Freshness, evaluate_freshness, spa
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import (
     ChatonError,
     ConnectError,
@@ -24,6 +24,8 @@ from chaton_ops.errors import (
     exit_code_for,
     verdict_of,
 )
+from chaton_ops.ops.engine import GO, NoJournal, RunState, StepOutput, StepResult, apply_plan
+from chaton_ops.ops.engine import Verdict as EngineVerdict
 from chaton_ops.ops.repository import access_host, measure_repository_space
 from chaton_ops.ops.snapshots import list_repository_snapshots
 
@@ -128,6 +130,18 @@ def plan_check(inventory: Inventory, names: Sequence[str], *, via: str | None = 
     return CheckPlan(tuple(targets), integrity, read_data_subset)
 
 
+def check_runbook(plan: CheckPlan) -> Plan:
+    """One step per repository (repositories in parallel, up to the run's jobs; one failing does not
+    stop the others)."""
+    flags = [f"--read-data-subset={plan.read_data_subset}"] if plan.read_data_subset else []
+    return Plan("check", tuple(
+        PlannedStep(key=f"check:{t.repository}", action="check", title=f"check {t.repository}", host=t.host,
+                    target=t.repository, lane=f"repository:{t.repository}", independent=True,
+                    inputs={"repository": t.repository, "via": t.host, "integrity": plan.integrity,
+                            "argv": list(t.argv) if plan.integrity else None})
+        for t in plan.targets), inputs={"repositories": plan.repositories, "flags": flags})
+
+
 def check_repositories(
     loaded: LoadedInventory,
     transports: Callable[[str], Transport],
@@ -136,13 +150,58 @@ def check_repositories(
     jobs: int = 4,
     lock_wait: float = 0.0,
     now: dt.datetime | None = None,
+    journal: RunJournal | None = None,
+    run_id: int = 0,
 ) -> CheckReport:
-    def check_target(target: CheckTarget) -> RepositoryCheck:
-        return _check_one(loaded, transports, target, plan.integrity, lock_wait)
+    """Apply the check plan on the runbook engine (journaled when `journal` is given, as run `run_id`)."""
+    action = _CheckAction(loaded, transports, plan, lock_wait)
+    reports: list[CheckReport] = []
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(plan.targets) or 1)), thread_name_prefix="check") as pool:
-        checked = list(pool.map(check_target, plan.targets))
-    return CheckReport(now or dt.datetime.now(dt.UTC), tuple(checked))
+    def summarize(steps: list[StepResult]) -> tuple[RunStatus, ExitCode]:
+        # once every repository is checked: freshness is judged at the end of the run
+        report = CheckReport(now or dt.datetime.now(dt.UTC), tuple(action.checked[t.repository] for t in plan.targets))
+        reports.append(report)
+        verdict = report.verdict
+        # the journal's run statuses: ok, warning, partial, failed (nothing reached is failed too)
+        return ("failed" if verdict == "unreachable" else verdict.value), exit_code_for(verdict)  # type: ignore[return-value]
+
+    apply_plan(check_runbook(plan), {"check": action}, journal or NoJournal(), run_id, jobs=jobs, summarize=summarize)
+    return reports[0]
+
+
+class _CheckAction:
+    """Check one repository; the step's outcome is the repository's (a problem found is a failed step,
+    with the problems as its message)."""
+
+    def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport], plan: CheckPlan,
+                 lock_wait: float) -> None:
+        self.loaded = loaded
+        self.transports = transports
+        self.targets = {t.repository: t for t in plan.targets}
+        self.integrity = plan.integrity
+        self.lock_wait = lock_wait
+        self.checked: dict[str, RepositoryCheck] = {}
+
+    def check(self, step: PlannedStep, state: RunState) -> EngineVerdict:
+        return GO
+
+    def apply(self, step: PlannedStep, state: RunState) -> StepOutput:
+        target = self.targets[step.target]
+        try:
+            repo = _check_one(self.loaded, self.transports, target, self.integrity, self.lock_wait)
+        except Exception as failure:  # noqa: BLE001 - a bug with one repository must not hide the others
+            repo = RepositoryCheck(target.repository, target.host, "failed", None, None, (),
+                                   error=mask_text(f"unexpected error: {type(failure).__name__}: {failure}"))
+        self.checked[step.target] = repo
+        now = dt.datetime.now(dt.UTC)
+        outputs = {"integrity": repo.integrity, "error": repo.error, "space_problem": repo.space_problem,
+                   "free_percent": round(repo.space.free_percent, 2) if repo.space else None,
+                   "unreachable": repo.unreachable,
+                   "freshness": [{"service": f.service, "newest": f.newest.isoformat() if f.newest else None,
+                                  "age_hours": round(f.age_hours(now) or 0, 2) if f.newest else None,
+                                  "max_age_hours": f.max_age_hours, "stale": f.is_stale(now)}
+                                 for f in repo.freshness]}
+        return StepOutput("ok" if repo.healthy(now) else "failed", outputs, "; ".join(repo.problems(now)))
 
 
 def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], target: CheckTarget,

@@ -1,0 +1,130 @@
+"""`chaton repo init|unlock` as use cases on the runbook engine: one step per repository (through the
+host that reaches it), journaled unless it is a dry run; a failure is that repository's result and
+the others still run. A password is resolved only when its step comes, and not at all in a dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.masking import mask_text
+from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.runbook import Plan, PlannedStep
+from chaton_ops.errors import ChatonError, ConnectError
+from chaton_ops.ops.engine import GO, NoJournal, RunState, StepOutput, Verdict, apply_plan
+
+
+class RepositoryAccess(NamedTuple):
+    """A repository as one of its hosts reaches it, with its password (empty in a dry run)."""
+
+    name: str
+    host: str
+    transport: Transport
+    binary: str
+    url: str
+    password: str
+
+
+ActOn = Callable[[RepositoryAccess], dict[str, Any]]
+
+
+def repository_runbook(command: str, targets: Sequence[tuple[str, str]]) -> Plan:
+    return Plan(command, tuple(
+        PlannedStep(key=f"{command}:{name}@{host}", action=command.split()[-1], title=f"{command} {name}", host=host,
+                    target=name, lane=f"repository:{name}", independent=True, inputs={"repository": name, "via": host})
+        for name, host in targets))
+
+
+def initialise(dry_run: bool) -> ActOn:
+    """`restic init` where the repository does not exist yet (in a dry run: the argv it would run)."""
+    from chaton_ops.adapters.restic import VersionCache, build_init_argv
+    from chaton_ops.ops.repository import initialise_repository
+
+    versions = VersionCache()
+
+    def act_on(target: RepositoryAccess) -> dict[str, Any]:
+        version = versions.get(target.transport, target.binary)
+        if dry_run:
+            return {"argv": build_init_argv(target.binary, target.url, version)}
+        return {"created": initialise_repository(target.transport, target.binary, target.url, target.password,
+                                                 version)}
+
+    return act_on
+
+
+def unlock(dry_run: bool, *, remove_all: bool) -> ActOn:
+    """Remove stale restic locks (every lock with `remove_all`), counting those removed and remaining."""
+    from chaton_ops.adapters.restic import build_unlock_argv
+    from chaton_ops.ops.repository import list_locks, remove_stale_locks
+
+    def act_on(target: RepositoryAccess) -> dict[str, Any]:
+        if dry_run:
+            return {"argv": build_unlock_argv(target.binary, target.url, remove_all=remove_all)}
+        before = list_locks(target.transport, target.binary, target.url, target.password)
+        remove_stale_locks(target.transport, target.binary, target.url, target.password, remove_all=remove_all)
+        after = list_locks(target.transport, target.binary, target.url, target.password)
+        return {"removed": len(set(before) - set(after)), "remaining": len(after)}
+
+    return act_on
+
+
+def run_on_repositories(loaded: LoadedInventory, plan: Plan, act_on: ActOn, *,
+                        transports: Callable[[str], Transport], dry_run: bool,
+                        journal: RunJournal | None = None, run_id: int = 0) -> list[dict[str, Any]]:
+    """One result per step: {repository, via, outcome (ok, failed, unreachable), error or act_on's data}."""
+    action = _RepositoryAction(loaded, act_on, transports, dry_run)
+    apply_plan(plan, {plan.command.split()[-1]: action}, journal or NoJournal(), run_id)
+    return [action.results[step.key] for step in plan.steps]
+
+
+class _RepositoryAction:
+    def __init__(self, loaded: LoadedInventory, act_on: ActOn, transports: Callable[[str], Transport],
+                 dry_run: bool) -> None:
+        self.loaded = loaded
+        self.act_on = act_on
+        self.transports = transports
+        self.dry_run = dry_run
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def check(self, step: PlannedStep, run: RunState) -> Verdict:
+        return GO
+
+    def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
+        from chaton_ops.adapters.secrets import resolve_secret
+
+        inventory = self.loaded.inventory
+        name, host = step.target, step.host or ""
+        result: dict[str, Any] = {"repository": name, "via": host}
+        try:
+            repository = inventory.repositories[name]
+            password = "" if self.dry_run else resolve_secret(self.loaded, repository.password).reveal()
+            result.update(self.act_on(RepositoryAccess(name, host, self.transports(host), inventory.hosts[host].restic,
+                                                       repository.url, password)))
+            result["outcome"] = "ok"
+        except ChatonError as failure:
+            result.update(outcome="unreachable" if isinstance(failure, ConnectError) else "failed",
+                          error=mask_text(failure.message))
+        except Exception as failure:  # noqa: BLE001 - a bug with one repository must not hide the others
+            result.update(outcome="failed", error=mask_text(f"unexpected error: {type(failure).__name__}: {failure}"))
+        self.results[step.key] = result
+        outputs = {k: v for k, v in result.items() if k not in ("repository", "via", "argv")}
+        return StepOutput("changed" if result["outcome"] == "ok" else "failed", outputs, result.get("error", ""))
+
+
+def repository_command(loaded: LoadedInventory, command: str, targets: Sequence[tuple[str, str]], act_on: ActOn, *,
+                       dry_run: bool, args: Sequence[str]) -> list[dict[str, Any]]:
+    """The use case behind `chaton repo init|unlock`: the pool of hosts, the journal's run (none in a dry
+    run), the steps on the engine."""
+    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.ops.engine import start_run
+
+    plan = repository_runbook(command, targets)
+    with HostPool(loaded) as pool:
+        if dry_run:
+            return run_on_repositories(loaded, plan, act_on, transports=pool.transport, dry_run=True)
+        with Journal(default_journal_path()) as journal:
+            run_id = start_run(journal, plan, list(args))
+            return run_on_repositories(loaded, plan, act_on, transports=pool.transport, dry_run=False,
+                                       journal=journal, run_id=run_id)
