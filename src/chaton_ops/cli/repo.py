@@ -38,7 +38,7 @@ def init(
 
     opts = options(ctx)
     loaded, targets = _targets(ctx, repository, via)
-    results = repository_command(loaded, "repo init", targets, initialise(opts.dry_run), dry_run=opts.dry_run,
+    results = repository_command(loaded, "init", targets, initialise(opts.dry_run), dry_run=opts.dry_run,
                                  args=[name for name, _ in targets])
     _print_results(ctx, results, lambda r: f"{r['repository']}: {'created' if r['created'] else 'already exists'} "
                                            f"(via {r['via']})")
@@ -61,7 +61,7 @@ def unlock(
     if remove_all:
         confirm(opts, f"remove every restic lock of {', '.join(name for name, _ in targets)}, those of running "
                       f"processes too (a backup or check running now may then fail)")
-    results = repository_command(loaded, "repo unlock", targets, unlock(opts.dry_run, remove_all=remove_all),
+    results = repository_command(loaded, "unlock", targets, unlock(opts.dry_run, remove_all=remove_all),
                                  dry_run=opts.dry_run,
                                  args=[*(name for name, _ in targets), *(["--remove-all"] if remove_all else [])])
     _print_results(ctx, results, lambda r: f"{r['repository']}: {r['removed']} lock(s) removed, "

@@ -29,11 +29,12 @@ class RepositoryAccess(NamedTuple):
 ActOn = Callable[[RepositoryAccess], dict[str, Any]]
 
 
-def repository_runbook(command: str, targets: Sequence[tuple[str, str]]) -> Plan:
-    return Plan(command, tuple(
-        PlannedStep(key=f"{command}:{name}@{host}", action=command.split()[-1], title=f"{command} {name}", host=host,
+def repository_runbook(verb: str, targets: Sequence[tuple[str, str]]) -> Plan:
+    """`chaton repo VERB` (init, unlock): one step per repository, each in its own lane."""
+    return Plan("repo", tuple(
+        PlannedStep(key=f"{verb}:{name}@{host}", action=verb, title=f"{verb} {name}", host=host,
                     target=name, lane=f"repository:{name}", independent=True, inputs={"repository": name, "via": host})
-        for name, host in targets))
+        for name, host in targets), inputs={"verb": verb})
 
 
 def initialise(dry_run: bool) -> ActOn:
@@ -74,7 +75,7 @@ def run_on_repositories(loaded: LoadedInventory, plan: Plan, act_on: ActOn, *,
                         journal: RunJournal | None = None, run_id: int = 0) -> list[dict[str, Any]]:
     """One result per step: {repository, via, outcome (ok, failed, unreachable), error or act_on's data}."""
     action = _RepositoryAction(loaded, act_on, transports, dry_run)
-    apply_plan(plan, {plan.command.split()[-1]: action}, journal or NoJournal(), run_id)
+    apply_plan(plan, {plan.inputs["verb"]: action}, journal or NoJournal(), run_id)
     return [action.results[step.key] for step in plan.steps]
 
 
@@ -112,7 +113,7 @@ class _RepositoryAction:
         return StepOutput("changed" if result["outcome"] == "ok" else "failed", outputs, result.get("error", ""))
 
 
-def repository_command(loaded: LoadedInventory, command: str, targets: Sequence[tuple[str, str]], act_on: ActOn, *,
+def repository_command(loaded: LoadedInventory, verb: str, targets: Sequence[tuple[str, str]], act_on: ActOn, *,
                        dry_run: bool, args: Sequence[str]) -> list[dict[str, Any]]:
     """The use case behind `chaton repo init|unlock`: the pool of hosts, the journal's run (none in a dry
     run), the steps on the engine."""
@@ -120,11 +121,11 @@ def repository_command(loaded: LoadedInventory, command: str, targets: Sequence[
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.ops.engine import start_run
 
-    plan = repository_runbook(command, targets)
+    plan = repository_runbook(verb, targets)
     with HostPool(loaded) as pool:
         if dry_run:
             return run_on_repositories(loaded, plan, act_on, transports=pool.transport, dry_run=True)
         with Journal(default_journal_path()) as journal:
-            run_id = start_run(journal, plan, list(args))
+            run_id = start_run(journal, plan, [verb, *args])
             return run_on_repositories(loaded, plan, act_on, transports=pool.transport, dry_run=False,
                                        journal=journal, run_id=run_id)

@@ -82,8 +82,8 @@ class Unreachable(FakeTransport):
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_repository_steps_keep_going_past_an_unreachable_host(dry_run: bool, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PW", PASSWORD)
-    plan = repository_runbook("repo unlock", [("main", "web"), ("offsite", "mail")])
-    assert [s.key for s in plan.steps] == ["repo unlock:main@web", "repo unlock:offsite@mail"]
+    plan = repository_runbook("unlock", [("main", "web"), ("offsite", "mail")])
+    assert [s.key for s in plan.steps] == ["unlock:main@web", "unlock:offsite@mail"] and plan.command == "repo"
     hosts = {"web": Unreachable("web"), "mail": FakeTransport("mail")}
 
     def act_on(access):  # type: ignore[no-untyped-def]
