@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Options:
+    """The global options of the command line (-i, --json, -v, -q, --dry-run, --yes) and the inventory
+    they lead to. Not a command's own settings: a backup's are a `BackupRequest` (ops/backup_run.py)."""
+
     inventory: str | None = None
     json: bool = False
     verbose: int = 0

@@ -74,7 +74,7 @@ def _confirmer(opts: Options, question: str) -> Any:
     return confirm
 
 
-def _progress(opts: Options) -> Any:
+def _task_lines(opts: Options) -> Any:
     """A line on stderr as each long task starts and ends, on a terminal only (cron and --json get none)."""
     if opts.quiet or opts.json or not sys.stderr.isatty():
         return lambda line: None
@@ -222,7 +222,7 @@ def vzdump(
     settings = VzdumpOptions(storage=storage, mode=mode, jobs=jobs or loaded.inventory.defaults.jobs)
     with _journal(opts) as journal:
         report = run_vzdump(loaded.inventory, api_for, hosts or [], all_guests=all_guests, options=settings,
-                            dry_run=opts.dry_run, journal=journal, notify=warn, progress=_progress(opts))
+                            dry_run=opts.dry_run, journal=journal, notify=warn, progress=_task_lines(opts))
     render_vzdump(opts, report)
     _exit(report.exit_code)
 
