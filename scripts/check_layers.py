@@ -34,6 +34,8 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
+    "ops.failover.context": frozenset({"restic"}),
+    "ops.failover.restore": frozenset({"restic_output"}),
     "ops.history": frozenset({"journal"}),
     "ops.notify": frozenset({"notifiers", "run_state", "secrets"}),
     "ops.placement": frozenset({"journal"}),

@@ -4,9 +4,8 @@ host reported once, backups from the journal first and the repository else, read
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,15 @@ import pytest
 
 from chaton_ops.core.dns import RecordSet
 from chaton_ops.core.health import Finding
-from chaton_ops.core.inventory import HttpCheck, Inventory, SmtpCheck, TcpCheck
+from chaton_ops.core.inventory import HttpCheck, Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import CommandResult
-from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
+from chaton_ops.core.probes import HttpResult
 from chaton_ops.core.readiness import RecordedStep
 from chaton_ops.core.yaml_source import Positions
 from chaton_ops.errors import ConnectError, DnsError, ExitCode, UsageError
 from chaton_ops.ops.status import JournalView, gather_status, resolver_lookup_name, select
+from tests.fakes import FakeProbes, FakeTransport
 
 SAMPLE = (Path(__file__).parents[1] / "core" / "host_facts_samples" / "lab-primary.txt").read_text()
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -49,63 +49,17 @@ def loaded_inventory(**overrides: Any) -> LoadedInventory:
     return LoadedInventory(Inventory.model_validate(data), Path("inventory.yml"), (Path("inventory.yml"),), Positions())
 
 
-class Host:
+class Host(FakeTransport):
     """A host answering the facts script with a captured output (after `delay`), or failing."""
 
     def __init__(self, name: str, *, failure: Exception | None = None, delay: float = 0.0) -> None:
-        self.host = name
-        self.failure = failure
-        self.delay = delay
-        self.commands: list[list[str]] = []
+        super().__init__(name, failure, delay=delay)
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-            secret_env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-            timeout: float | None = None, check: bool = True) -> CommandResult:
-        self.commands.append(list(argv))
-        time.sleep(self.delay)
-        if self.failure is not None:
-            raise self.failure
-        return CommandResult(self.host, tuple(argv), 0, SAMPLE, "", self.delay)
-
-    def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
-        raise NotImplementedError
-
-    def get(self, remote_path: str) -> bytes:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+    def answer(self, argv: list[str]) -> CommandResult:
+        return self.result(argv, 0, SAMPLE)
 
 
-class Probes:
-    """Answers each probe as told; records when each ran."""
-
-    def __init__(self, *, down: Sequence[str] = (), delay: float = 0.0) -> None:
-        self.down = set(down)
-        self.delay = delay
-        self.calls: list[str] = []
-        self.lock = threading.Lock()
-
-    def _record(self, what: str) -> bool:
-        with self.lock:
-            self.calls.append(what)
-        time.sleep(self.delay)
-        return what in self.down
-
-    def http(self, check: HttpCheck, *, address: str | None = None) -> HttpResult:
-        if self._record(check.url):
-            return HttpResult(check.url, 2.0, error="no answer within 10 s")
-        return HttpResult(check.url, 0.05, status=200)
-
-    def smtp(self, check: SmtpCheck, *, address: str | None = None) -> SmtpResult:
-        if self._record(check.host):
-            return SmtpResult(check.host, 0.01, error="connection refused")
-        return SmtpResult(check.host, 0.05, "mx ESMTP", True, True)
-
-    def tcp(self, check: TcpCheck, *, address: str | None = None) -> TcpResult:
-        if self._record(check.host):
-            return TcpResult(check.host, 0.01, error="connection refused")
-        return TcpResult(check.host, 0.01)
+Probes = FakeProbes  # answers each probe as told; records when each ran
 
 
 def hosts(*special: Host) -> dict[str, Host]:
