@@ -29,6 +29,7 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.backup": frozenset({"restic", "restic_output", "secrets"}),
     # backup_run is the backup command's composition root: pool, journal, locks, metrics file
     "ops.backup_run": frozenset({"hosts", "journal", "metrics", "repository_lock"}),
+    "ops.breakglass": frozenset({"journal"}),
     "ops.check": frozenset({"restic", "secrets"}),
     "ops.check_run": frozenset({"hosts", "journal", "repository_lock"}),  # check's composition root
     # deploy's `wait` steps probe through the Probes port, the real probes by default
@@ -37,8 +38,10 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.failover.context": frozenset({"restic"}),
     "ops.failover.restore": frozenset({"restic_output"}),
     "ops.history": frozenset({"journal"}),
+    "ops.inventory_check": frozenset({"systemd"}),
     "ops.notify": frozenset({"notifiers", "run_state", "secrets"}),
     "ops.placement": frozenset({"journal"}),
+    "ops.prune": frozenset({"restic", "restic_output", "secrets"}),
     "ops.repository": frozenset({"restic", "restic_output"}),
     # repository_run is repo init|unlock's composition root (pool, journal); restic builders, secrets
     "ops.repository_run": frozenset({"hosts", "journal", "restic", "secrets"}),
@@ -46,12 +49,15 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.restore_db": frozenset({"restic"}),
     "ops.restore_facts": frozenset({"restic", "restic_output"}),
     "ops.restore_steps": frozenset({"restic", "restic_output"}),
+    "ops.schedule": frozenset({"atomic", "journal", "run_state"}),
     "ops.snapshots": frozenset({"restic", "restic_output", "secrets"}),
     "ops.status_alerts": frozenset({"notifiers", "secrets", "status_state"}),
     # status_run is the status command's composition root: it builds the adapters it hands down
     "ops.status_run": frozenset({"atomic", "dns", "hosts", "journal", "probes", "proxmox", "status_metrics",
                                  "status_state"}),
     "ops.status_sources": frozenset({"journal"}),
+    "ops.tenant_remove": frozenset({"restic", "secrets"}),
+    "ops.tenants": frozenset({"restic", "restic_output", "secrets"}),
 }
 
 
