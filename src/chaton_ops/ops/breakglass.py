@@ -43,7 +43,8 @@ def read_history(journal_path: Path, services: list[str]) -> History:
 def _latest(steps: list[Any], services: list[str], describe: Any) -> dict[str, Recorded]:
     latest: dict[str, Recorded] = {}
     for step in steps:  # newest first
-        detail = dict(step.detail or {})
+        detail = dict(step.detail or {})  # flat (older runs), or the engine's {inputs, outputs}
+        detail.update(detail.get("inputs") or {})
         detail.update(detail.get("outputs") or {})
         service = detail.get("service") or step.target.split("@", 1)[0]
         if service in services and service not in latest and step.status not in ("running", "pending"):

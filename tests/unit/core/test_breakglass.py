@@ -35,9 +35,10 @@ def inventory(tmp_path, monkeypatch) -> Path:
 
 def write_history(journal_path: Path) -> None:
     with Journal(journal_path) as journal:
-        run = journal.start_run("backup", ["www"])
-        journal.record_step(run, "www@main", "backup", "ok", {"service": "www", "repository": "main",
-                                                                "snapshot": "1a2b3c4d5e6f", "host": "web"})
+        run = journal.start_run("backup", ["www"])  # as the engine journals a backup step
+        backup = journal.begin_keyed_step(run, "backup:www@main", action="backup", target="www@main", host="web",
+                                          inputs={"service": "www", "host": "web", "repository": "main"})
+        journal.end_keyed_step(backup, "ok", outputs={"snapshot": "1a2b3c4d5e6f", "files_new": 3})
         journal.finish_run(run, "ok", 0)
         drill = journal.start_run("drill", ["www"])
         journal.record_step(drill, "www", "drill result", "ok", {"service": "www", "host": "vps", "mb_per_s": 87.4})
