@@ -48,11 +48,16 @@ def _latest(steps: list[Any], services: list[str], describe: Any) -> dict[str, R
         detail.update(detail.get("outputs") or {})
         service = detail.get("service") or step.target.split("@", 1)[0]
         if service in services and service not in latest and step.status not in ("running", "pending"):
-            latest[service] = Recorded(parse_time(step.ended_at or step.started_at), step.status, describe(detail))
+            status = "ok" if step.status == "changed" else step.status  # the engine's word for done
+            latest[service] = Recorded(parse_time(step.ended_at or step.started_at), status, describe(detail))
     return latest
 
 
 def _backup_detail(detail: dict[str, Any]) -> str:
+    snapshots = detail.get("snapshots")  # a failover's or failback's backup: {repository: snapshot}
+    if isinstance(snapshots, dict) and snapshots:
+        return ", ".join(f"snapshot {str(snapshot or '-')[:8]}, to {repository}"
+                         for repository, snapshot in snapshots.items())
     parts = [f"snapshot {str(detail['snapshot'])[:8]}" if detail.get("snapshot") else "",
              f"to {detail['repository']}" if detail.get("repository") else "",
              str(detail.get("message") or "")[:120]]

@@ -40,6 +40,11 @@ def write_history(journal_path: Path) -> None:
                                           inputs={"service": "www", "host": "web", "repository": "main"})
         journal.end_keyed_step(backup, "ok", outputs={"snapshot": "1a2b3c4d5e6f", "files_new": 3})
         journal.finish_run(run, "ok", 0)
+        failback = journal.start_run("failback", ["cloud"])  # a failback's backup on the fallback
+        taken = journal.begin_keyed_step(failback, "backup:cloud@vps", action="backup", target="cloud", host="vps",
+                                         inputs={"service": "cloud", "host": "vps"})
+        journal.end_keyed_step(taken, "changed", outputs={"snapshots": {"main": "9f8e7d6c5b4a"}})
+        journal.finish_run(failback, "ok", 0)
         drill = journal.start_run("drill", ["www"])
         journal.record_step(drill, "www", "drill result", "ok", {"service": "www", "host": "vps", "mb_per_s": 87.4})
         journal.finish_run(drill, "ok", 0)
@@ -90,6 +95,8 @@ def test_last_backup_drill_and_rehearsal_come_from_the_journal(inventory, tmp_pa
     assert re.search(r"\| last drill \| .* UTC: ok \(on vps, 87 MB/s\) \|", www)
     assert re.search(r"\| last rehearsal \| .* UTC: ok \(RTO 94 s\) \|", www)
     assert "| last backup | never (nothing in the journal) |" in text.split("### mx", 1)[1].split("\n### ", 1)[0]
+    cloud = text.split("### cloud", 1)[1].split("\n### ", 1)[0]
+    assert re.search(r"\| last backup \| .* UTC: ok \(snapshot 9f8e7d6c, to main\) \|", cloud)
 
 
 def test_bare_restic_commands_take_the_password_from_where_it_is_kept(inventory, tmp_path):
