@@ -34,6 +34,7 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.check_run": frozenset({"hosts", "journal", "repository_lock"}),  # check's composition root
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
+    "ops.deploy_run": frozenset({"hosts", "journal"}),  # deploy's composition root: pool, journal
     "ops.drill": frozenset({"secrets"}),
     "ops.failover.context": frozenset({"restic"}),
     "ops.failover.restore": frozenset({"restic_output"}),

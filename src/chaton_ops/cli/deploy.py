@@ -22,34 +22,26 @@ def deploy(
                                                 help="Run the playbook's after_restore steps instead.")] = False,
 ) -> None:
     """Run the service's playbook: each step reports ok / changed / failed; --dry-run shows diffs."""
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.cli.plan_view import Progress
     from chaton_ops.errors import ChatonError, CommandFailed
-    from chaton_ops.ops.deploy import prepare_deploy, run_playbook
+    from chaton_ops.ops.deploy_run import DeployRequest, deploy_service
 
     opts = options(ctx)
-    loaded = opts.load()
-    prepared = prepare_deploy(loaded, service, to, phase="after_restore" if after_restore else "steps")
-    journal = None if opts.dry_run else Journal(default_journal_path())
-    try:
-        with HostPool(loaded) as pool:
-            report = run_playbook(prepared, pool.transport(prepared.host), dry_run=opts.dry_run, journal=journal)
-    finally:
-        if journal is not None:
-            journal.close()
-    if opts.json:
-        print_json(report_as_dict(report))
-    elif opts.dry_run:
-        print_plan(report)
-    elif not opts.quiet or report.failure:
-        print_table(f"deploy {report.service} on {report.host} (playbook {report.playbook})",
-                    ["#", "step", "status", "detail"],
-                    [[o.index + 1, o.label, o.status, o.reason] for o in report.outcomes])
-    failure = report.failure
-    if failure is not None:
-        if failure.returncode is not None:
-            raise CommandFailed(report.host, list(failure.argv), failure.returncode, failure.output_tail)
-        raise ChatonError(f"{report.host}: step {failure.index + 1} ({failure.label}): {failure.message}")
+    request = DeployRequest(service, to, phase="after_restore" if after_restore else "steps", dry_run=opts.dry_run)
+    for report in deploy_service(opts.load(), request, on_event=Progress(opts)).reports:
+        if opts.json:
+            print_json(report_as_dict(report))
+        elif opts.dry_run:
+            print_plan(report)
+        elif not opts.quiet or report.failure:
+            print_table(f"deploy {report.service} on {report.host} (playbook {report.playbook})",
+                        ["#", "step", "status", "detail"],
+                        [[o.index + 1, o.label, o.status, o.reason] for o in report.outcomes])
+        failure = report.failure
+        if failure is not None:
+            if failure.returncode is not None:
+                raise CommandFailed(report.host, list(failure.argv), failure.returncode, failure.output_tail)
+            raise ChatonError(f"{report.host}: step {failure.index + 1} ({failure.label}): {failure.message}")
 
 
 def print_plan(report: DeployReport) -> None:

@@ -38,7 +38,7 @@ from chaton_ops.core.playbook_plan import (
     template_context,
 )
 from chaton_ops.core.playbook_variables import variable_defaults
-from chaton_ops.core.ports import Probes, Transport
+from chaton_ops.core.ports import Probes, StepNotes, Transport
 from chaton_ops.errors import ChatonError, InventoryError, Problem, UsageError
 from chaton_ops.ops.inventory_check import service_variable_problems
 
@@ -253,34 +253,47 @@ def plan_deploy(prepared: PreparedDeploy, transport: Transport) -> tuple[StepPla
 
 def run_playbook(prepared: PreparedDeploy, transport: Transport, *, dry_run: bool = False,
                  journal: DeployJournal | None = None, probe: Probe | None = None) -> DeployReport:
-    """Apply the prepared steps one by one (or only plan them with dry_run)."""
-    phase = prepared.phase
+    """Apply the prepared steps one by one (or only plan them with dry_run), as a run of its own in
+    `journal` when one is given. `chaton deploy` runs `apply_playbook` as a runbook step instead
+    (ops/deploy_run.py)."""
     if dry_run:
-        return DeployReport(prepared.service, prepared.host, prepared.playbook.name, phase, dry_run=True,
+        return DeployReport(prepared.service, prepared.host, prepared.playbook.name, prepared.phase, dry_run=True,
                             plans=plan_deploy(prepared, transport))
-    probe = probe or probe_until_answering
-    run_id = journal.start_run("deploy", [prepared.service, "--to", prepared.host, f"--phase={phase}"]) \
-        if journal else None
-    outcomes: list[StepOutcome] = []
-    failure: StepFailure | None = None
+    run_id = journal.start_run("deploy", journal_args(prepared)) if journal else None
     try:
-        for item in prepared.steps:
-            outcome, failure = _apply_step(item, prepared, transport, probe,
-                                           changed_before=any(o.status == "changed" for o in outcomes))
-            outcomes.append(outcome)
-            if journal and run_id is not None:
-                journal.record_step(run_id, prepared.host, f"{prepared.service}: {outcome.label}", outcome.status,
-                                    {"reason": outcome.reason, "commands": list(outcome.commands),
-                                     **({"error": failure.message} if failure else {})})
-            if failure is not None:
-                break
+        report = apply_playbook(prepared, transport, notes=journal, run_id=run_id, probe=probe)
     except ChatonError as error:  # unreachable host and the like: journal it, then let the CLI report it
         if journal and run_id is not None:
             journal.finish_run(run_id, "failed", int(error.exit_code))
         raise
     if journal and run_id is not None:
-        journal.finish_run(run_id, "failed" if failure else "ok", 1 if failure else 0)
-    return DeployReport(prepared.service, prepared.host, prepared.playbook.name, phase, dry_run=False,
+        journal.finish_run(run_id, "failed" if report.failure else "ok", 1 if report.failure else 0)
+    return report
+
+
+def journal_args(prepared: PreparedDeploy) -> list[str]:
+    """How a deploy's run is named in the journal (`history`)."""
+    return [prepared.service, "--to", prepared.host, f"--phase={prepared.phase}"]
+
+
+def apply_playbook(prepared: PreparedDeploy, transport: Transport, *, notes: StepNotes | None = None,
+                   run_id: int | None = None, probe: Probe | None = None) -> DeployReport:
+    """Apply the prepared steps one by one, each step's outcome a row of run `run_id` in `notes` (the
+    run itself is the caller's); the first failing step stops the playbook."""
+    probe = probe or probe_until_answering
+    outcomes: list[StepOutcome] = []
+    failure: StepFailure | None = None
+    for item in prepared.steps:
+        outcome, failure = _apply_step(item, prepared, transport, probe,
+                                       changed_before=any(o.status == "changed" for o in outcomes))
+        outcomes.append(outcome)
+        if notes is not None and run_id is not None:
+            notes.record_step(run_id, prepared.host, f"{prepared.service}: {outcome.label}", outcome.status,
+                              {"reason": outcome.reason, "commands": list(outcome.commands),
+                               **({"error": failure.message} if failure else {})})
+        if failure is not None:
+            break
+    return DeployReport(prepared.service, prepared.host, prepared.playbook.name, prepared.phase, dry_run=False,
                         outcomes=tuple(outcomes), failure=failure, run_id=run_id)
 
 

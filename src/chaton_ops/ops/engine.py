@@ -8,6 +8,10 @@ An action (one per `PlannedStep.action`) has two methods:
 - `apply(step, run)`: does the work and returns a `StepOutput` (status and outputs, JSON data the
   journal keeps and later steps read with `run.outputs(key)`), or raises a ChatonError.
 
+An action whose class sets `journals_parts = True` writes its own rows in the run's journal (a
+deploy: one row per playbook step, through `StepNotes`); the engine then adds no row for its steps
+that run (a planned no-op or a skip is still journaled), and such a step is done again on resume.
+
 Phases run one after another; the lanes of a phase run in plan order, up to `jobs` at once; a failed
 step skips the rest of its lane and every step that needs it. Nothing here knows about restic, SSH
 or DNS: the actions do.
@@ -64,6 +68,8 @@ class StepOutput:
 
 
 class Action(Protocol):
+    # optional class attribute: journals_parts = True (the action journals its own rows, see above)
+
     def check(self, step: PlannedStep, run: RunState) -> Verdict: ...
 
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput: ...
@@ -290,8 +296,10 @@ def _run_step(step: PlannedStep, actions: Mapping[str, Action], journal: RunJour
 
     action = actions[step.action]
     sink(StepEvent("start", step, step.title))
-    step_id = journal.begin_keyed_step(run_id, step.key, action=step.action, target=step.target, host=step.host,
-                                       inputs=dict(step.inputs))
+    own_rows = bool(getattr(action, "journals_parts", False))
+    step_id = None if own_rows else journal.begin_keyed_step(run_id, step.key, action=step.action,
+                                                             target=step.target, host=step.host,
+                                                             inputs=dict(step.inputs))
     began = time.monotonic()
     try:
         verdict = action.check(step, state)
@@ -303,7 +311,8 @@ def _run_step(step: PlannedStep, actions: Mapping[str, Action], journal: RunJour
             output = action.apply(step, state)
             status = output.status
     except KeyboardInterrupt:
-        journal.end_keyed_step(step_id, "interrupted", error="interrupted")
+        if step_id is not None:
+            journal.end_keyed_step(step_id, "interrupted", error="interrupted")
         raise
     except ChatonError as failure:
         status, output = "failed", StepOutput("failed", message=mask_text(failure.message))
@@ -313,9 +322,10 @@ def _run_step(step: PlannedStep, actions: Mapping[str, Action], journal: RunJour
         output = StepOutput("failed", message=mask_text(f"unexpected error: {type(failure).__name__}: {failure}"))
     duration = time.monotonic() - began
     outputs = {**output.outputs, "duration": round(duration, 3)}
-    journal.end_keyed_step(step_id, status, outputs=outputs,
-                           error=output.message if status == "failed" else None,
-                           reason=output.message if status != "failed" and output.message else None)
+    if step_id is not None:
+        journal.end_keyed_step(step_id, status, outputs=outputs,
+                               error=output.message if status == "failed" else None,
+                               reason=output.message if status != "failed" and output.message else None)
     result = StepResult(step, status, outputs, output.message, duration)
     sink(StepEvent("end", step, output.message, result))
     return result

@@ -193,3 +193,31 @@ def test_a_run_without_a_journal_applies_the_same_plan():
     recorder = Recorder()
     result = apply_plan(plan, {"do": recorder}, NoJournal(), 0)
     assert recorder.applied == ["a", "b"] and result.status == "ok"
+
+
+class JournalsItsParts(Recorder):
+    """An action that writes its own rows (a deploy: one per playbook step)."""
+
+    journals_parts = True
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
+        self.journal.record_step(run.run_id, step.host or "", f"{step.key}: part 1", "changed")
+        return super().apply(step, run)
+
+
+def test_an_action_that_journals_its_parts_gets_no_row_of_its_own_but_a_skip_still_is_journaled(journal):
+    plan = Plan("deploy", (s("a", host="vps"), s("b", host="vps"), s("c", host="vps")))
+    action = JournalsItsParts(journal)
+    action.failures["b"] = ChatonError("part 2 failed")
+    run_id = start_run(journal, plan, [])
+
+    result = apply_plan(plan, {"do": action}, journal, run_id)
+
+    assert [r.status for r in result.steps] == ["changed", "failed", "skipped"]
+    assert [(row.step, row.status) for row in journal.steps(run_id)] == [
+        ("a: part 1", "changed"), ("b: part 1", "changed"), ("do", "skipped")]
+    assert journal.run(run_id).status == "partial"  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-"""The runbooks of backup, check and repo init|unlock as data: a selection in, keyed steps out
+"""The runbooks of backup, check, deploy and repo init|unlock as data: a selection in, keyed steps out
 (phases, lanes, needs, independence), and the engine applying them with fakes."""
 
 from __future__ import annotations
@@ -6,15 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chaton_ops.adapters.journal import Journal
+from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.core.backup import plan_backup
-from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.runbook import Plan
 from chaton_ops.errors import ConnectError
 from chaton_ops.ops.backup import BackupOptions, backup_runbook, run_backup
 from chaton_ops.ops.check import check_runbook, plan_check
-from chaton_ops.ops.engine import load_plan, start_run
+from chaton_ops.ops.deploy import prepare_deploy
+from chaton_ops.ops.deploy_run import PlaybookAction, deploy_runbook
+from chaton_ops.ops.engine import apply_plan, load_plan, start_run
 from chaton_ops.ops.repository_run import repository_runbook, run_on_repositories
 from tests.fakes import FakeTransport
 from tests.unit.core.test_backup import make_inventory
@@ -96,3 +100,70 @@ def test_repository_steps_keep_going_past_an_unreachable_host(dry_run: bool, mon
     assert "connection refused" in results[0]["error"]
     assert results[1]["reached"] == "mail"
     assert results[1]["password_known"] is not dry_run  # a dry run resolves no password
+
+
+def deploy_inventory(folder: Path, steps: str) -> LoadedInventory:
+    """A playbook `site` for the services www (on web) and wiki (on mail), writing under `folder`."""
+    (folder / "playbooks").mkdir(parents=True)
+    (folder / "playbooks" / "site.yml").write_text(f"description: test\nsteps:\n{steps}")
+    inventory = {
+        "version": 1,
+        "collective": {"name": "Test", "domain": "test.example", "contact": "admins@test.example"},
+        "secrets": {"restic": {"env": "RESTIC_PASSWORD"}},
+        "repositories": {"main": {"url": str(folder / "repo"), "password": "restic"}},
+        "hosts": {"web": {"address": "localhost", "service_manager": "direct"},
+                  "mail": {"address": "127.0.0.1", "service_manager": "direct"}},
+        "services": {"www": {"host": "web", "playbook": "site", "data": [str(folder / "www")]},
+                     "wiki": {"host": "mail", "playbook": "site", "data": [str(folder / "wiki")]}},
+    }
+    (folder / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    return load_inventory(folder / "inventory.yml")
+
+
+SITE_STEPS = ("  - directory: {path: \"{{ data[0] }}\"}\n"
+              "  - command: {argv: [touch, \"{{ data[0] }}/built\"], creates: \"{{ data[0] }}/built\"}\n")
+
+
+def test_deploy_steps_are_one_per_service_and_host_the_whole_playbook_in_a_lane_per_host(tmp_path: Path):
+    loaded = deploy_inventory(tmp_path, SITE_STEPS)
+    prepared = [prepare_deploy(loaded, "www", environ={}), prepare_deploy(loaded, "wiki", "web", environ={}),
+                prepare_deploy(loaded, "wiki", environ={}, phase="after_restore")]
+
+    runbook = deploy_runbook(prepared)
+
+    assert runbook.command == "deploy"
+    assert [(s.key, s.action, s.host, s.lane, s.independent) for s in runbook.steps] == [
+        ("deploy:www@web", "playbook", "web", "host:web", False),
+        ("deploy:wiki@web", "playbook", "web", "host:web", False),
+        ("deploy:wiki@mail", "playbook", "mail", "host:mail", False)]
+    assert runbook.step("deploy:www@web").inputs == {"service": "www", "playbook": "site", "phase": "steps",
+                                                     "steps": 2}
+    assert runbook.step("deploy:wiki@mail").inputs["phase"] == "after_restore"
+    assert Plan.from_dict(runbook.as_dict()) == runbook  # what the journal stores is what runs
+
+
+def test_a_deploy_runbook_journals_the_playbook_steps_as_rows_and_a_failing_one_stops_its_lane(tmp_path: Path):
+    loaded = deploy_inventory(tmp_path, SITE_STEPS + "  - command: [ls, /nonexistent/chaton-test]\n"
+                                                     "  - command: [touch, \"{{ data[0] }}/after\"]\n")
+    prepared = [prepare_deploy(loaded, "www", environ={}), prepare_deploy(loaded, "wiki", "web", environ={})]
+    runbook = deploy_runbook(prepared)
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        action = PlaybookAction({s.key: p for s, p in zip(runbook.steps, prepared, strict=True)},
+                                LocalTransport, journal)
+        run_id = start_run(journal, runbook, ["www"])
+        result = apply_plan(runbook, {"playbook": action}, journal, run_id, summarize=action.summarize)
+        rows = [(row.step, row.status) for row in journal.steps(run_id)]
+        run = journal.run(run_id)
+        assert load_plan(journal, run_id) == runbook
+
+    assert [r.status for r in result.steps] == ["failed", "skipped"]
+    assert result.steps[0].message == ("step 3 (command ls /nonexistent/chaton-test): "
+                                      "`ls /nonexistent/chaton-test` exited with 2")
+    # the playbook's own steps, as they ran; the rest of the lane skipped, with its reason
+    assert rows == [("www: directory " + str(tmp_path / "www"), "changed"),
+                    ("www: command touch " + str(tmp_path / "www") + "/built", "changed"),
+                    ("www: command ls /nonexistent/chaton-test", "failed"), ("playbook", "skipped")]
+    assert (tmp_path / "www" / "built").exists() and not (tmp_path / "www" / "after").exists()
+    assert not (tmp_path / "wiki").exists()
+    assert run is not None and (run.status, run.exit_code) == ("failed", 1)
+    assert action.reports["deploy:www@web"].failure is not None
