@@ -103,6 +103,16 @@ def _load(transport: Transport, database: Database, item: DatabaseRestore, into:
                         f"failed: {tail or f'exit {run.result.returncode}'}")
 
 
+def _with_staging_free(transport: Transport, item: DatabaseRestore, database: Database) -> set[str]:
+    """The databases on the host, once its engine is known to be installed and the staging name free."""
+    names = existing_databases(transport, database)
+    if names is None:
+        raise RestoreRefused(f"{item.engine} is not installed on {transport.host}")
+    if item.staging_name in names:
+        raise RestoreRefused(f"{transport.host}: database {item.staging_name} exists already")
+    return names
+
+
 def load_database(transport: Transport, item: DatabaseRestore, database: Database, *, binary: str,
                   repository_url: str, password: str) -> DatabaseLoaded:
     """Load the dump into `item.staging_name`, then swap it in (the live one renamed to `item.kept_aside`).
@@ -111,11 +121,7 @@ def load_database(transport: Transport, item: DatabaseRestore, database: Databas
     plan keeps one aside. A failed load drops the staging database: the live one was not touched."""
     assert item.staging_name is not None
     started = time.monotonic()
-    names = existing_databases(transport, database)
-    if names is None:
-        raise RestoreRefused(f"{item.engine} is not installed on {transport.host}")
-    if item.staging_name in names:
-        raise RestoreRefused(f"{transport.host}: database {item.staging_name} exists already")
+    names = _with_staging_free(transport, item, database)
     if (item.name in names) != (item.kept_aside is not None):
         raise RestoreRefused(f"{transport.host}: database {item.name} {'appeared' if item.name in names else 'vanished'}"
                              " since the plan was made: plan again")
@@ -168,11 +174,7 @@ def drill_database(transport: Transport, item: DatabaseRestore, database: Databa
     Ownership and privilege statements are left out: the application's roles need not exist here."""
     assert item.staging_name is not None
     started = time.monotonic()
-    names = existing_databases(transport, database)
-    if names is None:
-        raise RestoreRefused(f"{item.engine} is not installed on {transport.host}")
-    if item.staging_name in names:
-        raise RestoreRefused(f"{transport.host}: database {item.staging_name} exists already")
+    _with_staging_free(transport, item, database)
     _sql(transport, create_argv(database, item.staging_name), f"creating database {item.staging_name}")
     try:
         _load(transport, database, item, item.staging_name, binary=binary, repository_url=repository_url,

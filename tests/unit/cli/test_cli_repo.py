@@ -10,30 +10,14 @@ import pytest
 
 from chaton_ops.cli.main import main
 from chaton_ops.errors import ExitCode
+from tests.unit.cli.local_inventory import local_inventory
 
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
 
 
 @pytest.fixture
 def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CHATON_JOURNAL", str(tmp_path / "journal.sqlite3"))
-    monkeypatch.setenv("CHATON_STATE_DIR", str(tmp_path / "state"))
-    password = tmp_path / "restic.pass"
-    password.write_text("correct horse\n")
-    password.chmod(0o600)
-    path = tmp_path / "inventory.yml"
-    path.write_text(f"""version: 1
-collective: {{name: T, domain: t.example, contact: a@t.example}}
-secrets:
-  pw: {{file: {password}}}
-repositories:
-  local: {{url: "{tmp_path / 'repo'}", password: pw}}
-hosts:
-  localhost: {{address: 127.0.0.1}}
-services:
-  site: {{host: localhost, data: ["{tmp_path}"]}}
-""")
-    return path
+    return local_inventory(tmp_path, monkeypatch, tmp_path)
 
 
 def run_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> object:
