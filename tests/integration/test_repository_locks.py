@@ -66,7 +66,7 @@ def run_taking_the_lock_after_the_snapshot(blab: BackupLab, lock: ExclusiveLock,
     retention), as a `check` started on another machine at that moment would; released `release_after`
     seconds later (None: held)."""
     from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.core.backup import plan_backup
+    from chaton_ops.core.backup_plan import plan_backup
     from chaton_ops.core.loader import load_inventory
     from chaton_ops.ops.backup import BackupOptions, Journaled, run_backup
 

@@ -36,7 +36,8 @@ def backup(
     Exit 0 all good, 1 nothing backed up, 3 partial (some failed, or a snapshot misses unreadable files),
     4 nothing backed up because the hosts could not be reached.
     """
-    from chaton_ops.core.backup import plan_backup, select_services
+    from chaton_ops.core.backup_plan import plan_backup
+    from chaton_ops.core.selection import select_services
     from chaton_ops.ops.backup_run import BackupRequest, back_up
 
     opts = options(ctx)
@@ -111,7 +112,7 @@ class BackupProgress:
 
 def _print_plan(plan, as_json: bool) -> None:
     from chaton_ops.adapters.restic import build_backup_argv
-    from chaton_ops.core.backup import dump_filename
+    from chaton_ops.core.database import dump_filename
 
     rows = []
     for target in plan.targets:
@@ -137,7 +138,7 @@ def _print_plan(plan, as_json: bool) -> None:
 
 
 def _format_bytes(value):
-    from chaton_ops.core.backup import format_bytes
+    from chaton_ops.core.units import format_bytes
 
     return format_bytes(value)
 

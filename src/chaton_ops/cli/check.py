@@ -25,7 +25,7 @@ def check(
     """Check repositories: `restic check`, freshness (max_age_hours) and free space.
 
     Exit 0 all good, 1 a problem (each one printed), 3 some repositories good and some not, 4 none reached."""
-    from chaton_ops.core.backup import format_bytes
+    from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.check import plan_check
 
     opts = options(ctx)

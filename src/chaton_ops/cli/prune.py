@@ -65,7 +65,7 @@ def _run(loaded: Any, plan: Any, opts: Any, lock_wait: float, args: list[str]) -
 
 
 def _size(value: Any) -> str:
-    from chaton_ops.core.backup import format_bytes
+    from chaton_ops.core.units import format_bytes
 
     return format_bytes(value) if isinstance(value, int) else "-"
 

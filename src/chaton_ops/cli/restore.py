@@ -102,7 +102,7 @@ class _Progress:
         self.task = self.display.add_task(self.label, total=None, amount="")
 
     def update(self, stage: str, status: Any) -> None:
-        from chaton_ops.core.backup import format_bytes
+        from chaton_ops.core.units import format_bytes
 
         if self.display is None:
             self._start()
@@ -120,7 +120,7 @@ class _Progress:
 
 # ------------------------------------------------------------------------------------- rendering
 def _size(value: int | None) -> str:
-    from chaton_ops.core.backup import format_bytes
+    from chaton_ops.core.units import format_bytes
 
     return format_bytes(value)
 
@@ -241,7 +241,7 @@ def drill(
     measured, scratch removed, result journaled. Exit 1 when a drill fails."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.core.backup import select_services
+    from chaton_ops.core.selection import select_services
     from chaton_ops.ops.drill import drill_exit_code, run_drills
 
     opts = options(ctx)

@@ -12,9 +12,9 @@ from typing import Any
 
 from chaton_ops.cli.context import Options
 from chaton_ops.cli.output import escape, print_line, print_table, stderr
-from chaton_ops.core.backup import format_bytes
 from chaton_ops.core.failover import SERVICE_OVERHEAD_SECONDS, FailoverPlan, format_duration
 from chaton_ops.core.runbook import Plan
+from chaton_ops.core.units import format_bytes
 from chaton_ops.ops.engine import StepEvent
 
 MARKS = {"ok": "✓", "changed": "✓", "noop": "·", "warning": "!", "failed": "✗", "skipped": "-", "interrupted": "✗"}

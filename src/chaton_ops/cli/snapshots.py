@@ -21,7 +21,7 @@ def snapshots(
 ) -> None:
     """List the snapshots chaton made, per repository."""
     from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.core.backup import format_bytes
+    from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.snapshots import list_snapshots
 
     opts = options(ctx)

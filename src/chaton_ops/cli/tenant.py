@@ -21,7 +21,7 @@ def list_tenants(
 ) -> None:
     """Each tenant: services, data size (newest snapshots), last contact, and whether it is past the
     collective's limit (defaults.inactive_after). Exit 0; 3 when some sizes could not be read."""
-    from chaton_ops.core.backup import format_bytes
+    from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.tenants import list_tenants as list_rows
 
     opts = options(ctx)
@@ -64,8 +64,8 @@ def export(
     """Write one archive with the tenant's newest snapshot of every service, its databases as SQL dumps,
     and a manifest: what a member takes with them. Nothing is changed anywhere. Exit 0 written, 1 failed."""
     from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.core.backup import format_bytes
     from chaton_ops.core.tenants import check_tenant
+    from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.tenants import export_tenant
 
     opts = options(ctx)

@@ -15,8 +15,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chaton_ops.core.backup import CHATON_TAG, service_tag
 from chaton_ops.core.inventory import Inventory, SecretRef
+from chaton_ops.core.selection import CHATON_TAG, service_tag
 
 
 @dataclass(frozen=True)

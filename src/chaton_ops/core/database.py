@@ -1,6 +1,7 @@
-"""Database engines as pure argv and SQL: listing, creating, loading a dump, swapping, dropping.
+"""Database engines as pure argv and SQL: dumping, listing, creating, loading a dump, swapping, dropping.
 
-Used by restores and drills (ops/restore_db.py runs them on the host). PostgreSQL through the local
+Dumps are taken by backups (ops/backup.py streams `dump_command` into restic); the rest is used by
+restores and drills (ops/restore_db.py runs them on the host). PostgreSQL through the local
 socket as its system user (peer authentication, `runuser`), MySQL/MariaDB through the local socket as
 root (Debian's unix_socket authentication) or `--user` when the inventory gives one. No password is
 ever handled here. Names come from the inventory (`[A-Za-z0-9_][A-Za-z0-9_.-]*`) and are quoted anyway.
@@ -90,9 +91,27 @@ def drop_argv(database: Database, name: str) -> list[str]:
     return mysql_argv(database, f"DROP DATABASE IF EXISTS {mysql_identifier(name)}")
 
 
+# ------------------------------------------------------------------------------------------ dumps
+def dump_filename(database: Database) -> str:
+    """The file name a dump has in its snapshot (restic's --stdin-filename), and when restored."""
+    return f"{database.engine}-{database.name}.sql"
+
+
+def dump_command(database: Database) -> list[str]:
+    """The dump tool's argv, run on the service's host (as root there)."""
+    if database.engine == "postgres":
+        user = database.user or "postgres"
+        # pg_dump through the local socket with peer authentication, as the database's system user
+        return ["runuser", "-u", user, "--", "pg_dump", "--no-password", "--format=plain", database.name]
+    argv = ["mysqldump", "--single-transaction", "--routines", "--events", "--databases", database.name]
+    if database.user:
+        argv.insert(1, f"--user={database.user}")
+    return argv
+
+
 # ------------------------------------------------------------------------------------------ loads
 def load_argv(database: Database, into: str, *, portable: bool = False) -> list[str]:
-    """A command reading a dump (core/backup.dump_command's output) on stdin into database `into`.
+    """A command reading a dump (`dump_command`'s output) on stdin into database `into`.
 
     PostgreSQL: psql in one transaction, stopping at the first error (a failed load leaves nothing).
     `portable` drops ownership and privilege statements, for a drill on a host where the

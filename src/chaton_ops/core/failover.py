@@ -16,9 +16,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chaton_ops.core.backup import format_bytes
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.runbook import Plan, PlannedStep
+from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import UsageError
 
 # Assumed when no restore or drill has measured the fallback's speed yet (bytes/s): conservative.

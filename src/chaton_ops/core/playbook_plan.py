@@ -21,7 +21,7 @@ TEMPORARY_SUFFIX = ".chaton-new"
 STAT_FORMAT = "%F|%a|%U|%G"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 # Where failover leaves a service's restored database dumps for its after_restore steps
-# (file names as core/backup.dump_filename: ENGINE-NAME.sql).
+# (file names as core/database.dump_filename: ENGINE-NAME.sql).
 DUMP_DIR = "/var/lib/chaton/dumps"
 
 

@@ -24,9 +24,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaton_ops.core.backup import dump_filename, format_bytes
-from chaton_ops.core.database import derived_name
+from chaton_ops.core.database import derived_name, dump_filename
 from chaton_ops.core.inventory import Database
+from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
 
 RestoreMode = Literal["in-place", "target", "drill"]

@@ -15,9 +15,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from chaton_ops.core.backup import database_tag
 from chaton_ops.core.inventory import Database, Inventory
 from chaton_ops.core.runbook import Plan, PlannedStep
+from chaton_ops.core.selection import database_tag
 from chaton_ops.errors import UsageError
 
 ARCHIVE_SUFFIXES = {".tar": "", ".tar.gz": "gz", ".tgz": "gz"}

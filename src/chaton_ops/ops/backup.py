@@ -39,21 +39,16 @@ from chaton_ops.adapters.restic_output import (
     parse_lock_message,
 )
 from chaton_ops.adapters.secrets import resolve_secret
-from chaton_ops.core.backup import (
-    BackupPlan,
-    BackupTarget,
-    RetentionGroup,
-    database_tag,
-    dump_command,
-    dump_filename,
-    space_problem,
-)
+from chaton_ops.core.backup_plan import BackupPlan, BackupTarget, RetentionGroup
+from chaton_ops.core.database import dump_command, dump_filename
+from chaton_ops.core.free_space import space_problem
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import RunJournal, StepNotes, Transport
 from chaton_ops.core.report import RunReport, TargetResult
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
+from chaton_ops.core.selection import database_tag
 from chaton_ops.errors import ChatonError, ConnectError, ExitCode
 from chaton_ops.ops.engine import (
     GO,

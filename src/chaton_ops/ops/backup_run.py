@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaton_ops.core.backup import BackupPlan, hosts_to_contact
+from chaton_ops.core.backup_plan import BackupPlan, hosts_to_contact
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.report import RunReport
 from chaton_ops.errors import PathError

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from chaton_ops.adapters.restic import build_check_argv, parse_read_data_subset, run_restic_waiting_for_lock
 from chaton_ops.adapters.secrets import resolve_secret
-from chaton_ops.core.backup import FreeSpace, Freshness, evaluate_freshness, space_problem
+from chaton_ops.core.free_space import FreeSpace, space_problem
+from chaton_ops.core.freshness import Freshness, evaluate_freshness
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text

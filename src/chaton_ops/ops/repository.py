@@ -21,17 +21,12 @@ from chaton_ops.adapters.restic import (
     run_restic,
 )
 from chaton_ops.adapters.restic_output import parse_lock_ids
-from chaton_ops.core.backup import (
-    BackupTarget,
-    FreeSpace,
-    locate_repository,
-    parse_df_posix,
-    parse_sftp_df,
-    repository_host,
-)
+from chaton_ops.core.backup_plan import BackupTarget
+from chaton_ops.core.free_space import FreeSpace, parse_df_posix, parse_sftp_df
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
+from chaton_ops.core.repository_location import locate_repository, repository_host
 from chaton_ops.errors import ChatonError, UsageError
 
 SPACE_TIMEOUT = 30.0

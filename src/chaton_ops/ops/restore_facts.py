@@ -24,7 +24,6 @@ from chaton_ops.adapters.restic import (
     run_restic,
 )
 from chaton_ops.adapters.restic_output import SnapshotListing, parse_ls, parse_snapshots
-from chaton_ops.core.backup import service_tag
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
@@ -38,6 +37,7 @@ from chaton_ops.core.restore import (
     choose_dumps,
     to_info,
 )
+from chaton_ops.core.selection import service_tag
 from chaton_ops.errors import ChatonError, ConnectError, UsageError
 from chaton_ops.ops.deploy import prepare_deploy
 from chaton_ops.ops.restore_db import existing_databases

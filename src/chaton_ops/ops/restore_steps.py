@@ -25,9 +25,9 @@ from chaton_ops.adapters.restic_output import (
     parse_restore_status,
     parse_restore_summary,
 )
-from chaton_ops.core.backup import format_bytes
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.restore import PathRestore, RestorePlan, RestoreRefused, SpaceNeed
+from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError, CommandFailed
 
 RESTORE_TIMEOUT = 48 * 3600.0

@@ -25,7 +25,7 @@ from chaton_ops import __version__
 from chaton_ops.adapters.restic import build_dump_argv, run_restic
 from chaton_ops.adapters.restic_output import RestoreSize, Snapshot, parse_stats
 from chaton_ops.adapters.secrets import resolve_secret
-from chaton_ops.core.backup import dump_filename, format_bytes
+from chaton_ops.core.database import dump_filename
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.tenants import (
@@ -38,6 +38,7 @@ from chaton_ops.core.tenants import (
     member_name,
     newest_snapshots,
 )
+from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError, UsageError
 from chaton_ops.ops.restore_facts import current_host
 from chaton_ops.ops.snapshots import list_repository_snapshots

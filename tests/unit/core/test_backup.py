@@ -6,19 +6,13 @@ import datetime as dt
 
 import pytest
 
-from chaton_ops.core.backup import (
-    FreeSpace,
-    dump_command,
-    evaluate_freshness,
-    keep_flags,
-    locate_repository,
-    parse_df_posix,
-    parse_sftp_df,
-    plan_backup,
-    select_services,
-    space_problem,
-)
+from chaton_ops.core.backup_plan import keep_flags, plan_backup
+from chaton_ops.core.database import dump_command
+from chaton_ops.core.free_space import FreeSpace, parse_df_posix, parse_sftp_df, space_problem
+from chaton_ops.core.freshness import evaluate_freshness
 from chaton_ops.core.inventory import Database, Inventory, Retention
+from chaton_ops.core.repository_location import locate_repository
+from chaton_ops.core.selection import select_services
 from chaton_ops.errors import UsageError
 
 

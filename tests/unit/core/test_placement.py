@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaton_ops.adapters.journal import Journal
-from chaton_ops.core.backup import plan_backup
+from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.placement import Placement, apply_placements

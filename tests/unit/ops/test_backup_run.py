@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from chaton_ops.core.backup import plan_backup
+from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import CommandResult
 from chaton_ops.errors import ConnectError, ExitCode

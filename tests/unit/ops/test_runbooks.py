@@ -10,7 +10,7 @@ import yaml
 
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
-from chaton_ops.core.backup import plan_backup
+from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.runbook import Plan
 from chaton_ops.errors import ConnectError

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chaton_ops.core.backup import plan_backup
+from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.dns import RecordChange, RecordSet, point_at
 from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
 from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chaton_ops.core.backup import parse_df_posix
 from chaton_ops.core.dns import address_family_matches, relative_name, spf_verdict
 from chaton_ops.core.failover import FailoverFacts, HostFacts, ServiceFacts, SnapshotFact
+from chaton_ops.core.free_space import parse_df_posix
 from chaton_ops.core.inventory import TcpCheck
 from chaton_ops.errors import ChatonError, ConnectError, DnsError
 from chaton_ops.ops.failover.context import FailoverContext

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaton_ops.adapters.restic_output import RestoreProgress
-from chaton_ops.core.backup import format_bytes
 from chaton_ops.core.database import derived_name, drop_argv
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.playbook_plan import PREVIOUS_SUFFIX, service_commands
 from chaton_ops.core.runbook import PlannedStep
+from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError
 from chaton_ops.ops.deploy import prepare_deploy, run_playbook
 from chaton_ops.ops.engine import RunState, StepOutput
