@@ -68,7 +68,7 @@ def run_taking_the_lock_after_the_snapshot(blab: BackupLab, lock: ExclusiveLock,
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.core.backup_plan import plan_backup
     from chaton_ops.core.loader import load_inventory
-    from chaton_ops.ops.backup import BackupOptions, Journaled, run_backup
+    from chaton_ops.ops.backup import BackupSettings, Journaled, run_backup
 
     class LockAfterSnapshot(Journaled):
         def record(self, target: str, step: str, status: str, detail: dict[str, object]) -> None:
@@ -80,7 +80,7 @@ def run_taking_the_lock_after_the_snapshot(blab: BackupLab, lock: ExclusiveLock,
     loaded = load_inventory(blab.inventory)
     plan = plan_backup(loaded.inventory, ["site"])
     with HostPool(loaded) as pool:
-        return run_backup(loaded, plan, transports=pool.transport, options=BackupOptions(**options),
+        return run_backup(loaded, plan, transports=pool.transport, settings=BackupSettings(**options),
                           journal=LockAfterSnapshot(None, None))
 
 

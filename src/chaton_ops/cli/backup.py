@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options, require_writable
+from chaton_ops.cli.context import global_options, require_writable
 from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout, warn
 
 
@@ -40,7 +40,7 @@ def backup(
     from chaton_ops.core.selection import select_services
     from chaton_ops.ops.backup_run import BackupRequest, back_up
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     inventory = loaded.inventory
     names = select_services(inventory, services or [], all_services=all_services, host=host, tenant=tenant)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout
 
 
@@ -28,7 +28,7 @@ def check(
     from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.check import plan_check
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     # every usage error before a lock file, a journal run or restic
     plan = plan_check(loaded.inventory, repositories or [], via=via, read_data_subset=read_data_subset,

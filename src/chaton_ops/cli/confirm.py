@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from chaton_ops.cli.context import Options
+from chaton_ops.cli.context import GlobalOptions
 from chaton_ops.errors import ConfirmationRequired, Declined
 
 YES_ANSWERS = ("y", "yes")
 
 
-def confirm(opts: Options, action: str, *, stdin: TextIO | None = None, stderr: TextIO | None = None) -> None:
+def confirm(opts: GlobalOptions, action: str, *, stdin: TextIO | None = None, stderr: TextIO | None = None) -> None:
     """Return if the user agrees to `action` ("remove every restic lock of main", or a question), else raise.
 
     Raises ConfirmationRequired (exit 2) without a terminal and without --yes, Declined (exit 1) on any

@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Options:
+class GlobalOptions:
     """The global options of the command line (-i, --json, -v, -q, --dry-run, --yes) and the inventory
-    they lead to. Not a command's own settings: a backup's are a `BackupRequest` (ops/backup_run.py)."""
+    they lead to. Not a command's own options: a backup's are a `BackupRequest` (ops/backup_run.py),
+    turned into the `BackupSettings` its steps follow (ops/backup.py)."""
 
     inventory: str | None = None
     json: bool = False
@@ -55,10 +56,10 @@ class Options:
         return self._loaded
 
 
-def options(ctx: typer.Context) -> Options:
+def global_options(ctx: typer.Context) -> GlobalOptions:
     root = ctx.find_root()
-    if not isinstance(root.obj, Options):
-        root.obj = Options()
+    if not isinstance(root.obj, GlobalOptions):
+        root.obj = GlobalOptions()
     return root.obj
 
 

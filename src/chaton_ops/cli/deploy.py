@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import escape, print_json, print_table, stdout
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def deploy(
     from chaton_ops.errors import ChatonError, CommandFailed
     from chaton_ops.ops.deploy_run import DeployRequest, deploy_service
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     request = DeployRequest(service, to, phase="after_restore" if after_restore else "steps", dry_run=opts.dry_run)
     for report in deploy_service(opts.load(), request, on_event=Progress(opts)).reports:
         if opts.json:

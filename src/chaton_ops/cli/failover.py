@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from chaton_ops.cli.confirm import confirm
-from chaton_ops.cli.context import Options, options
+from chaton_ops.cli.context import GlobalOptions, global_options
 from chaton_ops.cli.output import print_json, warn
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def failover(
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.failover import run as usecase
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     command = "rehearsal" if rehearse else "failover"
     with failover_context(opts, jobs=jobs) as context:
         if abandon:
@@ -99,7 +99,7 @@ def failback(
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.failover import run as usecase
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     with failover_context(opts, jobs=jobs) as context:
         if abandon:
             run_id = usecase.abandon_unfinished(context, "failback")
@@ -127,7 +127,7 @@ def failback(
                rehearsal=False)
 
 
-def _show_preflight(opts: Options, prepared: Any) -> None:
+def _show_preflight(opts: GlobalOptions, prepared: Any) -> None:
     if opts.json and opts.dry_run:
         print_json({"plan": prepared.plan.as_dict(), "refusals": list(prepared.refusals),
                     "warnings": list(prepared.warnings)})
@@ -142,7 +142,7 @@ def _show_preflight(opts: Options, prepared: Any) -> None:
         warn(warning)
 
 
-def _apply(opts: Options, run: Any, *, rehearsal: bool) -> None:
+def _apply(opts: GlobalOptions, run: Any, *, rehearsal: bool) -> None:
     from chaton_ops.cli.runbook_view import RunbookProgress, print_report, report_as_json
 
     with _interrupt_on_sigterm(), RunbookProgress(opts) as progress:
@@ -176,7 +176,7 @@ def _interrupt_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def failover_context(opts: Options, *, jobs: int = 2) -> Iterator[FailoverContext]:
+def failover_context(opts: GlobalOptions, *, jobs: int = 2) -> Iterator[FailoverContext]:
     """The composition root of failover and failback: inventory, hosts, journal, DNS, probes, secrets."""
     from chaton_ops.adapters.dns import Rfc2136Dns
     from chaton_ops.adapters.hosts import HostPool

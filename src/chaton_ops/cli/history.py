@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import print_json, print_line, print_table
 
 MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer: a larger id cannot exist
@@ -24,7 +24,7 @@ def history(
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.history import describe_run, list_runs
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     path = default_journal_path()
     if not path.exists():
         # Reading the history must not create a journal where none was ever written.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import print_json, print_line, print_table, warn
 
 app = typer.Typer(help="Show, check and describe the inventory.", invoke_without_command=True, no_args_is_help=False)
@@ -19,7 +19,7 @@ def overview(ctx: typer.Context) -> None:
         return
     from chaton_ops.ops.inventory import describe_inventory
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     tables = describe_inventory(loaded.inventory, placements=loaded.placements)
     if opts.json:
@@ -53,7 +53,7 @@ def check(
     from chaton_ops.adapters.secrets import exposure_warning
     from chaton_ops.ops.inventory_check import check_inventory
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     if path is not None:
         opts.inventory = path
     loaded = opts.load(placed=False)
@@ -91,7 +91,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Host, ser
     """One host, service, tenant or repository, with everything that refers to it."""
     from chaton_ops.ops.inventory import show_object
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     found = show_object(opts.load(), name)
     if opts.json:
         print_json(found)
@@ -123,7 +123,7 @@ def export(
 
     if output_format not in FORMATS:
         raise UsageError(f"unknown export format {output_format!r} (known: {', '.join(FORMATS)})")
-    print(export_inventory_text(options(ctx).load(), output_format), end="")
+    print(export_inventory_text(global_options(ctx).load(), output_format), end="")
 
 
 def _flat(value: object) -> str:

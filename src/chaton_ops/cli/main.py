@@ -34,7 +34,7 @@ from chaton_ops.cli import status as status_cli
 from chaton_ops.cli import tenant as tenant_cli
 from chaton_ops.cli import vm as vm_cli
 from chaton_ops.cli.argv import hoist_global_options
-from chaton_ops.cli.context import Options
+from chaton_ops.cli.context import GlobalOptions
 from chaton_ops.core.masking import mask_text
 from chaton_ops.errors import ChatonError, Verdict, exit_code_for
 
@@ -95,7 +95,8 @@ def root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Ops toolkit of a hosting collective: inventory, backups, health checks, failover."""
-    ctx.obj = Options(inventory=inventory, json=json_output, verbose=verbose, quiet=quiet, dry_run=dry_run, yes=yes)
+    ctx.obj = GlobalOptions(inventory=inventory, json=json_output, verbose=verbose, quiet=quiet,
+                            dry_run=dry_run, yes=yes)
     _configure_logging(verbose, quiet)
 
 

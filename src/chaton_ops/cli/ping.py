@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import escape, print_json, print_table, stderr
 
 
@@ -21,7 +21,7 @@ def ping(
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.ops.ping import exit_code_for, ping_hosts
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     with HostPool(loaded) as pool:
         results = ping_hosts(loaded.inventory, hosts or [], pool.transport, jobs=jobs)

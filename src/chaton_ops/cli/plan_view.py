@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from chaton_ops.cli.output import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
-    from chaton_ops.cli.context import Options
+    from chaton_ops.cli.context import GlobalOptions
     from chaton_ops.core.runbook import Plan
     from chaton_ops.ops.engine import RunResult, StepEvent
 
@@ -34,7 +34,7 @@ def print_plan(plan: Plan, title: str, *, detail: Callable[[Any], str] | None = 
     print_table(title, columns, rows)
 
 
-def show_plan_and_confirm(opts: Options, plan: Plan, title: str, question: str, *,
+def show_plan_and_confirm(opts: GlobalOptions, plan: Plan, title: str, question: str, *,
                           detail: Callable[[Any], str] | None = None) -> bool:
     """--dry-run: the plan (or its JSON) and False. Else the plan on a terminal, then the question
     (refused without a terminal unless --yes) and True."""
@@ -60,7 +60,7 @@ def show_plan_and_confirm(opts: Options, plan: Plan, title: str, question: str, 
 class Progress:
     """One line per step on stderr while a run goes (a terminal, not -q, not --json)."""
 
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: GlobalOptions) -> None:
         self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
 
     def __call__(self, event: StepEvent) -> None:

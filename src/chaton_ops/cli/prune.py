@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import print_json
 
 
@@ -31,7 +31,7 @@ def prune(
     from chaton_ops.cli.plan_view import show_plan_and_confirm
     from chaton_ops.ops.prune import plan_prune
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     plan = plan_prune(loaded, repositories or [], via=via, max_unused=max_unused)
     names = [step.target for step in plan.steps]

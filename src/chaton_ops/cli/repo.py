@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import error, print_json, print_table, stdout
 
 app = typer.Typer(help="Create repositories and remove stale restic locks.", no_args_is_help=True)
@@ -22,7 +22,7 @@ def _targets(ctx: typer.Context, repository: str | None, via: str | None):
     from chaton_ops.ops.check import select_repositories
     from chaton_ops.ops.repository import access_host
 
-    loaded = options(ctx).load()
+    loaded = global_options(ctx).load()
     names = select_repositories(loaded.inventory, [repository] if repository else [])
     return loaded, [(name, access_host(loaded.inventory, name, via)) for name in names]
 
@@ -36,7 +36,7 @@ def init(
     """Create the repository (nothing happens to one that exists)."""
     from chaton_ops.ops.repository_run import initialise, repository_command
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded, targets = _targets(ctx, repository, via)
     results = repository_command(loaded, "init", targets, initialise(opts.dry_run), dry_run=opts.dry_run,
                                  args=[name for name, _ in targets])
@@ -56,7 +56,7 @@ def unlock(
     from chaton_ops.cli.confirm import confirm
     from chaton_ops.ops.repository_run import repository_command, unlock
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded, targets = _targets(ctx, repository, via)
     if remove_all:
         confirm(opts, f"remove every restic lock of {', '.join(name for name, _ in targets)}, those of running "
@@ -72,7 +72,7 @@ def _print_results(ctx: typer.Context, results: list[dict[str, Any]], line: Call
     """Results (or, in a dry run, the exact argv each host would run), errors on stderr, the policy's exit code."""
     from chaton_ops.errors import exit_code_of
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     if opts.json:
         print_json([{key: value for key, value in r.items() if key != "outcome"} for r in results])
     elif opts.dry_run:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options as options
 from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:

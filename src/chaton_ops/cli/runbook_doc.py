@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chaton_ops.cli.context import options, require_writable
+from chaton_ops.cli.context import global_options, require_writable
 
 
 def runbook(
@@ -25,7 +25,7 @@ def runbook(
 
     if fmt not in ("md", "html"):
         raise UsageError(f"--format must be md or html, not {fmt!r}")
-    opts = options(ctx)
+    opts = global_options(ctx)
     target = None if to == "-" else Path(to)
     require_writable("--to", target)
     loaded = opts.load()

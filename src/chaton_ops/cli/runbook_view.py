@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from chaton_ops.cli.context import Options
+from chaton_ops.cli.context import GlobalOptions
 from chaton_ops.cli.output import escape, print_line, print_table, stderr
 from chaton_ops.core.failover import SERVICE_OVERHEAD_SECONDS, FailoverPlan, format_duration
 from chaton_ops.core.runbook import Plan
@@ -23,7 +23,7 @@ MARKS = {"ok": "✓", "changed": "✓", "noop": "·", "warning": "!", "failed": 
 class RunbookProgress:
     """Renders engine events; a context manager around the run."""
 
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: GlobalOptions) -> None:
         self.enabled = not opts.quiet and not opts.json
         self.live = self.enabled and stderr().is_terminal
         self.display: Any = None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import print_json, print_table, stdout
 
 app = typer.Typer(help="Timers (or cron) for backup, check, drill, status, prune and the runbook, from the "
@@ -25,7 +25,7 @@ def _context(ctx: typer.Context, kind: str, root: str | None) -> tuple[Any, Any,
     from chaton_ops.adapters.systemd import Systemd
     from chaton_ops.ops.schedule import ROOT_VARIABLE, choose_target, describe_installation
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load(placed=False)
     manager = Systemd()
     target = choose_target(kind, root or os.environ.get(ROOT_VARIABLE) or None, manager)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import print_json, print_table
 
 
@@ -24,7 +24,7 @@ def snapshots(
     from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.snapshots import list_snapshots
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     with HostPool(loaded) as pool:
         listed = list_snapshots(loaded, pool.transport, service=service, repository=repository, via=via)

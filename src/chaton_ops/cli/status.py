@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chaton_ops.cli.context import options, require_writable
+from chaton_ops.cli.context import global_options, require_writable
 from chaton_ops.cli.output import escape, print_json, print_line, print_table, stderr, warn
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def status(
     from chaton_ops.ops.status import DEFAULT_JOBS
     from chaton_ops.ops.status_run import StatusRequest, run_status
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     require_writable("--html", html)
     require_writable("--metrics-file", metrics_file)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout, warn
 
 app = typer.Typer(help="Tenants: who is silent past the collective's limit, their data as one archive, "
@@ -24,7 +24,7 @@ def list_tenants(
     from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.tenants import list_tenants as list_rows
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     if no_sizes:
         rows = list_rows(loaded, None)
@@ -68,7 +68,7 @@ def export(
     from chaton_ops.core.units import format_bytes
     from chaton_ops.ops.tenants import export_tenant
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     check_tenant(loaded.inventory, tenant)
     show = not opts.quiet and not opts.json and stderr().is_terminal
@@ -111,7 +111,7 @@ def remove(
     from chaton_ops.cli.plan_view import print_run, run_as_json, show_plan_and_confirm
     from chaton_ops.ops.tenant_remove import default_export_path, inventory_advice, prepare_removal
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     loaded = opts.load()
     target = export_to or default_export_path(default_state_dir(), tenant, dt.datetime.now())
     plan = prepare_removal(loaded, tenant, export_to=target, force=force)

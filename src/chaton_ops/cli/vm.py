@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import Options, options
+from chaton_ops.cli.context import GlobalOptions as Options
+from chaton_ops.cli.context import global_options as options
 from chaton_ops.cli.output import warn
 
 if TYPE_CHECKING:

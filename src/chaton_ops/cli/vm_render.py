@@ -11,7 +11,7 @@ from chaton_ops.cli.output import error, print_json, print_line, print_table, st
 from chaton_ops.core.vm_plan import format_bytes, format_compact, format_hours
 
 if TYPE_CHECKING:
-    from chaton_ops.cli.context import Options
+    from chaton_ops.cli.context import GlobalOptions as Options
     from chaton_ops.core.inventory import Inventory
     from chaton_ops.core.vm_plan import Change, GuestResult
     from chaton_ops.ops.vm.changes import OnbootReport, PruneReport, RollbackReport, VmRun

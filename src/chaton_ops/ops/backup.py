@@ -81,7 +81,9 @@ Progress = Callable[[BackupTarget, str], None]
 
 
 @dataclass(frozen=True)
-class BackupOptions:
+class BackupSettings:
+    """What the steps of a backup run follow, built from what was asked (ops/backup_run.py `BackupRequest`)."""
+
     init: bool = False  # create a missing repository instead of failing
     unlock: bool = False  # remove stale restic locks when a lock stops the backup
     jobs: int = 4
@@ -111,13 +113,13 @@ Journaled = RunNotes  # its earlier name, kept for callers of the earlier API (t
 
 @dataclass
 class _BackupRun:
-    """What every step of one backup run shares: the inventory, the hosts, the passwords, the options,
+    """What every step of one backup run shares: the inventory, the hosts, the passwords, the settings,
     restic versions met so far, the free space measured ahead, and the journal's notes."""
 
     loaded: LoadedInventory
     transports: Callable[[str], Transport]
     passwords: dict[str, str]
-    options: BackupOptions
+    settings: BackupSettings
     versions: VersionCache
     notes: RunNotes
     progress: Progress
@@ -154,7 +156,7 @@ def run_backup(
     plan: BackupPlan,
     *,
     transports: Callable[[str], Transport],
-    options: BackupOptions,
+    settings: BackupSettings,
     journal: RunJournal | RunNotes | None = None,
     run_id: int | None = None,
     on_event: EventSink | None = None,
@@ -165,7 +167,7 @@ def run_backup(
     With a journal, `run_id` is the run `start_run` journaled; with RunNotes, the notes receive the
     steps; without either nothing is kept."""
     started = dt.datetime.now(dt.UTC)
-    runbook = backup_runbook(plan, retention=options.retention)
+    runbook = backup_runbook(plan, retention=settings.retention)
     given_notes = journal if isinstance(journal, RunNotes) else None
     engine_journal: RunJournal = NoJournal() if journal is None or isinstance(journal, RunNotes) else journal
     run_id = run_id if run_id is not None else 0
@@ -179,7 +181,7 @@ def run_backup(
         loaded=loaded,
         transports=transports,
         passwords=passwords if passwords is not None else resolve_passwords(loaded, plan.repositories()),
-        options=options,
+        settings=settings,
         versions=VersionCache(),
         notes=given_notes or RunNotes(engine_journal if isinstance(engine_journal, StepNotes) else None, run_id),
         progress=progress,
@@ -195,7 +197,7 @@ def run_backup(
         return report.status, report.exit_code
 
     try:
-        outcome = apply_plan(runbook, actions, engine_journal, run_id, jobs=options.jobs, on_event=sink, summarize=summarize)
+        outcome = apply_plan(runbook, actions, engine_journal, run_id, jobs=settings.jobs, on_event=sink, summarize=summarize)
     finally:
         run.space.close()
     return _report(plan, list(outcome.steps), started)
@@ -399,27 +401,27 @@ def _run_with_recovery(context: _BackupRun, transport: Transport, binary: str, t
                                            versions=context.versions, timeout=BACKUP_TIMEOUT, locked=locked)
 
     result = run(0.0)
-    if result.outcome == "no-repository" and context.options.init:
+    if result.outcome == "no-repository" and context.settings.init:
         context.progress(target, "init")
         version = context.versions.get(transport, binary)
         created = initialise_repository(transport, binary, target.repository_url, password, version)
         context.notes.record(target.repository, "init", "ok", {"created": created, "host": target.host})
         result = run(0.0)
     if result.outcome == "locked":
-        if context.options.unlock:
+        if context.settings.unlock:
             context.progress(target, "unlock")
             remove_stale_locks(transport, binary, target.repository_url, password)
             context.notes.record(target.repository, "unlock", "ok",
                                    {"lock": parse_lock_message(result.result.stderr), "host": target.host})
-            result = run(context.options.lock_wait)  # the stale locks are gone: try again at once
-        elif context.options.lock_wait > 0:
+            result = run(context.settings.lock_wait)  # the stale locks are gone: try again at once
+        elif context.settings.lock_wait > 0:
             context.progress(target, "waiting for the repository's lock")
-            result = run(context.options.lock_wait, locked=result)
+            result = run(context.settings.lock_wait, locked=result)
     if result.outcome == "locked":
         holder = parse_lock_message(result.result.stderr) or "by another process"
-        waited = f" (waited {context.options.lock_wait:g} s)" if context.options.lock_wait > 0 else ""
+        waited = f" (waited {context.settings.lock_wait:g} s)" if context.settings.lock_wait > 0 else ""
         hint = ("that lock is held by a live process (--unlock removes only stale locks); --lock-wait SECONDS "
-                "waits for it" if context.options.unlock
+                "waits for it" if context.settings.unlock
                 else "if that lock is stale (its process is gone), run again with --unlock; if its process "
                      "runs, --lock-wait SECONDS waits for it")
         raise ResticError(f"{target.host}: repository {target.repository} is locked{waited}: {holder}; {hint}",
@@ -495,7 +497,7 @@ def _run_retention_command(context: _BackupRun, group: RetentionGroup, argv: lis
     transport = context.transports(group.host)
     url = context.loaded.inventory.repositories[group.repository].url
     password = context.passwords[group.repository]
-    wait = max(context.options.lock_wait, context.options.retention_lock_wait)
+    wait = max(context.settings.lock_wait, context.settings.retention_lock_wait)
 
     def run(wait: float, locked: ResticRun | None = None) -> ResticRun:
         return run_restic_waiting_for_lock(transport, argv, password, wait=wait, binary=group.restic,
@@ -503,7 +505,7 @@ def _run_retention_command(context: _BackupRun, group: RetentionGroup, argv: lis
 
     result = run(0.0)
     if result.outcome == "locked":
-        if context.options.unlock:
+        if context.settings.unlock:
             remove_stale_locks(transport, group.restic, url, password)
             result = run(wait)  # the stale locks are gone: try again at once, then wait
         else:
@@ -512,7 +514,7 @@ def _run_retention_command(context: _BackupRun, group: RetentionGroup, argv: lis
         holder = parse_lock_message(result.result.stderr) or "by another process"
         raise RetentionPostponed(
             f"snapshot made; retention ({what}) postponed to the next run: {group.repository} stayed locked "
-            f"for {wait:g} s ({holder})" + ("" if context.options.unlock else
+            f"for {wait:g} s ({holder})" + ("" if context.settings.unlock else
                                            " (if that lock is stale, run again with --unlock)"),
             kind="locked")
     return result

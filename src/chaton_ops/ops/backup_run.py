@@ -16,7 +16,7 @@ from chaton_ops.core.backup_plan import BackupPlan, hosts_to_contact
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.report import RunReport
 from chaton_ops.errors import PathError
-from chaton_ops.ops.backup import BackupOptions, backup_runbook, resolve_passwords, run_backup
+from chaton_ops.ops.backup import BackupSettings, backup_runbook, resolve_passwords, run_backup
 from chaton_ops.ops.engine import EventSink, start_run
 
 
@@ -45,14 +45,14 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
     pool.connect_in_background(hosts_to_contact(loaded.inventory, plan))
     try:
         passwords = resolve_passwords(loaded, plan.repositories())
-        options = BackupOptions(init=request.init, unlock=request.unlock, jobs=request.jobs,
-                                retention=request.retention and bool(plan.retention), lock_wait=request.lock_wait)
+        settings = BackupSettings(init=request.init, unlock=request.unlock, jobs=request.jobs,
+                                  retention=request.retention and bool(plan.retention), lock_wait=request.lock_wait)
         with Journal(default_journal_path()) as journal, repository_locks(plan.repositories(), wait=request.lock_wait):
-            run_id = start_run(journal, backup_runbook(plan, retention=options.retention), list(request.journal_args))
+            run_id = start_run(journal, backup_runbook(plan, retention=settings.retention), list(request.journal_args))
             for problem in _ping_start(loaded, [t.service for t in plan.targets]):
                 warn(problem)
             try:
-                report = run_backup(loaded, plan, transports=pool.transport, options=options, journal=journal,
+                report = run_backup(loaded, plan, transports=pool.transport, settings=settings, journal=journal,
                                     run_id=run_id, on_event=on_event, passwords=passwords)
             except BaseException:
                 journal.finish_run(run_id, "failed", 1)

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from chaton_ops.cli.confirm import confirm
-from chaton_ops.cli.context import Options
+from chaton_ops.cli.context import GlobalOptions
 from chaton_ops.errors import ConfirmationRequired, Declined, ExitCode
 
 
@@ -20,7 +20,7 @@ def ask(answer: str | None, *, yes: bool = False, dry_run: bool = False, termina
     """Ask, with `answer` typed (None: nothing can be typed); return what was shown on stderr."""
     stdin = (Terminal if terminal else io.StringIO)(answer or "")
     stderr = Terminal() if terminal else io.StringIO()
-    confirm(Options(yes=yes, dry_run=dry_run), "remove every lock of main", stdin=stdin, stderr=stderr)
+    confirm(GlobalOptions(yes=yes, dry_run=dry_run), "remove every lock of main", stdin=stdin, stderr=stderr)
     return stderr.getvalue()
 
 

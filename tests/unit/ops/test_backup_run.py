@@ -10,7 +10,7 @@ from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import CommandResult
 from chaton_ops.errors import ConnectError, ExitCode
-from chaton_ops.ops.backup import BackupOptions, backup_exit_code, run_backup
+from chaton_ops.ops.backup import BackupSettings, backup_exit_code, run_backup
 from tests.fakes import FakeTransport
 from tests.unit.core.test_backup import make_inventory
 
@@ -66,7 +66,7 @@ MAIN = INVENTORY.repositories["main"].url
 
 def run(hosts: dict[str, FakeResticHost], services: list[str], **options: bool):
     plan = plan_backup(INVENTORY, services)
-    return run_backup(LOADED, plan, transports=hosts.__getitem__, options=BackupOptions(jobs=2, **options),
+    return run_backup(LOADED, plan, transports=hosts.__getitem__, settings=BackupSettings(jobs=2, **options),
                       passwords={"main": PASSWORD})
 
 
@@ -183,7 +183,7 @@ def test_a_lock_held_past_the_wait_postpones_retention_and_the_backup_stays_a_su
     plan = plan_backup(INVENTORY, ["www"])
 
     report = run_backup(LOADED, plan, transports={"web": host}.__getitem__,
-                        options=BackupOptions(jobs=1, retention_lock_wait=0.2), passwords={"main": PASSWORD})
+                        settings=BackupSettings(jobs=1, retention_lock_wait=0.2), passwords={"main": PASSWORD})
 
     (result,) = report.results
     assert (result.status, result.snapshot_id, result.succeeded) == ("warning", "00000000", True)
@@ -207,7 +207,7 @@ def test_a_backup_waits_for_restic_s_lock_only_when_asked(monkeypatch) -> None:
     waited_host = LockedForBackup("web", {MAIN}, locked_tries=2)
     plan = plan_backup(INVENTORY, ["www"])
     waited = run_backup(LOADED, plan, transports={"web": waited_host}.__getitem__,
-                        options=BackupOptions(jobs=1, lock_wait=30), passwords={"main": PASSWORD})
+                        settings=BackupSettings(jobs=1, lock_wait=30), passwords={"main": PASSWORD})
 
     assert refused.results[0].status == "failed"
     assert "repository main is locked: unable to create lock in backend: repository is already locked" in refused.results[0].message

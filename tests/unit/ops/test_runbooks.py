@@ -14,7 +14,7 @@ from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.runbook import Plan
 from chaton_ops.errors import ConnectError
-from chaton_ops.ops.backup import BackupOptions, backup_runbook, run_backup
+from chaton_ops.ops.backup import BackupSettings, backup_runbook, run_backup
 from chaton_ops.ops.check import check_runbook, plan_check
 from chaton_ops.ops.deploy import prepare_deploy
 from chaton_ops.ops.deploy_run import PlaybookAction, deploy_runbook
@@ -55,7 +55,7 @@ def test_a_failed_backup_does_not_stop_the_next_service_of_its_host_and_retentio
     plan = plan_backup(INVENTORY, ["www", "wiki"])
     with Journal(tmp_path / "journal.sqlite3") as journal:
         run_id = start_run(journal, backup_runbook(plan), ["www", "wiki"])
-        report = run_backup(LOADED, plan, transports={"web": web}.__getitem__, options=BackupOptions(jobs=2),
+        report = run_backup(LOADED, plan, transports={"web": web}.__getitem__, settings=BackupSettings(jobs=2),
                             journal=journal, run_id=run_id, passwords={"main": PASSWORD, "offsite": PASSWORD})
         steps = {s.key: s for s in journal.steps(run_id)}
         run = journal.run(run_id)

@@ -16,7 +16,7 @@ from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
 from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
 from chaton_ops.core.runbook import PlannedStep
 from chaton_ops.errors import ChatonError
-from chaton_ops.ops.backup import BackupOptions, run_backup
+from chaton_ops.ops.backup import BackupSettings, run_backup
 from chaton_ops.ops.deploy import gather_facts, prepare_deploy, run_playbook
 from chaton_ops.ops.engine import GO, Action, Done, RunState, StepOutput, Verdict
 from chaton_ops.ops.failover.context import FailoverContext
@@ -52,7 +52,7 @@ class BackupAction(_Base):
             raise FailoverStepError(f"{name} runs on {inventory.services[name].host}, not {step.host}: not backed up")
         plan = plan_backup(inventory, [name], retention=False)
         report = run_backup(self.ctx.loaded, plan, transports=self.ctx.transports,
-                            options=BackupOptions(jobs=1, retention=False), passwords=self.ctx.passwords)
+                            settings=BackupSettings(jobs=1, retention=False), passwords=self.ctx.passwords)
         failed = [r for r in report.results if r.status == "failed"]
         if failed:
             raise FailoverStepError("; ".join(f"backup of {r.service} to {r.repository}: {r.message}" for r in failed))
