@@ -2,20 +2,26 @@
 
 - `FakeTransport`: a host that answers commands (override `answer`, or give `failure`), keeps what it
   ran and what was put on it, and counts how many of its kind run at once;
-- `FakeProbes`: HTTP, SMTP and TCP probes answering as told, recording each call.
+- `FakeProbes`: HTTP, SMTP and TCP probes answering as told, recording each call;
+- `FakeNotifier`: pings and messages recorded, destinations that fail as told;
+- `FakeLastStatuses`, `FakeAlertStore`: the memories kept between runs, in a dict and a variable.
 
 A fake is used only where the real part cannot run in a unit test; the lab tests use the real ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
+from chaton_ops.core.alerting import AlertState
 from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
 from chaton_ops.core.ports import CommandResult
 from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
+from chaton_ops.errors import PathError
 
 
 class FakeTransport:
@@ -117,3 +123,84 @@ class FakeProbes:
         if self._record(check.host):
             return TcpResult(check.host, 0.01, error="connection refused")
         return TcpResult(check.host, 0.01)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One ping (`title` and `notify_type` empty) or message the FakeNotifier was asked to deliver."""
+
+    url: str
+    title: str
+    body: str
+    notify_type: str
+    arrived: bool
+
+
+class FakeNotifier:
+    """The Notifier port: every ping and message is recorded in `deliveries`; one whose URL starts with
+    a prefix in `failing` does not arrive (reason: `connection refused`)."""
+
+    def __init__(self, *, failing: Sequence[str] = ()) -> None:
+        self.failing = list(failing)
+        self.deliveries: list[Delivery] = []
+
+    def _deliver(self, url: str, title: str, body: str, notify_type: str) -> str | None:
+        arrived = not any(url.startswith(prefix) for prefix in self.failing)
+        self.deliveries.append(Delivery(url, title, body, notify_type, arrived))
+        return None if arrived else "connection refused"
+
+    def ping(self, url: str, body: str = "") -> str | None:
+        return self._deliver(url, "", body, "")
+
+    def send(self, url: str, title: str, body: str, notify_type: str) -> str | None:
+        return self._deliver(url, title, body, notify_type)
+
+    def arrived(self) -> list[Delivery]:
+        return [delivery for delivery in self.deliveries if delivery.arrived]
+
+
+class FakeLastStatuses:
+    """The LastStatuses port over a dict {command: {service: status}}; `unreadable` makes `load` fail
+    as a corrupt file does, `unwritable` makes `save` fail as a read-only state folder does."""
+
+    def __init__(self, statuses: Mapping[str, Mapping[str, str]] | None = None, *, unreadable: bool = False,
+                 unwritable: bool = False) -> None:
+        self.statuses = {command: dict(per_service) for command, per_service in (statuses or {}).items()}
+        self.unreadable = unreadable
+        self.unwritable = unwritable
+
+    def load(self, command: str) -> dict[str, str]:
+        if self.unreadable:
+            raise ValueError("last-status.json is not valid JSON")
+        return dict(self.statuses.get(command, {}))
+
+    def save(self, command: str, statuses: Mapping[str, str]) -> None:
+        if self.unwritable:
+            raise PathError("cannot write last-status.json: read-only file system")
+        self.statuses[command] = {**self.statuses.get(command, {}), **statuses}
+
+
+class FakeAlertStore:
+    """The AlertStore port in a variable; `writes_outside_lock` counts writes made without `locked()`."""
+
+    def __init__(self, state: AlertState | None = None) -> None:
+        self.state = state or AlertState()
+        self.held = False
+        self.writes = 0
+        self.writes_outside_lock = 0
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+
+    def read(self) -> tuple[AlertState, str | None]:
+        return self.state, None
+
+    def write(self, state: AlertState) -> None:
+        self.writes += 1
+        self.writes_outside_lock += 0 if self.held else 1
+        self.state = state

@@ -16,7 +16,7 @@ import pytest
 
 from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.report import RunReport, TargetResult
-from chaton_ops.ops.notify import notify_run, ping_start
+from chaton_ops.ops.backup_run import notify_run, ping_start
 
 TOKEN = "9f2c1d7e-hc-token-5b8a"
 APPRISE_TOKEN = "apprise-token-7c41e0"

@@ -1,4 +1,5 @@
-"""Delivering notifications: healthchecks-style pings over HTTP (httpx) and apprise URLs.
+"""Delivering notifications: healthchecks-style pings over HTTP (httpx) and apprise URLs; `NetworkNotifier`
+is the Notifier port (core/ports.py) over them.
 
 The URLs carry tokens. Whatever these functions raise or log has the URL and every token-like
 piece of it removed, because apprise and httpx messages can quote parts of the URL (a host that is a
@@ -77,6 +78,24 @@ def send_apprise(url: str, title: str, body: str, notify_type: str, *, retries: 
                 return
     reason = reasons[-1] if reasons else "apprise could not deliver it"
     raise DeliveryError(redact_url_parts(reason, url))
+
+
+class NetworkNotifier:
+    """The Notifier port: a ping or a message delivered now, or the reason it was not (redacted)."""
+
+    def ping(self, url: str, body: str = "") -> str | None:
+        try:
+            send_ping(url, body)
+        except DeliveryError as error:
+            return str(error)
+        return None
+
+    def send(self, url: str, title: str, body: str, notify_type: str) -> str | None:
+        try:
+            send_apprise(url, title, body, notify_type)
+        except DeliveryError as error:
+            return str(error)
+        return None
 
 
 class _Collect(logging.Handler):

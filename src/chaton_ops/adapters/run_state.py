@@ -3,13 +3,14 @@
 A small JSON file, `last-status.json` in $CHATON_STATE_DIR, else $XDG_STATE_HOME/chaton, else
 ~/.local/state/chaton: {"backup": {"www": "failed", "mail": "ok"}}. Runs covering different services
 may end at the same time (one cron line per host), so saving merges under a lock instead of
-overwriting what another run just wrote.
+overwriting what another run just wrote. `LastStatusFile` is the LastStatuses port (core/ports.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from chaton_ops.adapters.atomic import locked_file, read_regular_file, write_text_atomically
@@ -39,7 +40,7 @@ def load_last_statuses(path: Path, command: str) -> dict[str, str]:
     return dict(_read_all(path).get(command, {}))
 
 
-def save_last_statuses(path: Path, command: str, statuses: dict[str, str]) -> None:
+def save_last_statuses(path: Path, command: str, statuses: Mapping[str, str]) -> None:
     """Record `statuses` for `command`, keeping the services this run did not cover (PathError if the
     state file cannot be written)."""
     with locked_file(path):
@@ -49,6 +50,19 @@ def save_last_statuses(path: Path, command: str, statuses: dict[str, str]) -> No
             everything = {}  # unreadable: start afresh rather than never record again
         everything[command] = {**everything.get(command, {}), **statuses}
         write_text_atomically(path, json.dumps(everything, indent=2, sort_keys=True) + "\n", mode=0o600)
+
+
+class LastStatusFile:
+    """The LastStatuses port over the state file at `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self, command: str) -> dict[str, str]:
+        return load_last_statuses(self.path, command)
+
+    def save(self, command: str, statuses: Mapping[str, str]) -> None:
+        save_last_statuses(self.path, command, statuses)
 
 
 def _read_all(path: Path) -> dict[str, dict[str, str]]:

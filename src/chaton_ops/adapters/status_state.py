@@ -3,7 +3,8 @@ else $XDG_STATE_HOME/chaton): each finding's level, since when, for how many run
 were last told; the incidents of public services; the silences of `--silence`.
 
 Runs may overlap (cron and an admin at a terminal): `locked_state` holds a lock from reading the file
-to writing it back, and the file is replaced atomically.
+to writing it back, and the file is replaced atomically. `AlertStateFile` is the AlertStore port
+(core/ports.py).
 """
 
 from __future__ import annotations
@@ -71,3 +72,19 @@ def locked_state(path: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the state's lock (a sibling `.lock` file) for a read-modify-write (PathError if the state
     folder or the lock file cannot be used)."""
     return locked_file(path)
+
+
+class AlertStateFile:
+    """The AlertStore port over the state file at `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked_state(self.path)
+
+    def read(self) -> tuple[AlertState, str | None]:
+        return read_alert_state(self.path)
+
+    def write(self, state: AlertState) -> None:
+        write_alert_state(self.path, state)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from chaton_ops.core.alerting import AlertState
     from chaton_ops.core.dns import RecordChange, RecordSet
     from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
     from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
@@ -212,3 +214,45 @@ class ServiceManager(Protocol):
     def is_enabled(self, timer: str, *, root: str | None) -> bool: ...
 
     def reload(self) -> None: ...
+
+
+class Notifier(Protocol):
+    """Delivers notifications (adapters/notifiers.py: healthchecks pings with httpx, messages with
+    apprise). `url` is a resolved secret (it carries a token): used to deliver, never shown.
+
+    Each method returns None when the notification arrived, else why not, with no part of the URL in
+    it; it does not raise for a destination that is down, refuses or is not a URL it understands (a
+    monitor that is down must not turn a good run into a failed one)."""
+
+    def ping(self, url: str, body: str = "") -> str | None: ...
+
+    def send(self, url: str, title: str, body: str, notify_type: str) -> str | None: ...
+
+
+class LastStatuses(Protocol):
+    """The last status of each service per command, kept between runs to notice recoveries
+    (adapters/run_state.py: `last-status.json` in the state directory)."""
+
+    def load(self, command: str) -> dict[str, str]:
+        """{service: status} for `command` ({} when nothing was recorded yet); ValueError when the
+        memory cannot be read (the caller reports it and goes on)."""
+        ...
+
+    def save(self, command: str, statuses: Mapping[str, str]) -> None:
+        """Record `statuses`, keeping the services this run did not cover; PathError when it cannot."""
+        ...
+
+
+class AlertStore(Protocol):
+    """The memory of `chaton status` between runs (adapters/status_state.py: `status.json`): each
+    finding's level, the public incidents, the silences. A read-modify-write holds `locked()`."""
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+    def read(self) -> tuple[AlertState, str | None]:
+        """The state, and a problem text when it could not be used (then an empty state)."""
+        ...
+
+    def write(self, state: AlertState) -> None:
+        """Replace the state (PathError when it cannot be written)."""
+        ...

@@ -1,5 +1,7 @@
 """`chaton backup` as one use case: connections opened early, passwords, chaton's repository locks,
 the journal's run with its plan, the start pings, the runbook, then notifications and the metrics file.
+The composition root of a backup: it builds the adapters (pool, journal, locks, the notifier and the
+last statuses' file, the metrics file) and hands them to ops/backup.py and ops/notify.py.
 
 The CLI parses, calls `back_up` and renders the report; progress reaches it as engine events
 (`on_event`) and problems with pings, notifications or metrics as warnings (`warn`): they never turn
@@ -49,7 +51,7 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
                                   retention=request.retention and bool(plan.retention), lock_wait=request.lock_wait)
         with Journal(default_journal_path()) as journal, repository_locks(plan.repositories(), wait=request.lock_wait):
             run_id = start_run(journal, backup_runbook(plan, retention=settings.retention), list(request.journal_args))
-            for problem in _ping_start(loaded, [t.service for t in plan.targets]):
+            for problem in ping_start(loaded, [t.service for t in plan.targets]):
                 warn(problem)
             try:
                 report = run_backup(loaded, plan, transports=pool.transport, settings=settings, journal=journal,
@@ -64,16 +66,27 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
     return report
 
 
-def _ping_start(loaded: LoadedInventory, services: list[str]) -> list[str]:
-    from chaton_ops.ops.notify import ping_start
+def ping_start(loaded: LoadedInventory, services: list[str]) -> list[str]:
+    """The run's start pings through the real notifier; their delivery problems."""
+    from chaton_ops.adapters.notifiers import NetworkNotifier
+    from chaton_ops.ops.notify import send_start_pings
 
-    return ping_start(loaded, services)
+    return send_start_pings(loaded, services, NetworkNotifier())
+
+
+def notify_run(loaded: LoadedInventory, report: RunReport, *, previous: dict[str, str] | None = None) -> list[str]:
+    """The run's pings and messages through the real notifier, its statuses remembered in the state
+    file (`previous`: the last statuses, instead of the file's); their delivery problems."""
+    from chaton_ops.adapters.notifiers import NetworkNotifier
+    from chaton_ops.adapters.run_state import LastStatusFile, default_state_path
+    from chaton_ops.ops.notify import send_run_notifications
+
+    return send_run_notifications(loaded, report, NetworkNotifier(), LastStatusFile(default_state_path()),
+                                  previous=previous)
 
 
 def deliver(loaded: LoadedInventory, report: RunReport, metrics_file: Path | None) -> list[str]:
     """Notifications and metrics; their problems as warnings, never a failed run."""
-    from chaton_ops.ops.notify import notify_run
-
     problems = list(notify_run(loaded, report))
     if metrics_file is not None:
         from chaton_ops.adapters.metrics import write_textfile

@@ -1,11 +1,12 @@
-"""Tell people and monitors how a run went: healthchecks pings and apprise messages.
+"""Tell people and monitors how a run went: healthchecks pings and apprise messages, through the
+Notifier port (core/ports.py; the composition root, ops/backup_run.py, hands down the real one).
 
 Delivery problems are returned, never raised: a monitor that is down must not turn a good backup
 into a failed run. The caller shows them as warnings. URLs are secrets, resolved only here, right
 before sending; problems name the secret, never its value.
 
-Recoveries need the previous status of each service: it is kept in a small state file
-(adapters/run_state.py) rather than derived from the journal, so notifications do not depend on how
+Recoveries need the previous status of each service: it is kept between runs (the LastStatuses port;
+a small state file, adapters/run_state.py) rather than derived from the journal, so notifications do not depend on how
 each command names its journal steps, and a journal cleanup does not fake a recovery.
 """
 
@@ -14,49 +15,48 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from chaton_ops.adapters.notifiers import DeliveryError, send_apprise, send_ping
-from chaton_ops.adapters.run_state import default_state_path, load_last_statuses, save_last_statuses
 from chaton_ops.adapters.secrets import SecretValue, resolve_secret
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text, register_secret
 from chaton_ops.core.notifications import Message, Ping, ping_url, plan_notifications, plan_start_pings
+from chaton_ops.core.ports import LastStatuses, Notifier
 from chaton_ops.core.report import RunReport
 from chaton_ops.errors import PathError, SecretError
 
 log = logging.getLogger(__name__)
 
 
-def ping_start(loaded: LoadedInventory, services: Iterable[str]) -> list[str]:
+def send_start_pings(loaded: LoadedInventory, services: Iterable[str], notifier: Notifier) -> list[str]:
     """Send `/start` to the run's healthchecks URLs and to those of `services`; return delivery problems."""
     secrets = _Secrets(loaded)
     return [problem for ping in plan_start_pings(loaded.inventory, tuple(services))
-            if (problem := _deliver_ping(secrets, ping)) is not None]
+            if (problem := _deliver_ping(secrets, notifier, ping)) is not None]
 
 
-def notify_run(loaded: LoadedInventory, run: RunReport, *, previous: dict[str, str] | None = None) -> list[str]:
+def send_run_notifications(loaded: LoadedInventory, run: RunReport, notifier: Notifier, last_statuses: LastStatuses,
+                           *, previous: dict[str, str] | None = None) -> list[str]:
     """Ping healthchecks and send apprise messages for `run`; return delivery problems (never raises for them).
 
-    `previous` is the last status per service; by default it is read from the state file, which is
+    `previous` is the last status per service; by default it is read from `last_statuses`, which is
     then updated with this run's statuses.
     """
     problems: list[str] = []
-    state_path = default_state_path()
     if previous is None:
         try:
-            previous = load_last_statuses(state_path, run.command)
+            previous = last_statuses.load(run.command)
         except ValueError as error:
             problems.append(f"notifications: previous statuses unknown, recoveries not reported: {error}")
             previous = {}
     plan = plan_notifications(loaded.inventory, run, previous)
     secrets = _Secrets(loaded)
     for ping in plan.pings:
-        if (problem := _deliver_ping(secrets, ping)) is not None:
+        if (problem := _deliver_ping(secrets, notifier, ping)) is not None:
             problems.append(problem)
     for message in plan.messages:
-        if (problem := _deliver_message(secrets, message)) is not None:
+        if (problem := _deliver_message(secrets, notifier, message)) is not None:
             problems.append(problem)
     try:
-        save_last_statuses(state_path, run.command, plan.statuses)
+        last_statuses.save(run.command, plan.statuses)
     except PathError as error:
         problems.append(f"notifications: cannot record this run's statuses: {error.message}")
     return [mask_text(problem) for problem in problems]
@@ -78,29 +78,26 @@ class _Secrets:
         return self.cache[name]
 
 
-def _deliver_ping(secrets: _Secrets, ping: Ping) -> str | None:
+def _deliver_ping(secrets: _Secrets, notifier: Notifier, ping: Ping) -> str | None:
     what = f"healthchecks ping '{ping.secret}' ({ping.signal}, {ping.scope})"
     secret = secrets.get(ping.secret)
     if isinstance(secret, str):
         return f"{what} not sent: {secret}"
     url = ping_url(secret.reveal(), ping.signal)
     register_secret(url)  # the base without its trailing '/' may not contain the registered value
-    try:
-        send_ping(url, mask_text(ping.body))
-    except DeliveryError as error:
-        return f"{what} failed: {error}"
+    if (failure := notifier.ping(url, mask_text(ping.body))) is not None:
+        return f"{what} failed: {failure}"
     log.debug("%s delivered", what)
     return None
 
 
-def _deliver_message(secrets: _Secrets, message: Message) -> str | None:
+def _deliver_message(secrets: _Secrets, notifier: Notifier, message: Message) -> str | None:
     what = f"apprise '{message.secret}' ({message.notify_type})"
     secret = secrets.get(message.secret)
     if isinstance(secret, str):
         return f"{what} not sent: {secret}"
-    try:
-        send_apprise(secret.reveal(), mask_text(message.title), mask_text(message.body), message.notify_type)
-    except DeliveryError as error:
-        return f"{what} failed: {error}"
+    failure = notifier.send(secret.reveal(), mask_text(message.title), mask_text(message.body), message.notify_type)
+    if failure is not None:
+        return f"{what} failed: {failure}"
     log.debug("%s delivered", what)
     return None

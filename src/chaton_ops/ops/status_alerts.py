@@ -3,19 +3,18 @@ the public services' incidents, and silences (`--silence NAME DURATION`).
 
 Delivery problems are returned as text, never raised: a chat server that is down must not hide the
 status itself. A message that could not be delivered is tried again on the next run.
+
+The memory between runs is the AlertStore port and messages go through the Notifier port
+(core/ports.py); ops/status_run.py hands down the real ones.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from chaton_ops.adapters.notifiers import DeliveryError, send_apprise
 from chaton_ops.adapters.secrets import SecretValue, resolve_secret
-from chaton_ops.adapters.status_state import locked_state, read_alert_state, write_alert_state
 from chaton_ops.core.alerting import (
     AlertState,
     Change,
@@ -30,12 +29,10 @@ from chaton_ops.core.alerting import (
 from chaton_ops.core.health import Finding, StatusReport, limits_for, parse_duration
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
+from chaton_ops.core.ports import AlertStore, Notifier
 from chaton_ops.errors import PathError, SecretError, UsageError
 
 log = logging.getLogger(__name__)
-
-Sender = Callable[[str, str, str, str], None]  # (url, title, body, notify type)
-
 
 @dataclass(frozen=True)
 class FollowUp:
@@ -46,12 +43,13 @@ class FollowUp:
     problems: tuple[str, ...] = field(default_factory=tuple)
 
 
-def read_silences(path: Path, now: dt.datetime) -> dict[str, dt.datetime]:
-    state, _problem = read_alert_state(path)
+def read_silences(store: AlertStore, now: dt.datetime) -> dict[str, dt.datetime]:
+    state, _problem = store.read()
     return active_silences(state, now)
 
 
-def set_silence(loaded: LoadedInventory, path: Path, name: str, duration: str, now: dt.datetime) -> dt.datetime | None:
+def set_silence(loaded: LoadedInventory, store: AlertStore, name: str, duration: str,
+                now: dt.datetime) -> dt.datetime | None:
     """Silence host or service `name` for `duration` (`0` lifts it); returns when it ends."""
     inventory = loaded.inventory
     if name not in inventory.hosts and name not in inventory.services:
@@ -61,20 +59,20 @@ def set_silence(loaded: LoadedInventory, path: Path, name: str, duration: str, n
     except ValueError as error:
         raise UsageError(f"--silence: {error}") from None
     until = now + length if length else None
-    with locked_state(path):
-        state, _problem = read_alert_state(path)
-        write_alert_state(path, silence(state, name, until))
+    with store.locked():
+        state, _problem = store.read()
+        store.write(silence(state, name, until))
     return until
 
 
-def follow_up(loaded: LoadedInventory, report: StatusReport, path: Path, *, notify: bool,
-              send: Sender = send_apprise) -> FollowUp:
+def follow_up(loaded: LoadedInventory, report: StatusReport, store: AlertStore, *, notify: bool,
+              notifier: Notifier) -> FollowUp:
     """Update the state with this run's findings; with `notify`, send what changed."""
     inventory = loaded.inventory
     now = report.checked_at
     problems: list[str] = []
-    with locked_state(path):
-        state, problem = read_alert_state(path)
+    with store.locked():
+        state, problem = store.read()
         if problem:
             problems.append(f"status state: {problem}")
         state, changes = track(state, report.findings, now, confirm=lambda finding: _confirm_runs(loaded, finding),
@@ -82,14 +80,14 @@ def follow_up(loaded: LoadedInventory, report: StatusReport, path: Path, *, noti
         held = tuple(change for change in changes if change.held is not None)
         sent: list[Change] = []
         if notify:
-            delivered, delivery_problems = _deliver(loaded, changes, send)
+            delivered, delivery_problems = _deliver(loaded, changes, notifier)
             sent = delivered
             problems.extend(delivery_problems)
             state = mark_told(state, delivered)
         confirm = limits_for(inventory).confirm
         state = forget_stale(track_public(state, inventory, report.findings, now, confirm), inventory, now)
         try:
-            write_alert_state(path, state)
+            store.write(state)
         except PathError as error:
             problems.append(f"status state: {error.message}")
     pending = tuple(change for change in changes if change.held is None and change not in sent)
@@ -102,7 +100,7 @@ def _confirm_runs(loaded: LoadedInventory, finding: Finding) -> int:
     return limits_for(loaded.inventory, host=finding.host).confirm
 
 
-def _deliver(loaded: LoadedInventory, changes: list[Change], send: Sender) -> tuple[list[Change], list[str]]:
+def _deliver(loaded: LoadedInventory, changes: list[Change], notifier: Notifier) -> tuple[list[Change], list[str]]:
     problems: list[str] = []
     delivered: dict[str, Change] = {}
     failed: set[str] = set()
@@ -119,10 +117,9 @@ def _deliver(loaded: LoadedInventory, changes: list[Change], send: Sender) -> tu
             problems.append(f"{what} not sent: {secret}")
             failed.update(change.key for change in told)
             continue
-        try:
-            send(secret.reveal(), mask_text(title), mask_text(body), notify_type)
-        except DeliveryError as error:
-            problems.append(f"{what} failed: {error}")
+        failure = notifier.send(secret.reveal(), mask_text(title), mask_text(body), notify_type)
+        if failure is not None:
+            problems.append(f"{what} failed: {failure}")
             failed.update(change.key for change in told)
             continue
         log.debug("%s delivered", what)

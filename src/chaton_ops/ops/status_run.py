@@ -10,8 +10,9 @@ from pathlib import Path
 from chaton_ops.adapters.atomic import write_text_atomically
 from chaton_ops.adapters.hosts import HostPool
 from chaton_ops.adapters.journal import default_journal_path
+from chaton_ops.adapters.notifiers import NetworkNotifier
 from chaton_ops.adapters.probes import NetworkProbes
-from chaton_ops.adapters.status_state import default_status_state_path
+from chaton_ops.adapters.status_state import AlertStateFile, default_status_state_path
 from chaton_ops.core.health import StatusReport
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Dns, Probes
@@ -44,11 +45,11 @@ class StatusOutcome:
 def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probes | None = None,
                state_path: Path | None = None, journal_path: Path | None = None) -> StatusOutcome:
     inventory = loaded.inventory
-    state_path = state_path or default_status_state_path()
+    store = AlertStateFile(state_path or default_status_state_path())
     selection = select(inventory, request.hosts, request.services)
     silenced_until = None
     if request.silence is not None:
-        silenced_until = set_silence(loaded, state_path, *request.silence, dt.datetime.now(dt.UTC))
+        silenced_until = set_silence(loaded, store, *request.silence, dt.datetime.now(dt.UTC))
     notes: list[str] = []
     journal_view, moves = read_journal(journal_path or default_journal_path(), len(inventory.services))
     with HostPool(loaded) as pool:
@@ -56,8 +57,8 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
                                journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport),
                                dns=_dns(loaded), vms=_guests(loaded, notes),
                                selection=selection, jobs=request.jobs,
-                               silences=read_silences(state_path, dt.datetime.now(dt.UTC)))
-    followed = follow_up(loaded, report, state_path, notify=request.notify)
+                               silences=read_silences(store, dt.datetime.now(dt.UTC)))
+    followed = follow_up(loaded, report, store, notify=request.notify, notifier=NetworkNotifier())
     problems = [*notes, *followed.problems]
     if request.html is not None:
         page = render_status_page(inventory, report, followed.state, moves)

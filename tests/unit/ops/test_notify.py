@@ -13,7 +13,7 @@ import pytest
 from chaton_ops.adapters.run_state import load_last_statuses
 from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.report import RunReport, TargetResult
-from chaton_ops.ops.notify import notify_run, ping_start
+from chaton_ops.ops.backup_run import notify_run, ping_start
 
 STARTED = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 
