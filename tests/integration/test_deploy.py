@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,16 @@ def test_dry_run_shows_a_diff_against_the_host_and_changes_nothing(lab, tmp_path
     assert config.read_text() == before
     assert not lab.host_path("vps", "/etc/nginx/conf.d/chaton-dry.conf.chaton-prev").exists()
 
-    assert chaton("-i", str(inventory), "deploy", "dry") == 0
+    assert "Runbook: deploy (dry run)" in out and "deploy dry on vps" in out  # the plan that runs
+    assert chaton("-i", str(inventory), "--json", "deploy", "dry", "--dry-run") == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert [(step["key"], step["host"]) for step in planned["plan"]["steps"]] == [("deploy:dry@vps", "vps")]
+    assert "runbook" not in planned  # nothing ran
+
+    assert chaton("-i", str(inventory), "--json", "deploy", "dry") == 0
+    ran = json.loads(capsys.readouterr().out)["runbook"]
+    assert (ran["command"], ran["status"]) == ("deploy", "ok")
+    assert [(step["key"], step["status"]) for step in ran["steps"]] == [("deploy:dry@vps", "changed")]
     assert "new.lab.test" in config.read_text()
     assert lab.host_path("vps", "/etc/nginx/conf.d/chaton-dry.conf.chaton-prev").read_text() == before
 

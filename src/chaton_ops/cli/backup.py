@@ -151,6 +151,8 @@ def summary_rows(report) -> list[list[object]]:
 
 
 def report_as_json(report) -> dict[str, object]:
+    from chaton_ops.cli.plan_view import runbook_json
+
     return {
         "command": report.command,
         "started": report.started.isoformat(),
@@ -163,4 +165,5 @@ def report_as_json(report) -> dict[str, object]:
              "files_new": r.files_new, "files_changed": r.files_changed, "duration": round(r.duration, 3)}
             for r in report.results
         ],
+        **runbook_json(report.runbook),
     }

@@ -36,6 +36,7 @@ def check(
     if opts.dry_run:
         _print_plan(plan, opts.json)
         return
+    from chaton_ops.cli.plan_view import runbook_json
     from chaton_ops.ops.check_run import check as run_check
 
     report = run_check(loaded, plan, lock_wait=lock_wait)
@@ -49,7 +50,7 @@ def check(
              "services": [{"service": f.service, "newest": f.newest.isoformat() if f.newest else None,
                            "age_hours": round(f.age_hours(now) or 0, 2) if f.newest else None,
                            "max_age_hours": f.max_age_hours, "stale": f.is_stale(now)} for f in r.freshness]}
-            for r in report.repositories]})
+            for r in report.repositories], **runbook_json(report.runbook)})
     elif not opts.quiet:
         print_table("Repositories", ["repository", "via", "integrity", "free", "result"],
                     [[r.repository, r.host, r.integrity if not r.error else "-",

@@ -22,15 +22,24 @@ def deploy(
                                                 help="Run the playbook's after_restore steps instead.")] = False,
 ) -> None:
     """Run the service's playbook: each step reports ok / changed / failed; --dry-run shows diffs."""
-    from chaton_ops.cli.plan_view import Progress
+    from chaton_ops.cli.plan_view import Progress, plan_as_json, runbook_json
+    from chaton_ops.cli.plan_view import print_plan as print_runbook
     from chaton_ops.errors import ChatonError, CommandFailed
     from chaton_ops.ops.deploy_run import DeployRequest, deploy_service
 
     opts = global_options(ctx)
     request = DeployRequest(service, to, phase="after_restore" if after_restore else "steps", dry_run=opts.dry_run)
-    for report in deploy_service(opts.load(), request, on_event=Progress(opts)).reports:
+    deployment = deploy_service(opts.load(), request, on_event=Progress(opts))
+    if opts.dry_run and not opts.json:
+        print_runbook(deployment.plan, "Runbook: deploy (dry run)",
+                      detail=lambda step: f"playbook {step.inputs['playbook']}, {step.inputs['steps']} steps"
+                                          + (" (after_restore)" if step.inputs["phase"] == "after_restore" else ""))
+        stdout().print("", highlight=False)
+    summary = runbook_json(deployment.run.summary() if deployment.run is not None else None)
+    for report in deployment.reports:
         if opts.json:
-            print_json(report_as_dict(report))
+            extra = {"plan": plan_as_json(deployment.plan)} if opts.dry_run else summary
+            print_json({**report_as_dict(report), **extra})
         elif opts.dry_run:
             print_plan(report)
         elif not opts.quiet or report.failure:

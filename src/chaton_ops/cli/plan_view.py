@@ -10,6 +10,7 @@ from chaton_ops.cli.output import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
     from chaton_ops.cli.context import GlobalOptions
+    from chaton_ops.core.run_report import RunSummary
     from chaton_ops.core.runbook import Plan
     from chaton_ops.ops.engine import RunResult, StepEvent
 
@@ -75,11 +76,24 @@ class Progress:
 
 
 def run_as_json(result: RunResult, outputs: Callable[[Any], Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    return {"run": result.run_id, "command": result.command, "status": result.status,
+    data = {"run": result.run_id, "command": result.command, "status": result.status,
             "exit_code": int(result.exit_code), "duration": round(result.duration, 3),
             "steps": [{"key": r.step.key, "title": r.step.title, "host": r.step.host, "status": r.status,
                        "message": r.message, "outputs": dict(outputs(r) if outputs else r.outputs)}
                       for r in result.steps]}
+    summary = result.summary()
+    if outputs is not None:  # what a command leaves out of its steps' outputs, it leaves out of the runbook too
+        from dataclasses import replace
+
+        kept = {r.step.key: dict(outputs(r)) for r in result.steps}
+        summary = replace(summary, steps=tuple(replace(s, outputs=kept[s.key or ""]) for s in summary.steps))
+    return {**data, **runbook_json(summary)}
+
+
+def runbook_json(summary: RunSummary | None) -> dict[str, Any]:
+    """`{"runbook": …}`: the run in the one shape every command that changes something adds to its --json
+    (and `history RUN --json` too: core/run_report.py); nothing when there was no run (a dry run)."""
+    return {} if summary is None else {"runbook": summary.as_json()}
 
 
 def print_run(result: RunResult, title: str, columns: list[str], row: Callable[[Any], list[Any]]) -> None:

@@ -120,6 +120,8 @@ def print_report(report: Any, *, rehearsal: bool) -> None:
 
 
 def report_as_json(report: Any) -> dict[str, Any]:
+    from chaton_ops.cli.plan_view import runbook_json
+
     run = report.run
     return {
         "run_id": run.run_id, "command": run.command, "status": run.status, "exit_code": int(run.exit_code),
@@ -128,4 +130,5 @@ def report_as_json(report: Any) -> dict[str, Any]:
         "steps": [{"key": r.step.key, "title": r.step.title, "host": r.step.host, "status": r.status,
                    "message": r.message, "duration": round(r.duration, 3), "outputs": dict(r.outputs),
                    "earlier": r.earlier} for r in run.steps],
+        **runbook_json(run.summary()),
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.errors import ExitCode, TargetOutcome, exit_code_of
 
 TargetStatus = Literal["ok", "warning", "failed"]
@@ -65,6 +66,7 @@ class RunReport:
     started: datetime
     ended: datetime
     results: tuple[TargetResult, ...]
+    runbook: RunSummary | None = None  # the run in the shape every command shares (core/run_report.py)
 
     @property
     def status(self) -> RunStatus:

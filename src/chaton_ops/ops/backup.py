@@ -200,7 +200,7 @@ def run_backup(
         outcome = apply_plan(runbook, actions, engine_journal, run_id, jobs=settings.jobs, on_event=sink, summarize=summarize)
     finally:
         run.space.close()
-    return _report(plan, list(outcome.steps), started)
+    return replace(_report(plan, list(outcome.steps), started), runbook=outcome.summary())
 
 
 def backup_exit_code(report: RunReport) -> ExitCode:

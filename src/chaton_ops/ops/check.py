@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chaton_ops.adapters.restic import build_check_argv, parse_read_data_subset, run_restic_waiting_for_lock
 from chaton_ops.adapters.secrets import resolve_secret
@@ -14,6 +14,7 @@ from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import (
     ChatonError,
@@ -91,6 +92,7 @@ class RepositoryCheck:
 class CheckReport:
     checked_at: dt.datetime
     repositories: tuple[RepositoryCheck, ...]
+    runbook: RunSummary | None = None  # the run in the shape every command shares (core/run_report.py)
 
     @property
     def verdict(self) -> Verdict:
@@ -166,8 +168,9 @@ def check_repositories(
         # the journal's run statuses: ok, warning, partial, failed (nothing reached is failed too)
         return ("failed" if verdict == "unreachable" else verdict.value), exit_code_for(verdict)  # type: ignore[return-value]
 
-    apply_plan(check_runbook(plan), {"check": action}, journal or NoJournal(), run_id, jobs=jobs, summarize=summarize)
-    return reports[0]
+    result = apply_plan(check_runbook(plan), {"check": action}, journal or NoJournal(), run_id, jobs=jobs,
+                        summarize=summarize)
+    return replace(reports[0], runbook=result.summary())
 
 
 class _CheckAction:

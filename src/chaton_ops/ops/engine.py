@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import JournaledStep, RunJournal
+from chaton_ops.core.run_report import RunSummary, StepSummary
 from chaton_ops.core.runbook import SUCCESS_STATUSES, Plan, PlannedStep, RunStatus, run_status
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
 
@@ -110,6 +111,14 @@ class RunResult:
 
     def result(self, key: str) -> StepResult | None:
         return next((r for r in self.steps if r.step.key == key), None)
+
+    def summary(self) -> RunSummary:
+        """The run in the one report shape every command shares (core/run_report.py)."""
+        return RunSummary(self.run_id, self.command, self.status, int(self.exit_code), self.started.isoformat(),
+                          self.ended.isoformat(), tuple(
+                              StepSummary(r.step.key, r.step.action, r.step.target, r.step.host, r.status, r.message,
+                                          r.outputs, None if r.step.noop is not None else r.duration)
+                              for r in self.steps))
 
 
 @dataclass(frozen=True)

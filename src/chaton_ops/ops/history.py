@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from chaton_ops.adapters.journal import Journal
+from chaton_ops.core.run_report import RunSummary, step_from_journal
 from chaton_ops.errors import UsageError
 
 
@@ -17,8 +18,12 @@ def list_runs(journal: Journal, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def describe_run(journal: Journal, run_id: int) -> dict[str, Any]:
-    """One run and its steps in the order they started."""
+    """One run and its steps in the order they started, and the run in the report shape every command
+    shares (`runbook`, core/run_report.py)."""
     run = journal.run(run_id)
     if run is None:
         raise UsageError(f"no run {run_id} in the journal {journal.path}")
-    return {**asdict(run), "steps": [asdict(step) for step in journal.steps(run_id)]}
+    steps = journal.steps(run_id)
+    summary = RunSummary(run.id, run.command, run.status, run.exit_code, run.started_at, run.ended_at,
+                         tuple(step_from_journal(s.key, s.step, s.target, s.host, s.status, s.detail) for s in steps))
+    return {**asdict(run), "steps": [asdict(step) for step in steps], "runbook": summary.as_json()}

@@ -221,3 +221,31 @@ def test_an_action_that_journals_its_parts_gets_no_row_of_its_own_but_a_skip_sti
     assert [(row.step, row.status) for row in journal.steps(run_id)] == [
         ("a: part 1", "changed"), ("b: part 1", "changed"), ("do", "skipped")]
     assert journal.run(run_id).status == "partial"  # type: ignore[union-attr]
+
+
+def test_a_run_reports_in_the_one_shape_and_reads_back_the_same_from_the_journal(journal):
+    from chaton_ops.ops.history import describe_run
+
+    plan = Plan("failover", (s("restore:www", host="vps", lane="www"), s("dns:www", needs=("restore:www",)),
+                             s("restore:mail", host="vps", lane="mail"), s("noop", noop="nothing to move")))
+    recorder = Recorder()
+    recorder.failures["restore:mail"] = ChatonError("vps: restic is not installed")
+    run_id = start_run(journal, plan, ["--to", "vps"])
+    journal.record_step(run_id, "www", "note", "ok", {"said": "a note beside the steps"})
+
+    live = apply_plan(plan, {"do": recorder}, journal, run_id).summary().as_json()
+    read = describe_run(journal, run_id)["runbook"]
+
+    assert (live["run"], live["command"], live["status"], live["exit_code"]) == (run_id, "failover", "partial", 3)
+    assert [(x["key"], x["status"], x["message"]) for x in live["steps"]] == [
+        ("restore:www", "changed", ""), ("dns:www", "changed", ""),
+        ("restore:mail", "failed", "vps: restic is not installed"), ("noop", "noop", "nothing to move")]
+    assert live["steps"][0]["outputs"]["did"] == "restore:www" and live["steps"][0]["duration"] is not None
+    assert live["steps"][3]["duration"] is None  # a planned no-op did not run
+    assert {k: read[k] for k in ("run", "command", "status", "exit_code")} == \
+           {k: live[k] for k in ("run", "command", "status", "exit_code")}
+    assert [x for x in read["steps"] if x["key"] is None] == [
+        {"key": None, "action": "note", "target": "www", "host": None, "status": "ok", "message": "",
+         "outputs": {"said": "a note beside the steps"}, "duration": None}]
+    keyed = sorted((x["key"], x["action"], x["status"], x["message"]) for x in read["steps"] if x["key"])
+    assert keyed == sorted((x["key"], x["action"], x["status"], x["message"]) for x in live["steps"])
