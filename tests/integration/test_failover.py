@@ -47,6 +47,8 @@ def test_failover_with_the_primary_dead_brings_site_and_relay_back_on_vps_under_
     assert [s["result"] for s in report["services"]] == ["ok", "ok"]  # mail (critical) first, then www
     assert [s["service"] for s in report["services"]] == ["mail", "www"]
     assert report["rto_seconds"] > 0
+    assert (report["runbook"]["run"], report["runbook"]["status"]) == (report["run_id"], "ok")
+    assert {s["key"] for s in report["runbook"]["steps"]} >= {"dns:www", "dns:mail", "verify:www", "verify:mail"}
     assert flab.record("www") == ([vps], 60) and flab.record("mail") == ([vps], 60)
     assert "members pages" in flab.http(vps)
     assert flab.smtp_banner(vps).startswith("220 mail.lab.test")

@@ -137,7 +137,10 @@ def test_a_second_install_changes_nothing_and_a_dry_run_writes_nothing(world, ca
 
     import json
 
-    assert [s["status"] for s in json.loads(capsys.readouterr().out)["steps"]] == ["noop"]
+    again = json.loads(capsys.readouterr().out)
+    assert [s["status"] for s in again["steps"]] == ["noop"]
+    assert (again["runbook"]["command"], again["runbook"]["status"]) == ("schedule install", "ok")
+    assert [(s["status"], bool(s["message"])) for s in again["runbook"]["steps"]] == [("noop", True)]
 
 
 def test_cron_file_runs_each_job_as_root_at_its_time_delayed_and_locked(world):
