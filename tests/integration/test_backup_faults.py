@@ -105,7 +105,7 @@ def test_unreadable_file_gives_exit_3_and_is_listed(blab, lab):
 
 
 def test_a_run_waits_for_or_refuses_another_run_on_the_same_repository(blab):
-    from chaton_ops.adapters.repository_lock import repository_locks
+    from chaton_ops.adapters.run_locks import repository_locks
 
     blab.make_files("primary", "/srv/site", {"a": "a"})
     blab.write_inventory({"site": service("primary", ["/srv/site"])})

@@ -5,16 +5,13 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from chaton_ops.cli.confirm import confirm
 from chaton_ops.cli.context import GlobalOptions, global_options
 from chaton_ops.cli.output import print_json, warn
-
-if TYPE_CHECKING:
-    from chaton_ops.ops.failover.context import FailoverContext
 
 
 def failover(
@@ -42,10 +39,11 @@ def failover(
     from chaton_ops.core.failover import select_failover_services
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.failover import run as usecase
+    from chaton_ops.ops.failover_run import failover_context
 
     opts = global_options(ctx)
     command = "rehearsal" if rehearse else "failover"
-    with failover_context(opts, jobs=jobs) as context:
+    with failover_context(opts.load(), jobs=jobs) as context:
         if abandon:
             run_id = usecase.abandon_unfinished(context, command)
             print(f"{command} run {run_id} set aside" if run_id else f"no unfinished {command}")
@@ -98,9 +96,10 @@ def failback(
     """
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.failover import run as usecase
+    from chaton_ops.ops.failover_run import failover_context
 
     opts = global_options(ctx)
-    with failover_context(opts, jobs=jobs) as context:
+    with failover_context(opts.load(), jobs=jobs) as context:
         if abandon:
             run_id = usecase.abandon_unfinished(context, "failback")
             print(f"failback run {run_id} set aside" if run_id else "no unfinished failback")
@@ -173,25 +172,3 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def failover_context(opts: GlobalOptions, *, jobs: int = 2) -> Iterator[FailoverContext]:
-    """The composition root of failover and failback: inventory, hosts, journal, DNS, probes, secrets."""
-    from chaton_ops.adapters.dns import Rfc2136Dns
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.adapters.probes import NetworkProbes
-    from chaton_ops.adapters.secrets import resolve_secret
-    from chaton_ops.ops.failover.context import FailoverContext
-
-    loaded = opts.load()
-    inventory = loaded.inventory
-    used_zones = {r.zone for s in inventory.services.values() for r in s.dns}
-    tsig = {zone: resolve_secret(loaded, inventory.dns[zone].key).reveal() for zone in sorted(used_zones)}
-    passwords = {name: resolve_secret(loaded, repo.password).reveal() for name, repo in inventory.repositories.items()
-                 if inventory.services_using(name)}
-    dns = Rfc2136Dns(inventory.dns, tsig) if used_zones else None
-    with Journal(default_journal_path()) as journal, HostPool(loaded) as pool:
-        yield FailoverContext(loaded=loaded, transports=pool.transport, journal=journal, dns=dns,
-                              probes=NetworkProbes(), passwords=passwords, jobs=jobs)

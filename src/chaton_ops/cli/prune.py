@@ -38,7 +38,11 @@ def prune(
     if not show_plan_and_confirm(opts, plan, "Prune plan", f"Prune {', '.join(names)} (backups of these "
                                  "repositories wait meanwhile)", detail=lambda step: step.inputs["command"]):
         return
-    result = _run(loaded, plan, opts, lock_wait, [*names, *(["--max-unused", max_unused] if max_unused else [])])
+    from chaton_ops.cli.plan_view import Progress
+    from chaton_ops.ops.prune import prune as run_prune
+
+    result = run_prune(loaded, plan, args=[*names, *(["--max-unused", max_unused] if max_unused else [])],
+                       lock_wait=lock_wait, on_event=Progress(opts))
     if opts.json:
         print_json(_as_json(result))
     elif not opts.quiet:
@@ -48,20 +52,6 @@ def prune(
                                     "duration", "result"], _row)
     if result.exit_code:
         raise typer.Exit(int(result.exit_code))
-
-
-def _run(loaded: Any, plan: Any, opts: Any, lock_wait: float, args: list[str]) -> Any:
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.adapters.repository_lock import repository_locks
-    from chaton_ops.cli.plan_view import Progress
-    from chaton_ops.ops.prune import run_prune
-
-    with HostPool(loaded) as pool, Journal(default_journal_path()) as journal:
-        pool.connect_in_background(sorted({step.host for step in plan.steps if step.host}))
-        with repository_locks([step.target for step in plan.steps], wait=lock_wait):
-            return run_prune(loaded, plan, transports=pool.transport, journal=journal, args=args, lock_wait=lock_wait,
-                             on_event=Progress(opts))
 
 
 def _size(value: Any) -> str:

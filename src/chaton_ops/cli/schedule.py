@@ -93,9 +93,8 @@ def _detail(step: Any) -> str:
 
 
 def _apply(opts: Any, plan: Any, manager: Any, question: str, args: list[str]) -> None:
-    from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.cli.plan_view import Progress, print_run, run_as_json, show_plan_and_confirm
-    from chaton_ops.ops.schedule import apply_schedule
+    from chaton_ops.ops.schedule import change_schedule
 
     folder = plan.inputs["folder"]
     if not opts.quiet and not opts.json and (opts.dry_run or sys.stdin.isatty()):
@@ -107,8 +106,7 @@ def _apply(opts: Any, plan: Any, manager: Any, question: str, args: list[str]) -
                     stdout().print(f"\n{step.inputs['path']}:\n{step.inputs['content']}", markup=False,
                                    highlight=False, soft_wrap=True)
         return
-    with Journal(default_journal_path()) as journal:
-        result = apply_schedule(plan, manager, journal, args, on_event=Progress(opts))
+    result = change_schedule(plan, manager, args, on_event=Progress(opts))
     if opts.json:
         print_json(run_as_json(result, outputs=lambda r: {k: v for k, v in r.outputs.items() if k != "content"}))
     elif not opts.quiet:

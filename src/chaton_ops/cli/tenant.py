@@ -108,8 +108,13 @@ def remove(
     import datetime as dt
 
     from chaton_ops.adapters.run_state import default_state_dir
-    from chaton_ops.cli.plan_view import print_run, run_as_json, show_plan_and_confirm
-    from chaton_ops.ops.tenant_remove import default_export_path, inventory_advice, prepare_removal
+    from chaton_ops.cli.plan_view import Progress, print_run, run_as_json, show_plan_and_confirm
+    from chaton_ops.ops.tenant_remove import (
+        default_export_path,
+        inventory_advice,
+        prepare_removal,
+        remove_tenant,
+    )
 
     opts = global_options(ctx)
     loaded = opts.load()
@@ -120,7 +125,8 @@ def remove(
                 f"databases and snapshots (the export comes first, to {target})")
     if not show_plan_and_confirm(opts, plan, f"Removal of {tenant}", question, detail=_detail):
         return
-    result = _run(loaded, plan, opts, [tenant, *(["--force"] if force else []), "--export-to", str(target)])
+    result = remove_tenant(loaded, plan, args=[tenant, *(["--force"] if force else []), "--export-to", str(target)],
+                           on_event=Progress(opts))
     if opts.json:
         print_json(run_as_json(result))
     elif not opts.quiet:
@@ -138,15 +144,3 @@ def _detail(step: Any) -> str:
     if step.action == "remove-data":
         return ", ".join([*step.inputs["paths"], *step.inputs["databases"]])
     return ""
-
-
-def _run(loaded: Any, plan: Any, opts: Any, args: list[str]) -> Any:
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.cli.plan_view import Progress
-    from chaton_ops.ops.tenant_remove import run_removal
-
-    with HostPool(loaded) as pool, Journal(default_journal_path()) as journal:
-        pool.connect_in_background(sorted({s.host for s in plan.steps if s.host}))
-        return run_removal(loaded, plan, transports=pool.transport, journal=journal, args=args,
-                           on_event=Progress(opts))

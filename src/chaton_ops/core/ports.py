@@ -256,3 +256,12 @@ class AlertStore(Protocol):
     def write(self, state: AlertState) -> None:
         """Replace the state (PathError when it cannot be written)."""
         ...
+
+
+class Locks(Protocol):
+    """chaton's locks on the machine running it (adapters/run_locks.py; which run holds which is the one
+    policy of core/locks.py). `hold` takes them in name order, waiting up to `wait` seconds for each, and
+    raises LockError naming what is held and by whom; `wait_option`: the command has --lock-wait."""
+
+    def hold(self, names: Sequence[str], *, wait: float = 0.0,
+             wait_option: bool = True) -> AbstractContextManager[None]: ...

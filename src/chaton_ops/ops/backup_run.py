@@ -16,6 +16,7 @@ from pathlib import Path
 
 from chaton_ops.core.backup_plan import BackupPlan, hosts_to_contact
 from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.locks import run_locks
 from chaton_ops.core.report import RunReport
 from chaton_ops.errors import PathError
 from chaton_ops.ops.backup import BackupSettings, backup_runbook, resolve_passwords, run_backup
@@ -39,7 +40,7 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
             on_event: EventSink | None = None, warn: Callable[[str], None] = lambda text: None) -> RunReport:
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.adapters.repository_lock import repository_locks
+    from chaton_ops.adapters.run_locks import FileLocks
 
     # The SSH library loads and the handshakes run in the background while the rest is prepared
     # (passwords, journal, locks): the connections are ready, or nearly, when needed.
@@ -49,8 +50,9 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
         passwords = resolve_passwords(loaded, plan.repositories())
         settings = BackupSettings(init=request.init, unlock=request.unlock, jobs=request.jobs,
                                   retention=request.retention and bool(plan.retention), lock_wait=request.lock_wait)
-        with Journal(default_journal_path()) as journal, repository_locks(plan.repositories(), wait=request.lock_wait):
-            run_id = start_run(journal, backup_runbook(plan, retention=settings.retention), list(request.journal_args))
+        runbook = backup_runbook(plan, retention=settings.retention)
+        with Journal(default_journal_path()) as journal, FileLocks().hold(run_locks(runbook), wait=request.lock_wait):
+            run_id = start_run(journal, runbook, list(request.journal_args))
             for problem in ping_start(loaded, [t.service for t in plan.targets]):
                 warn(problem)
             try:

@@ -4,6 +4,7 @@ checks on the runbook engine over the hosts' connections. The CLI parses, calls 
 from __future__ import annotations
 
 from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.locks import run_locks
 from chaton_ops.ops.check import CheckPlan, CheckReport, check_repositories, check_runbook
 from chaton_ops.ops.engine import start_run
 
@@ -11,13 +12,12 @@ from chaton_ops.ops.engine import start_run
 def check(loaded: LoadedInventory, plan: CheckPlan, *, lock_wait: float = 0.0) -> CheckReport:
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.adapters.repository_lock import repository_locks
+    from chaton_ops.adapters.run_locks import FileLocks
 
     runbook = check_runbook(plan)
     flags = list(runbook.inputs["flags"]) + ([] if plan.integrity else ["--no-integrity"])
     # restic check takes restic's exclusive lock: no backup of this machine may run beside it
-    with Journal(default_journal_path()) as journal, \
-            repository_locks(plan.repositories if plan.integrity else [], wait=lock_wait):
+    with Journal(default_journal_path()) as journal, FileLocks().hold(run_locks(runbook), wait=lock_wait):
         run_id = start_run(journal, runbook, [*plan.repositories, *flags])
         try:
             with HostPool(loaded) as pool:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.locks import run_locks
 from chaton_ops.core.ports import StepNotes, Transport
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import ChatonError, ExitCode
@@ -124,6 +125,7 @@ def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, on_event:
     (an unreachable host) after the run is journaled."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.run_locks import FileLocks
 
     prepared = [prepare_deploy(loaded, request.service, request.host, phase=request.phase)]
     plan = deploy_runbook(prepared)
@@ -133,7 +135,7 @@ def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, on_event:
             return Deployment(plan, tuple(
                 DeployReport(p.service, p.host, p.playbook.name, p.phase, dry_run=True,
                              plans=plan_deploy(p, pool.transport(p.host))) for p in prepared))
-        with Journal(default_journal_path()) as journal:
+        with FileLocks().hold(run_locks(plan), wait_option=False), Journal(default_journal_path()) as journal:
             action = PlaybookAction(by_key, pool.transport, journal)
             run_id = start_run(journal, plan, journal_args(prepared[0]))
             result = apply_plan(plan, {"playbook": action}, journal, run_id, on_event=on_event,

@@ -23,8 +23,9 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -207,6 +208,14 @@ class NoJournal:
     def record_step(self, run_id: int, target: str, step: str, status: str,
                     detail: dict[str, Any] | None = None) -> int:
         return 0
+
+
+class NoLocks:
+    """A Locks port that holds nothing: a use case run without chaton's locks (unit tests, a library caller)."""
+
+    def hold(self, names: Sequence[str], *, wait: float = 0.0,
+             wait_option: bool = True) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 def start_run(journal: RunJournal, plan: Plan, args: list[str]) -> int:

@@ -350,6 +350,14 @@ def describe_file(name: str, text: str) -> str:
     return f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}: " + ", ".join(f"{job} at {on}" for job, on in jobs.items())
 
 
+def change_schedule(plan: Plan, manager: ServiceManager, args: list[str], *,
+                    on_event: EventSink | None = None) -> RunResult:
+    """`chaton schedule install|remove` as one use case: chaton's schedule lock, the journal, the plan."""
+    from chaton_ops.ops.runs import run_here
+
+    return run_here(plan, lambda journal: apply_schedule(plan, manager, journal, args, on_event=on_event))
+
+
 def apply_schedule(plan: Plan, manager: ServiceManager, journal: RunJournal, args: list[str], *,
                    on_event: EventSink | None = None) -> RunResult:
     run_id = start_run(journal, plan, args)

@@ -238,3 +238,30 @@ def test_the_default_wait_probe_reaches_a_real_http_server_with_httpx() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_deploy_of_a_service_another_run_holds_is_refused_before_anything_changes(setup, tmp_path, monkeypatch,
+                                                                                    capsys):
+    from chaton_ops.cli.main import main
+    from chaton_ops.errors import ExitCode
+    from tests.unit.adapters.test_run_locks import hold_names_in_another_process
+
+    setup()
+    monkeypatch.setenv("CHATON_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CHATON_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    inventory = str(tmp_path / "inventory" / "inventory.yml")
+    holder = hold_names_in_another_process(tmp_path / "state" / "locks", ["service:web"], 30)
+    try:
+        assert main(["-i", inventory, "deploy", "web"]) == ExitCode.FAILED
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert f"service web is in use by another chaton run (held by pid {holder.pid}); try again when it has ended" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()  # nothing deployed
+    assert main(["-i", inventory, "history"]) == ExitCode.OK
+    assert "no run recorded yet" in capsys.readouterr().out  # and no run journaled
+
+    main(["-i", inventory, "-q", "deploy", "web"])  # the lock is free again: the playbook runs
+    assert (tmp_path / "data" / "greeting.txt").exists()

@@ -10,8 +10,9 @@ from typing import Any
 
 from chaton_ops.adapters.restic import VersionCache
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Dns, FailoverJournal, Probes, Transport
+from chaton_ops.core.ports import Dns, FailoverJournal, Locks, Probes, Transport
 from chaton_ops.errors import UsageError
+from chaton_ops.ops.engine import NoLocks
 
 # how long a restore prepared by the preflight stays good for its step (the step re-checks space,
 # and the swap re-checks what is at the path, just before they act)
@@ -36,6 +37,8 @@ class FailoverContext:
     # restores prepared by the preflight (service → (prepared, when)): the restore step takes one over
     # when it restores that very snapshot on that host, shortly after
     prepared: dict[str, tuple[Any, float]] = field(default_factory=dict)
+    # chaton's locks: a run holds those of the services it moves (core/locks.py); none in unit tests
+    locks: Locks = field(default_factory=NoLocks)
 
     def remember_prepared(self, service: str, prepared: Any) -> None:
         self.prepared[service] = (prepared, time.monotonic())

@@ -13,6 +13,7 @@ from chaton_ops.core.failover import (
     plan_failover,
     select_failback_services,
 )
+from chaton_ops.core.locks import run_locks
 from chaton_ops.core.runbook import Plan, RunStatus
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
 from chaton_ops.ops.engine import EventSink, RunResult, StepResult, apply_plan, load_plan, start_run
@@ -112,16 +113,16 @@ def apply_failover(ctx: FailoverContext, prepared: FailoverPlan | None, *, args:
     started = started or ctx.clock()
     if resume_run is not None:
         plan = load_plan(ctx.journal, resume_run)
-        run_id = resume_run
     else:
         assert prepared is not None
         if prepared.refusals:
             fallback_down = any(r.startswith("the fallback ") for r in prepared.refusals)
             raise FailoverRefused(prepared.refusals, unreachable=fallback_down)
         plan = prepared.plan
-        run_id = start_run(ctx.journal, plan, args)
-    result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event, jobs=ctx.jobs,
-                        summarize=lambda results: summarize(plan, results), resume=resume_run is not None)
+    with ctx.locks.hold(run_locks(plan), wait_option=False):  # before the run is journaled: refused, no run
+        run_id = resume_run if resume_run is not None else start_run(ctx.journal, plan, args)
+        result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event, jobs=ctx.jobs,
+                            summarize=lambda results: summarize(plan, results), resume=resume_run is not None)
     report = report_of(plan, result, started)
     _record_rto(ctx, report)
     return report
@@ -229,10 +230,10 @@ def apply_failback(ctx: FailoverContext, plan: Plan | None, *, args: list[str], 
     started = ctx.clock()
     if resume_run is not None:
         plan = load_plan(ctx.journal, resume_run)
-        run_id = resume_run
     else:
         assert plan is not None
-        run_id = start_run(ctx.journal, plan, args)
-    result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event, jobs=ctx.jobs,
-                        summarize=lambda results: summarize(plan, results), resume=resume_run is not None)
+    with ctx.locks.hold(run_locks(plan), wait_option=False):  # before the run is journaled: refused, no run
+        run_id = resume_run if resume_run is not None else start_run(ctx.journal, plan, args)
+        result = apply_plan(plan, failover_actions(ctx), ctx.journal, run_id, on_event=on_event, jobs=ctx.jobs,
+                            summarize=lambda results: summarize(plan, results), resume=resume_run is not None)
     return report_of(plan, result, started)
