@@ -62,3 +62,19 @@ def test_a_new_adapter_import_in_ops_fails_and_a_paid_debt_must_leave_the_list(t
     found = checker.violations(source)
     assert any("ops/check.py:2: a use case imports the adapter chaton_ops.adapters.ssh" in line for line in found)
     assert any("ops.backup no longer imports adapters.restic" in line for line in found)
+
+
+def test_a_command_building_an_adapter_fails_unless_listed_and_a_composition_root_may(tmp_path: Path) -> None:
+    checker = _checker()
+    source = _package(tmp_path, {
+        "cli/ping.py": "def ping():\n    from chaton_ops.adapters.hosts import HostPool\n",
+        "cli/backup.py": "def dry():\n    from chaton_ops.adapters.restic import build_backup_argv\n",
+        "ops/compose.py": "def on_hosts():\n    from chaton_ops.adapters.hosts import HostPool\n",
+    })
+    checker.OPS_ADAPTER_DEBT = {}
+    checker.CLI_ADAPTER_DEBT = {"cli.backup": frozenset({"restic"}), "cli.vm": frozenset({"proxmox"})}
+    found = checker.violations(source)
+    assert any("cli/ping.py:2: a command imports the adapter chaton_ops.adapters.hosts" in line for line in found)
+    assert not any("cli/backup.py" in line or "ops/compose.py" in line for line in found)
+    assert any("cli.vm no longer imports adapters.proxmox: remove it from CLI_ADAPTER_DEBT" in line for line in found)
+    assert len(found) == 2

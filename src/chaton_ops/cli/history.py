@@ -20,26 +20,14 @@ def history(
                                        help="How many recent runs to list.")] = 20,
 ) -> None:
     """The journal: recent runs (id, when, command, user, machine, status, exit code), or one run's steps."""
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.errors import UsageError
-    from chaton_ops.ops.history import describe_run, list_runs
+    from chaton_ops.ops.history import read_history
 
     opts = global_options(ctx)
-    path = default_journal_path()
-    if not path.exists():
-        # Reading the history must not create a journal where none was ever written.
-        if run_id is not None:
-            raise UsageError(f"no run {run_id}: no journal at {path}")
-        _show_runs([], opts.json, opts.quiet)
-        return
-    journal = Journal(path, read_only=True)  # reading the history never writes the journal
-    try:
-        if run_id is None:
-            _show_runs(list_runs(journal, limit), opts.json, opts.quiet)
-        else:
-            _show_run(describe_run(journal, run_id), opts.json)
-    finally:
-        journal.close()
+    found = read_history(limit, run_id)
+    if isinstance(found, dict):
+        _show_run(found, opts.json)
+    else:
+        _show_runs(found, opts.json, opts.quiet)
 
 
 def _show_runs(runs: list[dict[str, Any]], as_json: bool, quiet: bool) -> None:

@@ -18,13 +18,12 @@ def ping(
                                              help="Hosts tried at once (default: defaults.jobs).")] = None,
 ) -> None:
     """Connect to every host (or those named) and run `true`: exit 0 if all answer, 4 if any is unreachable."""
-    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.ops.compose import on_hosts
     from chaton_ops.ops.ping import exit_code_for, ping_hosts
 
     opts = global_options(ctx)
     loaded = opts.load()
-    with HostPool(loaded) as pool:
-        results = ping_hosts(loaded.inventory, hosts or [], pool.transport, jobs=jobs)
+    results = on_hosts(loaded, lambda transports: ping_hosts(loaded.inventory, hosts or [], transports, jobs=jobs))
     code = exit_code_for(results)
     if opts.json:
         print_json({"ok": code == 0, "hosts": [r.as_dict() for r in results]})

@@ -19,9 +19,9 @@ def runbook(
     """Write the break-glass runbook: per host and service what runs where, its data, databases and
     repository, the exact commands to restore, fail over and fail back, DNS records, where each secret is
     kept (never its value), the last backup, drill and rehearsal from the journal, contacts."""
-    from chaton_ops.adapters.journal import default_journal_path
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.breakglass import make_runbook
+    from chaton_ops.ops.compose import journal_path, write_document
 
     if fmt not in ("md", "html"):
         raise UsageError(f"--format must be md or html, not {fmt!r}")
@@ -29,13 +29,11 @@ def runbook(
     target = None if to == "-" else Path(to)
     require_writable("--to", target)
     loaded = opts.load()
-    text = make_runbook(loaded, default_journal_path(), fmt=fmt)
+    text = make_runbook(loaded, journal_path(), fmt=fmt)
     if target is None:
         typer.echo(text, nl=False)
         return
-    from chaton_ops.adapters.atomic import write_text_atomically
-
-    write_text_atomically(target, text, mode=0o640)
+    write_document(target, text, mode=0o640)
     if not opts.quiet and not opts.json:
         services, hosts = len(loaded.inventory.services), len(loaded.inventory.hosts)
         typer.echo(f"runbook written: {target} ({services} service{'s' if services != 1 else ''}, "

@@ -22,12 +22,12 @@ RootOption = Annotated[str | None, typer.Option(
 
 
 def _context(ctx: typer.Context, kind: str, root: str | None) -> tuple[Any, Any, Any, Any]:
-    from chaton_ops.adapters.systemd import Systemd
+    from chaton_ops.ops.compose import service_manager
     from chaton_ops.ops.schedule import ROOT_VARIABLE, choose_target, describe_installation
 
     opts = global_options(ctx)
     loaded = opts.load(placed=False)
-    manager = Systemd()
+    manager = service_manager()
     target = choose_target(kind, root or os.environ.get(ROOT_VARIABLE) or None, manager)
     return opts, loaded, manager, (target, describe_installation(loaded))
 

@@ -20,14 +20,14 @@ def snapshots(
                                             help="Host that runs restic (default: a host backing up there).")] = None,
 ) -> None:
     """List the snapshots chaton made, per repository."""
-    from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.core.units import format_bytes
+    from chaton_ops.ops.compose import on_hosts
     from chaton_ops.ops.snapshots import list_snapshots
 
     opts = global_options(ctx)
     loaded = opts.load()
-    with HostPool(loaded) as pool:
-        listed = list_snapshots(loaded, pool.transport, service=service, repository=repository, via=via)
+    listed = on_hosts(loaded, lambda transports: list_snapshots(loaded, transports, service=service,
+                                                                repository=repository, via=via))
     if opts.json:
         print_json([{"repository": r.repository, "via": r.host, "snapshots": [
             {"id": s.id, "short_id": s.short_id, "time": s.time.isoformat(), "host": s.hostname,

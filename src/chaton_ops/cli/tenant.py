@@ -29,10 +29,9 @@ def list_tenants(
     if no_sizes:
         rows = list_rows(loaded, None)
     else:
-        from chaton_ops.adapters.hosts import HostPool
+        from chaton_ops.ops.compose import on_hosts
 
-        with HostPool(loaded) as pool:
-            rows = list_rows(loaded, pool.transport, jobs=loaded.inventory.defaults.jobs)
+        rows = on_hosts(loaded, lambda transports: list_rows(loaded, transports, jobs=loaded.inventory.defaults.jobs))
     limit = loaded.inventory.defaults.inactive_after
     if opts.json:
         print_json({"inactive_after_days": limit, "tenants": [
@@ -63,19 +62,17 @@ def export(
 ) -> None:
     """Write one archive with the tenant's newest snapshot of every service, its databases as SQL dumps,
     and a manifest: what a member takes with them. Nothing is changed anywhere. Exit 0 written, 1 failed."""
-    from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.core.tenants import check_tenant
     from chaton_ops.core.units import format_bytes
+    from chaton_ops.ops.compose import on_hosts
     from chaton_ops.ops.tenants import export_tenant
 
     opts = global_options(ctx)
     loaded = opts.load()
     check_tenant(loaded.inventory, tenant)
     show = not opts.quiet and not opts.json and stderr().is_terminal
-    with HostPool(loaded) as pool:
-        report = export_tenant(loaded, tenant, pool.transport, to,
-                               progress=(lambda text: stderr().print(f"… {escape(text)}", highlight=False))
-                               if show else None)
+    progress = (lambda text: stderr().print(f"… {escape(text)}", highlight=False)) if show else None
+    report = on_hosts(loaded, lambda transports: export_tenant(loaded, tenant, transports, to, progress=progress))
     if opts.json:
         print_json({"tenant": tenant, "archive": str(to), "files": report.files, "bytes": report.bytes,
                     "services": [{"service": s.service, "host": s.host, "repository": s.repository,
@@ -107,8 +104,8 @@ def remove(
     Exit 0 done, 1 failed or not confirmed, 2 refused, 3 partly done."""
     import datetime as dt
 
-    from chaton_ops.adapters.run_state import default_state_dir
     from chaton_ops.cli.plan_view import Progress, print_run, run_as_json, show_plan_and_confirm
+    from chaton_ops.ops.compose import state_folder
     from chaton_ops.ops.tenant_remove import (
         default_export_path,
         inventory_advice,
@@ -118,7 +115,7 @@ def remove(
 
     opts = global_options(ctx)
     loaded = opts.load()
-    target = export_to or default_export_path(default_state_dir(), tenant, dt.datetime.now())
+    target = export_to or default_export_path(state_folder(), tenant, dt.datetime.now())
     plan = prepare_removal(loaded, tenant, export_to=target, force=force)
     services = plan.inputs["services"]
     question = (f"Remove {tenant} for good: undeploy {', '.join(services) or 'no service'}, delete their data, "

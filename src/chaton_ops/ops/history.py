@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from chaton_ops.adapters.journal import Journal
+from chaton_ops.adapters.journal import Journal, default_journal_path
 from chaton_ops.core.run_report import RunSummary, step_from_journal
 from chaton_ops.errors import UsageError
 
@@ -27,3 +27,20 @@ def describe_run(journal: Journal, run_id: int) -> dict[str, Any]:
     summary = RunSummary(run.id, run.command, run.status, run.exit_code, run.started_at, run.ended_at,
                          tuple(step_from_journal(s.key, s.step, s.target, s.host, s.status, s.detail) for s in steps))
     return {**asdict(run), "steps": [asdict(step) for step in steps], "runbook": summary.as_json()}
+
+
+def read_history(limit: int = 20, run_id: int | None = None) -> list[dict[str, Any]] | dict[str, Any]:
+    """`chaton history` as one use case: the journal opened read-only (never created: no journal yet is
+    no run yet), then the recent runs, or one run with its steps."""
+    path = default_journal_path()
+    if not path.exists():
+        if run_id is not None:
+            raise UsageError(f"no run {run_id}: no journal at {path}")
+        if limit < 1:
+            raise UsageError(f"--limit must be at least 1, not {limit}")
+        return []
+    journal = Journal(path, read_only=True)
+    try:
+        return list_runs(journal, limit) if run_id is None else describe_run(journal, run_id)
+    finally:
+        journal.close()

@@ -109,7 +109,7 @@ class PruneAction:
 def prune(loaded: LoadedInventory, plan: Plan, *, args: list[str], lock_wait: float = PRUNE_LOCK_WAIT,
           on_event: EventSink | None = None) -> RunResult:
     """`chaton prune` as one use case: the repositories' locks, the hosts, the journal, then the plan."""
-    from chaton_ops.ops.runs import run_on_hosts
+    from chaton_ops.ops.compose import run_on_hosts
 
     return run_on_hosts(loaded, plan, lambda transports, journal: run_prune(
         loaded, plan, transports=transports, journal=journal, args=args, lock_wait=lock_wait, on_event=on_event),

@@ -353,7 +353,7 @@ def describe_file(name: str, text: str) -> str:
 def change_schedule(plan: Plan, manager: ServiceManager, args: list[str], *,
                     on_event: EventSink | None = None) -> RunResult:
     """`chaton schedule install|remove` as one use case: chaton's schedule lock, the journal, the plan."""
-    from chaton_ops.ops.runs import run_here
+    from chaton_ops.ops.compose import run_here
 
     return run_here(plan, lambda journal: apply_schedule(plan, manager, journal, args, on_event=on_event))
 

@@ -201,7 +201,7 @@ def remove_tenant(loaded: LoadedInventory, plan: Plan, *, args: list[str],
                   on_event: EventSink | None = None) -> RunResult:
     """`chaton tenant remove` as one use case: the locks of its services and repositories, the hosts,
     the journal, then the plan."""
-    from chaton_ops.ops.runs import run_on_hosts
+    from chaton_ops.ops.compose import run_on_hosts
 
     return run_on_hosts(loaded, plan, lambda transports, journal: run_removal(
         loaded, plan, transports=transports, journal=journal, args=args, on_event=on_event), wait_option=False)

@@ -1,0 +1,84 @@
+"""The composition root of the commands that have no root of their own: it builds the adapters and
+hands them to the use cases as ports.
+
+- runbooks (`prune`, `tenant remove`, `schedule install|remove`): the locks of the one lock policy
+  (core/locks.py), the connections to the hosts the steps run on (opened in the background), the
+  journal; then the use case (`run_on_hosts`, `run_here`);
+- commands that read hosts (`ping`, `snapshots`): the connections (`on_hosts`);
+- the machine's service manager (`schedule`), the journal read back (`history`, `runbook`), a document
+  written in one piece (`runbook`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.locks import run_locks
+from chaton_ops.core.ports import RunJournal, ServiceManager, Transport
+from chaton_ops.core.runbook import Plan
+from chaton_ops.ops.engine import RunResult
+
+T = TypeVar("T")
+OnHosts = Callable[[Callable[[str], Transport], RunJournal], RunResult]
+Local = Callable[[RunJournal], RunResult]
+
+
+def run_on_hosts(loaded: LoadedInventory, plan: Plan, use: OnHosts, *, lock_wait: float = 0.0,
+                 wait_option: bool = True) -> RunResult:
+    """`use(transports, journal)` with the plan's locks held and its hosts' connections open."""
+    from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.run_locks import FileLocks
+
+    with FileLocks().hold(run_locks(plan), wait=lock_wait, wait_option=wait_option), \
+            HostPool(loaded) as pool, Journal(default_journal_path()) as journal:
+        pool.connect_in_background(sorted({step.host for step in plan.steps if step.host}))
+        return use(pool.transport, journal)
+
+
+def run_here(plan: Plan, use: Local, *, lock_wait: float = 0.0, wait_option: bool = False) -> RunResult:
+    """`use(journal)` with the plan's locks held: a runbook that changes only this machine."""
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.run_locks import FileLocks
+
+    with FileLocks().hold(run_locks(plan), wait=lock_wait, wait_option=wait_option), \
+            Journal(default_journal_path()) as journal:
+        return use(journal)
+
+
+def on_hosts(loaded: LoadedInventory, use: Callable[[Callable[[str], Transport]], T]) -> T:
+    """`use(transports)` with a pool of connections, closed afterwards."""
+    from chaton_ops.adapters.hosts import HostPool
+
+    with HostPool(loaded) as pool:
+        return use(pool.transport)
+
+
+def service_manager() -> ServiceManager:
+    """This machine's init system (systemd), for schedules."""
+    from chaton_ops.adapters.systemd import Systemd
+
+    return Systemd()
+
+
+def state_folder() -> Path:
+    """chaton's state folder on this machine ($CHATON_STATE_DIR, else ~/.local/state/chaton)."""
+    from chaton_ops.adapters.run_state import default_state_dir
+
+    return default_state_dir()
+
+
+def journal_path() -> Path:
+    from chaton_ops.adapters.journal import default_journal_path
+
+    return default_journal_path()
+
+
+def write_document(path: Path, text: str, *, mode: int = 0o640) -> None:
+    """Write a document chaton generates in one piece (never half a file)."""
+    from chaton_ops.adapters.atomic import write_text_atomically
+
+    write_text_atomically(path, text, mode=mode)
