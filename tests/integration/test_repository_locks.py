@@ -68,9 +68,9 @@ def run_taking_the_lock_after_the_snapshot(blab: BackupLab, lock: ExclusiveLock,
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.core.backup_plan import plan_backup
     from chaton_ops.core.loader import load_inventory
-    from chaton_ops.ops.backup import BackupSettings, Journaled, run_backup
+    from chaton_ops.ops.backup import BackupSettings, RunNotes, run_backup
 
-    class LockAfterSnapshot(Journaled):
+    class LockAfterSnapshot(RunNotes):
         def record(self, target: str, step: str, status: str, detail: dict[str, object]) -> None:
             if step == "backup" and status == "ok":
                 lock.take()

@@ -108,9 +108,6 @@ class RunNotes:
             self.journal.record_step(self.run_id, target, step, status, detail)
 
 
-Journaled = RunNotes  # its earlier name, kept for callers of the earlier API (tests/integration/test_repository_locks.py)
-
-
 @dataclass
 class _BackupRun:
     """What every step of one backup run shares: the inventory, the hosts, the passwords, the settings,
