@@ -69,6 +69,7 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.status_sources": frozenset({"journal"}),
     "ops.tenant_remove": frozenset({"restic", "secrets"}),
     "ops.tenants": frozenset({"restic", "restic_output", "secrets"}),
+    "ops.vm.run": frozenset({"journal", "proxmox"}),  # the vm commands' composition root: clusters, journal
 }
 
 

@@ -1,16 +1,16 @@
 """`chaton vm …`: Proxmox VE guests — drift, onboot, snapshots before risky work, rollback, vzdump.
 
-Each command parses, calls one use case of ops/vm and renders its report (cli/vm_render.py). proxmoxer
-is imported by the adapter when a command first talks to a cluster, never at startup.
+Each command parses, calls one use case of ops/vm (the changing ones: ops/vm/run.py, on the runbook
+engine) and renders its report (cli/vm_render.py). proxmoxer is imported by the adapter when a command
+first talks to a cluster, never at startup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,9 +19,9 @@ from chaton_ops.cli.context import global_options as options
 from chaton_ops.cli.output import warn
 
 if TYPE_CHECKING:
-    from chaton_ops.core.loader import LoadedInventory
-    from chaton_ops.core.vm_plan import Change
-    from chaton_ops.ops.vm.runner import ApiFactory, JournalPort
+    from chaton_ops.core.runbook import Plan
+    from chaton_ops.ops.engine import StepEvent
+    from chaton_ops.ops.vm.run import VmSession
 
 app = typer.Typer(help="Proxmox VE guests: drift, onboot, snapshots before risky work, vzdump.",
                   no_args_is_help=True)
@@ -29,59 +29,38 @@ app = typer.Typer(help="Proxmox VE guests: drift, onboot, snapshots before risky
 Host = Annotated[str, typer.Argument(metavar="HOST", help="Inventory host that is a Proxmox guest (has `vm:`).")]
 
 
-def _clusters(opts: Options) -> tuple[LoadedInventory, ApiFactory]:
-    from chaton_ops.adapters.proxmox import ProxmoxClients
+def _session(opts: Options, question: str = "") -> VmSession:
+    """The clusters and the journal (ops/vm/run.py); before a change, the plan shown and the question asked
+    with the one confirmation helper (cli/confirm.py): --yes answers, and without a terminal it refuses."""
+    from chaton_ops.ops.vm.run import connect
 
-    loaded = opts.load()
+    def confirm(plan: Plan) -> bool:
+        from chaton_ops.cli.confirm import confirm as ask
+        from chaton_ops.cli.vm_render import print_plan
+        from chaton_ops.errors import Declined
 
-    def insecure(cluster: str) -> None:
-        warn(f"proxmox.{cluster}: verify_tls is false: the API's certificate is not checked, so anyone on the "
-             "way can pose as the cluster and read the token; set ca_file instead")
-
-    return loaded, ProxmoxClients(loaded, on_insecure=insecure)
-
-
-@contextmanager
-def _journal(opts: Options) -> Iterator[JournalPort | None]:
-    """The journal for a command that changes something (none for --dry-run)."""
-    if opts.dry_run:
-        yield None
-        return
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-
-    journal = Journal(default_journal_path())
-    try:
-        yield journal
-    finally:
-        journal.close()
-
-
-def _confirmer(opts: Options, question: str) -> Any:
-    """Show the plan, then ask with the one confirmation helper (cli/confirm.py): --yes answers, and
-    without a terminal to ask on it refuses (exit 2)."""
-    from chaton_ops.cli.confirm import confirm as ask
-    from chaton_ops.cli.vm_render import print_plan
-    from chaton_ops.errors import Declined
-
-    def confirm(changes: Sequence[Change]) -> bool:
         if not (opts.yes and opts.quiet):
-            print_plan(changes, title="Plan", to_stderr=True)
+            print_plan(plan, title="Plan", to_stderr=True)
         try:
             ask(opts, question)
         except Declined:
             return False
         return True
 
-    return confirm
+    return connect(opts.load(), confirm=confirm, notify=warn, on_event=_task_lines(opts))
 
 
-def _task_lines(opts: Options) -> Any:
+def _task_lines(opts: Options) -> Callable[[StepEvent], None]:
     """A line on stderr as each long task starts and ends, on a terminal only (cron and --json get none)."""
     if opts.quiet or opts.json or not sys.stderr.isatty():
-        return lambda line: None
+        return lambda event: None
     from chaton_ops.cli.output import stderr
 
-    return lambda line: stderr().print(line, highlight=False, markup=False, soft_wrap=True)
+    def show(event: StepEvent) -> None:
+        if event.kind == "progress":
+            stderr().print(event.text, highlight=False, markup=False, soft_wrap=True)
+
+    return show
 
 
 def _now() -> dt.datetime:
@@ -101,9 +80,8 @@ def list_guests(ctx: typer.Context) -> None:
     from chaton_ops.ops.vm.inspect import list_guests as list_all
 
     opts = options(ctx)
-    loaded, api_for = _clusters(opts)
-    listings = list_all(loaded.inventory, api_for)
-    _exit(render_listing(opts, loaded.inventory, listings))
+    session = _session(opts)
+    _exit(render_listing(opts, session.inventory, list_all(session.inventory, session.api_for)))
 
 
 @app.command("onboot")
@@ -114,13 +92,10 @@ def onboot(
 ) -> None:
     """Inventory guests that would not start with their node. Exit 0 when all start, 1 otherwise."""
     from chaton_ops.cli.vm_render import render_onboot
-    from chaton_ops.ops.vm.changes import onboot as check_onboot
+    from chaton_ops.ops.vm.run import OnbootRequest, fix_onboot
 
     opts = options(ctx)
-    loaded, api_for = _clusters(opts)
-    with _journal(opts) as journal:
-        report = check_onboot(loaded.inventory, api_for, fix=fix, dry_run=opts.dry_run, journal=journal,
-                              confirm=_confirmer(opts, "Set onboot=1 on these guests?"))
+    report = fix_onboot(_session(opts, "Set onboot=1 on these guests?"), OnbootRequest(fix=fix, dry_run=opts.dry_run))
     render_onboot(opts, report, fix=fix)
     _exit(report.exit_code)
 
@@ -143,24 +118,20 @@ def snapshot(
     (snapshots with other names are never removed)."""
     from chaton_ops.cli.vm_render import render_prune, render_run
     from chaton_ops.errors import UsageError
-    from chaton_ops.ops.vm.changes import prune_snapshots, take_snapshot
+    from chaton_ops.ops.vm.run import PruneRequest, SnapshotRequest, prune_snapshots, take_snapshot
 
     opts = options(ctx)
     if prune and (name or vmstate):
         raise UsageError("--prune takes --keep and --older-than, not --name or --vmstate")
     if not prune and (keep is not None or older_than is not None):
         raise UsageError("--keep and --older-than go with --prune")
-    loaded, api_for = _clusters(opts)
-    with _journal(opts) as journal:
-        if prune:
-            report = prune_snapshots(loaded.inventory, api_for, host, keep=keep, older_than_days=older_than,
-                                     now=_now(), dry_run=opts.dry_run, journal=journal, notify=warn,
-                                     confirm=_confirmer(opts, f"Delete these snapshots of {host}?"))
-            render_prune(opts, report)
-            _exit(report.run.exit_code)
-            return
-        run = take_snapshot(loaded.inventory, api_for, host, name=name, vmstate=vmstate, now=_now(),
-                            dry_run=opts.dry_run, journal=journal, notify=warn)
+    if prune:
+        report = prune_snapshots(_session(opts, f"Delete these snapshots of {host}?"),
+                                 PruneRequest(host, keep=keep, older_than_days=older_than, dry_run=opts.dry_run))
+        render_prune(opts, report)
+        _exit(report.run.exit_code)
+        return
+    run = take_snapshot(_session(opts), SnapshotRequest(host, name=name, vmstate=vmstate, dry_run=opts.dry_run))
     render_run(opts, run, title=f"Snapshot of {host}")
     _exit(run.exit_code)
 
@@ -172,8 +143,8 @@ def snapshots(ctx: typer.Context, host: Host) -> None:
     from chaton_ops.ops.vm.inspect import list_snapshots
 
     opts = options(ctx)
-    loaded, api_for = _clusters(opts)
-    render_snapshots(opts, list_snapshots(loaded.inventory, api_for, host), _now())
+    session = _session(opts)
+    render_snapshots(opts, list_snapshots(session.inventory, session.api_for, host), _now())
 
 
 @app.command("rollback")
@@ -184,14 +155,11 @@ def rollback(
 ) -> None:
     """Go back to a snapshot (confirmation, or --yes); a guest that was running runs again afterwards."""
     from chaton_ops.cli.vm_render import render_rollback
-    from chaton_ops.ops.vm.changes import rollback as roll_back
+    from chaton_ops.ops.vm.run import RollbackRequest, roll_back
 
     opts = options(ctx)
-    loaded, api_for = _clusters(opts)
-    with _journal(opts) as journal:
-        report = roll_back(loaded.inventory, api_for, host, name=name, dry_run=opts.dry_run, journal=journal,
-                           notify=warn,
-                           confirm=_confirmer(opts, f"Roll {host} back to {name}? Everything written since is lost"))
+    report = roll_back(_session(opts, f"Roll {host} back to {name}? Everything written since is lost"),
+                       RollbackRequest(host, name, dry_run=opts.dry_run))
     render_rollback(opts, report, host)
     _exit(report.run.exit_code)
 
@@ -214,16 +182,13 @@ def vzdump(
     Exit 0 all good, 1 all failed, 3 partial, 4 nothing reached."""
     from chaton_ops.cli.vm_render import render_vzdump
     from chaton_ops.errors import UsageError
-    from chaton_ops.ops.vm.vzdump import VzdumpOptions, run_vzdump
+    from chaton_ops.ops.vm.run import VzdumpRequest, run_vzdump
 
     if mode is not None and mode not in ("snapshot", "suspend", "stop"):
         raise UsageError(f"--mode {mode}: use snapshot, suspend or stop")
     opts = options(ctx)
-    loaded, api_for = _clusters(opts)
-    settings = VzdumpOptions(storage=storage, mode=mode, jobs=jobs or loaded.inventory.defaults.jobs)
-    with _journal(opts) as journal:
-        report = run_vzdump(loaded.inventory, api_for, hosts or [], all_guests=all_guests, options=settings,
-                            dry_run=opts.dry_run, journal=journal, notify=warn, progress=_task_lines(opts))
+    report = run_vzdump(_session(opts), VzdumpRequest(tuple(hosts or ()), all_guests, storage, mode, jobs,
+                                                      dry_run=opts.dry_run))
     render_vzdump(opts, report)
     _exit(report.exit_code)
 
@@ -240,6 +205,6 @@ def backups(
     from chaton_ops.ops.vm.inspect import list_backups
 
     opts = options(ctx)
-    loaded, api_for = _clusters(opts)
+    session = _session(opts)
     now = _now()
-    _exit(render_backups(opts, list_backups(loaded.inventory, api_for, storage=storage, now=now), now))
+    _exit(render_backups(opts, list_backups(session.inventory, session.api_for, storage=storage, now=now), now))

@@ -13,10 +13,10 @@ from chaton_ops.core.vm_plan import format_bytes, format_compact, format_hours
 if TYPE_CHECKING:
     from chaton_ops.cli.context import GlobalOptions as Options
     from chaton_ops.core.inventory import Inventory
-    from chaton_ops.core.vm_plan import Change, GuestResult
-    from chaton_ops.ops.vm.changes import OnbootReport, PruneReport, RollbackReport, VmRun
+    from chaton_ops.core.runbook import Plan
+    from chaton_ops.core.vm_plan import GuestResult
     from chaton_ops.ops.vm.inspect import ClusterBackups, ClusterListing, GuestSnapshots
-    from chaton_ops.ops.vm.vzdump import VzdumpReport
+    from chaton_ops.ops.vm.run import OnbootReport, PruneReport, RollbackReport, VmRun, VzdumpReport
 
 
 # ------------------------------------------------------------------------------------------ pieces
@@ -45,16 +45,23 @@ def age(moment: dt.datetime | None, now: dt.datetime) -> str:
     return format_hours((now - moment).total_seconds() / 3600) if moment else "-"
 
 
-def print_plan(changes: Sequence[Change], *, title: str, to_stderr: bool = False) -> None:
-    """Each change: its guest, what it does, and the exact API call (method, path, parameters)."""
+def print_plan(plan: Plan | None, *, title: str, to_stderr: bool = False) -> None:
+    """The runbook, step by step: its guest, what it does and the exact API call (method, path,
+    parameters), or why it is not done (a no-op)."""
     console = stderr() if to_stderr else stdout()
     console.print(title, highlight=False, markup=False)
-    if not changes:
+    steps = plan.steps if plan is not None else ()
+    if not any(step.noop is None for step in steps):
         console.print("  nothing to change", highlight=False, markup=False)
-    for change in changes:
-        condition = f" ({change.condition})" if change.condition else ""
-        console.print(f"  {change.target}: {change.action}{condition}", highlight=False, markup=False)
-        console.print(f"      {change.call.describe()}", highlight=False, markup=False, soft_wrap=True)
+    for step in steps:
+        inputs = step.inputs
+        if step.noop is not None:
+            console.print(f"  {step.target}: {inputs['action']}: nothing to do: {step.noop}", highlight=False,
+                          markup=False, soft_wrap=True)
+            continue
+        condition = f" ({inputs['condition']})" if inputs.get("condition") else ""
+        console.print(f"  {step.target}: {inputs['action']}{condition}", highlight=False, markup=False)
+        console.print(f"      {inputs['request']}", highlight=False, markup=False, soft_wrap=True)
 
 
 def report_failures(results: Sequence[GuestResult]) -> None:
@@ -69,9 +76,15 @@ def report_failures(results: Sequence[GuestResult]) -> None:
 
 
 def run_as_dict(run: VmRun) -> dict[str, Any]:
+    """`plan`: the calls sent; `runbook`: every step of the engine's plan (no-ops with their reason); `run`:
+    the engine's run (each step's status), once it ran."""
+    from chaton_ops.cli.plan_view import plan_as_json, run_as_json
+
     return {"command": run.command, "dry_run": run.dry_run, "declined": run.declined,
             "plan": [change.as_dict() for change in run.changes], "results": [r.as_dict() for r in run.results],
-            "notes": list(run.notes), "run_id": run.run_id, "exit_code": int(run.exit_code)}
+            "notes": list(run.notes), "run_id": run.run_id, "exit_code": int(run.exit_code),
+            "runbook": plan_as_json(run.plan) if run.plan is not None else None,
+            "run": run_as_json(run.run) if run.run is not None else None}
 
 
 RESULT_COLUMNS = ["guest", "node", "action", "result", "time", "detail"]
@@ -88,7 +101,7 @@ def render_run(opts: Options, run: VmRun, *, title: str) -> None:
         print_json(run_as_dict(run))
         return
     if run.dry_run:
-        print_plan(run.changes, title=f"{title}: plan (dry run, nothing changed)")
+        print_plan(run.plan, title=f"{title}: plan (dry run, nothing changed)")
         return
     if run.declined:
         error("nothing changed")
@@ -178,7 +191,7 @@ def render_onboot(opts: Options, report: OnbootReport, *, fix: bool) -> None:
     for problem in report.errors.values():
         error(problem.message)
     if opts.dry_run:
-        print_plan(report.run.changes, title="onboot: plan (dry run, nothing changed)")
+        print_plan(report.run.plan, title="onboot: plan (dry run, nothing changed)")
         return
     rows = [[c.host, f"{c.cluster}/{c.vmid}", c.guest.ref.node if c.guest else "-", c.onboot, c.reason]
             for c in report.checks if not opts.quiet or c.problem]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.proxmox import ApiCall, Archive, Guest, GuestRef, Snapshot, parse_onboot, set_onboot_call
+from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.errors import ExitCode, UsageError, exit_code_of
 
 SNAPSHOT_PREFIX = "chaton-"
@@ -343,3 +344,72 @@ class Change:
 def change_for(guest: Guest, host: str | None, action: str, call: ApiCall, timeout: float,
                condition: str | None = None) -> Change:
     return Change(guest.ref, guest.name, host, action, call, timeout, condition)
+
+
+# ---------------------------------------------------------------------------------------- runbooks
+# The kinds of change, each an action of the runbook engine (ops/vm/actions.py).
+StepKind = Literal["onboot", "snapshot", "delete-snapshot", "rollback", "start", "vzdump"]
+
+
+def step_key(kind: StepKind, change: Change, subject: str = "") -> str:
+    """A stable key: vm-snapshot:hutte/103@pve1:before-work, vm-vzdump:hutte/101@pve1."""
+    key = f"vm-{kind}:{change.cluster}/{change.vmid}@{change.node}"
+    return f"{key}:{subject}" if subject else key
+
+
+def vm_step(kind: StepKind, change: Change, *, subject: str = "", noop: str | None = None,
+            problem: str | None = None, lane: str | None = None, needs: tuple[str, ...] = (),
+            independent: bool = False) -> PlannedStep:
+    """One change on one guest as a runbook step. By default the steps of a guest share a lane (one after
+    another, a failure skips the rest); `problem`: known before the run (its node offline), refused
+    without a call; `noop`: planned not to run, with the reason."""
+    inputs: dict[str, Any] = {**change.as_dict(), "request": change.call.describe(), "timeout": change.timeout}
+    if subject:
+        inputs["subject"] = subject
+    if problem is not None:
+        inputs["problem"] = problem
+    return PlannedStep(key=step_key(kind, change, subject), action=f"vm-{kind}",
+                       title=f"{change.target}: {change.action}", host=change.node, target=change.target,
+                       lane=lane or f"guest:{change.cluster}/{change.vmid}", needs=needs, inputs=inputs,
+                       noop=noop, independent=independent)
+
+
+def onboot_runbook(changes: Sequence[Change]) -> Plan:
+    """`vm onboot --fix`: one step per guest that would not start with its node (the others are the
+    checks' rows, each with its reason); a lane per guest."""
+    return Plan("vm onboot", tuple(vm_step("onboot", change) for change in changes))
+
+
+def snapshot_runbook(change: Change, name: str) -> Plan:
+    return Plan("vm snapshot", (vm_step("snapshot", change, subject=name),), {"name": name})
+
+
+def rollback_runbook(rollback: Change, start: Change, name: str, *, was_running: bool) -> Plan:
+    """The rollback, then the start of a guest that was running (only if the rollback left it stopped:
+    checked just before); a guest that was stopped stays so (a no-op)."""
+    first = vm_step("rollback", rollback, subject=name)
+    then = vm_step("start", start, needs=(first.key,),
+                   noop=None if was_running else "it was stopped before the rollback: it stays stopped")
+    return Plan("vm rollback", (first, then), {"name": name})
+
+
+def prune_runbook(delete: Sequence[tuple[Change, str]], kept: Sequence[tuple[Change, str]],
+                  untouched: Sequence[tuple[Change, str]]) -> Plan:
+    """One delete per snapshot beyond the policy, each on its own (a failed one does not stop the next);
+    the snapshots kept and those chaton did not name, as no-ops with their reason."""
+    steps = [vm_step("delete-snapshot", change, subject=name, independent=True) for change, name in delete]
+    steps += [vm_step("delete-snapshot", change, subject=name, noop="kept by the policy") for change, name in kept]
+    steps += [vm_step("delete-snapshot", change, subject=name, noop="not named by chaton: never pruned")
+              for change, name in untouched]
+    return Plan("vm snapshot --prune", tuple(steps))
+
+
+def vzdump_runbook(changes: Sequence[tuple[Change, str | None]], templates: Sequence[Change] = ()) -> Plan:
+    """One vzdump per guest. PVE's vzdump takes a node-wide lock: the guests of a node share a lane (one
+    after another; a failed one does not stop the next), nodes run side by side up to the run's jobs.
+    A guest whose node is offline is refused without a call; templates are no-ops (as PVE's --all)."""
+    steps = [vm_step("vzdump", change, problem=problem, lane=f"node:{change.cluster}/{change.node}",
+                     independent=True) for change, problem in changes]
+    steps += [vm_step("vzdump", change, lane=f"node:{change.cluster}/{change.node}",
+                      noop="a template: never backed up (as PVE's vzdump --all)") for change in templates]
+    return Plan("vm vzdump", tuple(steps))

@@ -1,5 +1,6 @@
-"""Reading facts from a cluster, and applying planned changes: send the call, await its task with a bound,
-journal the step (as running before it starts, with its outcome after)."""
+"""Reading facts from a cluster, and applying one planned change: send the call, await its task with a
+bound, journal the step (as running before it starts, with its outcome after). The runbook engine calls
+this through the actions of ops/vm/actions.py."""
 
 from __future__ import annotations
 
@@ -30,11 +31,10 @@ from chaton_ops.core.proxmox import (
     task_status_path,
     upid_node,
 )
-from chaton_ops.core.vm_plan import Change, GuestResult, InventoryVm, exit_code_for
+from chaton_ops.core.vm_plan import Change, GuestResult, InventoryVm
 from chaton_ops.errors import (
     ChatonError,
     ConnectError,
-    ExitCode,
     NodeOffline,
     ProxmoxAuthError,
     ProxmoxError,
@@ -128,16 +128,23 @@ class JournalPort(Protocol):
     def step(self, run_id: int, target: str, step: str,
              detail: dict[str, Any] | None = None) -> Any: ...  # a context manager yielding a dict
 
-    def finish_run(self, run_id: int, status: str, exit_code: int) -> None: ...
 
 
 class JournalRun:
-    """One run in the journal, or nothing (unit tests, --dry-run). Thread-safe: vzdump runs nodes in parallel."""
+    """The journal rows of one run, or nothing (unit tests, --dry-run). Thread-safe: vzdump runs nodes in
+    parallel. A run the engine started is taken with `JournalRun.of(journal, run_id)`."""
 
-    def __init__(self, journal: JournalPort | None, command: str, args: Sequence[str]) -> None:
+    def __init__(self, journal: JournalPort | None, command: str, args: Sequence[str], *,
+                 run_id: int | None = None) -> None:
         self.journal = journal
         self._lock = threading.Lock()
-        self.run_id = journal.start_run(command, list(args)) if journal is not None else None
+        if run_id is None and journal is not None:
+            run_id = journal.start_run(command, list(args))
+        self.run_id = run_id
+
+    @classmethod
+    def of(cls, journal: JournalPort | None, run_id: int | None) -> JournalRun:
+        return cls(journal, "", (), run_id=run_id)
 
     @contextmanager
     def step(self, target: str, step: str, detail: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -156,32 +163,6 @@ class JournalRun:
             return
         with self._lock:
             manager.__exit__(None, None, None)
-
-    def finish(self, status: str, exit_code: int) -> None:
-        if self.journal is not None and self.run_id is not None and not self.finished:
-            with self._lock:
-                self.journal.finish_run(self.run_id, status, exit_code)
-        self.finished = True
-
-    def finish_with(self, results: Sequence[GuestResult], code: ExitCode | None = None) -> None:
-        code = exit_code_for(results) if code is None else code
-        self.finish({0: "ok", 3: "partial"}.get(int(code), "failed"), int(code))
-
-    finished = False
-
-
-@contextmanager
-def journaled(journal: JournalPort | None, command: str, args: Sequence[str]) -> Iterator[JournalRun]:
-    """A journal run around a block: an error that escapes it ends the run as failed, with its exit code."""
-    run = JournalRun(journal, command, args)
-    try:
-        yield run
-    except ChatonError as error:
-        run.finish("failed", int(error.exit_code))
-        raise
-    except BaseException:
-        run.finish("failed", int(ExitCode.FAILED))
-        raise
 
 
 # ------------------------------------------------------------------------------------------ apply
