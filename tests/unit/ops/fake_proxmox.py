@@ -30,4 +30,5 @@ class FakeProxmox:
         self.sent.append(call)
         if call.path in self.errors:
             raise self.errors[call.path]
-        return self.answers.get(f"{call.method} {call.path}")
+        answer = self.answers.get(f"{call.method} {call.path}")
+        return answer() if callable(answer) else answer

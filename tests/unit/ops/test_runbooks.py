@@ -1,4 +1,4 @@
-"""The runbooks of backup, check, deploy and repo init|unlock as data: a selection in, keyed steps out
+"""The runbooks of backup, check, deploy, repo init|unlock and the vm actions as data: a selection in, keyed steps out
 (phases, lanes, needs, independence), and the engine applying them with fakes."""
 
 from __future__ import annotations
@@ -11,8 +11,25 @@ import yaml
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.core.backup_plan import plan_backup
+from chaton_ops.core.inventory import Vzdump
 from chaton_ops.core.loader import LoadedInventory, load_inventory
+from chaton_ops.core.proxmox import (
+    Guest,
+    GuestRef,
+    delete_snapshot_call,
+    set_onboot_call,
+    start_call,
+    vzdump_call,
+)
 from chaton_ops.core.runbook import Plan
+from chaton_ops.core.vm_plan import (
+    Change,
+    change_for,
+    onboot_runbook,
+    prune_runbook,
+    rollback_runbook,
+    vzdump_runbook,
+)
 from chaton_ops.errors import ConnectError
 from chaton_ops.ops.backup import BackupSettings, backup_runbook, run_backup
 from chaton_ops.ops.check import check_runbook, plan_check
@@ -167,3 +184,69 @@ def test_a_deploy_runbook_journals_the_playbook_steps_as_rows_and_a_failing_one_
     assert not (tmp_path / "wiki").exists()
     assert run is not None and (run.status, run.exit_code) == ("failed", 1)
     assert action.reports["deploy:www@web"].failure is not None
+
+
+# ------------------------------------------------------------------------------------------------ vm
+def guest_change(vmid: int, action: str, node: str = "pve1", host: str | None = None, *,
+                 condition: str | None = None) -> Change:
+    ref = GuestRef("hutte", node, "qemu", vmid)
+    call = {"onboot": set_onboot_call(ref, "d1"), "start": start_call(ref),
+            "vzdump": vzdump_call(ref, Vzdump(storage="local"))}.get(action) or delete_snapshot_call(ref, "snap")
+    return change_for(Guest(ref, host or f"vm{vmid}", "running"), host, action, call, 30, condition)
+
+
+def test_vm_onboot_steps_are_one_per_guest_to_fix_each_in_its_own_lane():
+    runbook = onboot_runbook([guest_change(102, "onboot", host="cloud"), guest_change(103, "onboot", host="dns")])
+
+    assert [(s.key, s.action, s.host, s.lane, s.noop) for s in runbook.steps] == [
+        ("vm-onboot:hutte/102@pve1", "vm-onboot", "pve1", "guest:hutte/102", None),
+        ("vm-onboot:hutte/103@pve1", "vm-onboot", "pve1", "guest:hutte/103", None)]
+    assert runbook.step("vm-onboot:hutte/102@pve1").inputs["request"] == \
+        "PUT /nodes/pve1/qemu/102/config onboot=1 digest=d1"
+    assert Plan.from_dict(runbook.as_dict()) == runbook
+
+
+@pytest.mark.parametrize("was_running", [True, False])
+def test_vm_rollback_then_start_only_for_a_guest_that_was_running(was_running: bool):
+    rollback = guest_change(103, "rollback to s1", host="web")
+    start = guest_change(103, "start", host="web", condition="only if not running after the rollback")
+
+    runbook = rollback_runbook(rollback, start, "s1", was_running=was_running)
+
+    assert [(s.key, s.lane, s.needs) for s in runbook.steps] == [
+        ("vm-rollback:hutte/103@pve1:s1", "guest:hutte/103", ()),
+        ("vm-start:hutte/103@pve1", "guest:hutte/103", ("vm-rollback:hutte/103@pve1:s1",))]
+    start_step = runbook.steps[1]
+    assert start_step.noop == (None if was_running else "it was stopped before the rollback: it stays stopped")
+    assert start_step.inputs["condition"] == "only if not running after the rollback"
+
+
+def test_vm_prune_deletes_each_on_its_own_and_shows_what_it_keeps_as_no_ops():
+    old, older = guest_change(103, "delete snapshot a", host="web"), guest_change(103, "delete snapshot b", host="web")
+    kept, manual = guest_change(103, "delete snapshot c", host="web"), guest_change(103, "delete snapshot m", host="web")
+
+    runbook = prune_runbook([(old, "chaton-a"), (older, "chaton-b")], [(kept, "chaton-c")], [(manual, "before-luks")])
+
+    assert [(s.key, s.independent, s.noop) for s in runbook.steps] == [
+        ("vm-delete-snapshot:hutte/103@pve1:chaton-a", True, None),
+        ("vm-delete-snapshot:hutte/103@pve1:chaton-b", True, None),
+        ("vm-delete-snapshot:hutte/103@pve1:chaton-c", False, "kept by the policy"),
+        ("vm-delete-snapshot:hutte/103@pve1:before-luks", False, "not named by chaton: never pruned")]
+    assert {s.lane for s in runbook.steps} == {"guest:hutte/103"}
+
+
+def test_vm_vzdump_steps_share_a_lane_per_node_and_an_offline_node_is_refused_without_a_call():
+    mail, cloud = guest_change(101, "vzdump", host="mail"), guest_change(102, "vzdump", host="cloud")
+    dns, template = guest_change(201, "vzdump", "pve2", "dns"), guest_change(9000, "vzdump")
+
+    runbook = vzdump_runbook([(mail, None), (cloud, None), (dns, "node pve2 is offline")], [template])
+
+    assert [(s.key, s.lane, s.independent, s.noop) for s in runbook.steps] == [
+        ("vm-vzdump:hutte/101@pve1", "node:hutte/pve1", True, None),
+        ("vm-vzdump:hutte/102@pve1", "node:hutte/pve1", True, None),
+        ("vm-vzdump:hutte/201@pve2", "node:hutte/pve2", True, None),
+        ("vm-vzdump:hutte/9000@pve1", "node:hutte/pve1", False, "a template: never backed up (as PVE's vzdump --all)")]
+    assert runbook.step("vm-vzdump:hutte/201@pve2").inputs["problem"] == "node pve2 is offline"
+    assert [[[s.key for s in lane] for lane in phase] for phase in runbook.phases()] == [[
+        ["vm-vzdump:hutte/101@pve1", "vm-vzdump:hutte/102@pve1", "vm-vzdump:hutte/9000@pve1"],
+        ["vm-vzdump:hutte/201@pve2"]]]
