@@ -51,12 +51,12 @@ def print_plan(plan: Plan | None, *, title: str, to_stderr: bool = False) -> Non
     console = stderr() if to_stderr else stdout()
     console.print(title, highlight=False, markup=False)
     steps = plan.steps if plan is not None else ()
-    if not any(step.noop is None for step in steps):
+    if not steps:
         console.print("  nothing to change", highlight=False, markup=False)
     for step in steps:
         inputs = step.inputs
         if step.noop is not None:
-            console.print(f"  {step.target}: {inputs['action']}: nothing to do: {step.noop}", highlight=False,
+            console.print(f"  {step.target}: {inputs['action']}: {step.noop}", highlight=False,
                           markup=False, soft_wrap=True)
             continue
         condition = f" ({inputs['condition']})" if inputs.get("condition") else ""

@@ -389,7 +389,7 @@ def rollback_runbook(rollback: Change, start: Change, name: str, *, was_running:
     checked just before); a guest that was stopped stays so (a no-op)."""
     first = vm_step("rollback", rollback, subject=name)
     then = vm_step("start", start, needs=(first.key,),
-                   noop=None if was_running else "it was stopped before the rollback: it stays stopped")
+                   noop=None if was_running else "stopped before the rollback, it stays stopped")
     return Plan("vm rollback", (first, then), {"name": name})
 
 
@@ -399,7 +399,7 @@ def prune_runbook(delete: Sequence[tuple[Change, str]], kept: Sequence[tuple[Cha
     the snapshots kept and those chaton did not name, as no-ops with their reason."""
     steps = [vm_step("delete-snapshot", change, subject=name, independent=True) for change, name in delete]
     steps += [vm_step("delete-snapshot", change, subject=name, noop="kept by the policy") for change, name in kept]
-    steps += [vm_step("delete-snapshot", change, subject=name, noop="not named by chaton: never pruned")
+    steps += [vm_step("delete-snapshot", change, subject=name, noop="not named by chaton, never pruned")
               for change, name in untouched]
     return Plan("vm snapshot --prune", tuple(steps))
 
@@ -411,5 +411,5 @@ def vzdump_runbook(changes: Sequence[tuple[Change, str | None]], templates: Sequ
     steps = [vm_step("vzdump", change, problem=problem, lane=f"node:{change.cluster}/{change.node}",
                      independent=True) for change, problem in changes]
     steps += [vm_step("vzdump", change, lane=f"node:{change.cluster}/{change.node}",
-                      noop="a template: never backed up (as PVE's vzdump --all)") for change in templates]
+                      noop="a template is never backed up (as PVE's --all)") for change in templates]
     return Plan("vm vzdump", tuple(steps))

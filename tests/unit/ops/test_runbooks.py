@@ -217,7 +217,7 @@ def test_vm_rollback_then_start_only_for_a_guest_that_was_running(was_running: b
         ("vm-rollback:hutte/103@pve1:s1", "guest:hutte/103", ()),
         ("vm-start:hutte/103@pve1", "guest:hutte/103", ("vm-rollback:hutte/103@pve1:s1",))]
     start_step = runbook.steps[1]
-    assert start_step.noop == (None if was_running else "it was stopped before the rollback: it stays stopped")
+    assert start_step.noop == (None if was_running else "stopped before the rollback, it stays stopped")
     assert start_step.inputs["condition"] == "only if not running after the rollback"
 
 
@@ -231,7 +231,7 @@ def test_vm_prune_deletes_each_on_its_own_and_shows_what_it_keeps_as_no_ops():
         ("vm-delete-snapshot:hutte/103@pve1:chaton-a", True, None),
         ("vm-delete-snapshot:hutte/103@pve1:chaton-b", True, None),
         ("vm-delete-snapshot:hutte/103@pve1:chaton-c", False, "kept by the policy"),
-        ("vm-delete-snapshot:hutte/103@pve1:before-luks", False, "not named by chaton: never pruned")]
+        ("vm-delete-snapshot:hutte/103@pve1:before-luks", False, "not named by chaton, never pruned")]
     assert {s.lane for s in runbook.steps} == {"guest:hutte/103"}
 
 
@@ -245,7 +245,7 @@ def test_vm_vzdump_steps_share_a_lane_per_node_and_an_offline_node_is_refused_wi
         ("vm-vzdump:hutte/101@pve1", "node:hutte/pve1", True, None),
         ("vm-vzdump:hutte/102@pve1", "node:hutte/pve1", True, None),
         ("vm-vzdump:hutte/201@pve2", "node:hutte/pve2", True, None),
-        ("vm-vzdump:hutte/9000@pve1", "node:hutte/pve1", False, "a template: never backed up (as PVE's vzdump --all)")]
+        ("vm-vzdump:hutte/9000@pve1", "node:hutte/pve1", False, "a template is never backed up (as PVE's --all)")]
     assert runbook.step("vm-vzdump:hutte/201@pve2").inputs["problem"] == "node pve2 is offline"
     assert [[[s.key for s in lane] for lane in phase] for phase in runbook.phases()] == [[
         ["vm-vzdump:hutte/101@pve1", "vm-vzdump:hutte/102@pve1", "vm-vzdump:hutte/9000@pve1"],
