@@ -129,7 +129,6 @@ class JournalPort(Protocol):
              detail: dict[str, Any] | None = None) -> Any: ...  # a context manager yielding a dict
 
 
-
 class JournalRun:
     """The journal rows of one run, or nothing (unit tests, --dry-run). Thread-safe: vzdump runs nodes in
     parallel. A run the engine started is taken with `JournalRun.of(journal, run_id)`."""
