@@ -76,15 +76,15 @@ def report_failures(results: Sequence[GuestResult]) -> None:
 
 
 def run_as_dict(run: VmRun) -> dict[str, Any]:
-    """`plan`: the calls sent; `runbook`: every step of the engine's plan (no-ops with their reason); `run`:
-    the engine's run (each step's status), once it ran."""
-    from chaton_ops.cli.plan_view import plan_as_json, run_as_json
+    """`plan`: the calls it sends; `runbook_plan`: every step of the engine's plan (no-ops with their
+    reason); `runbook`: the run in the shape every engine command shares (none for a dry run)."""
+    from chaton_ops.cli.plan_view import plan_as_json, runbook_json
 
     return {"command": run.command, "dry_run": run.dry_run, "declined": run.declined,
             "plan": [change.as_dict() for change in run.changes], "results": [r.as_dict() for r in run.results],
             "notes": list(run.notes), "run_id": run.run_id, "exit_code": int(run.exit_code),
-            "runbook": plan_as_json(run.plan) if run.plan is not None else None,
-            "run": run_as_json(run.run) if run.run is not None else None}
+            "runbook_plan": plan_as_json(run.plan) if run.plan is not None else None,
+            **runbook_json(run.run.summary() if run.run is not None else None)}
 
 
 RESULT_COLUMNS = ["guest", "node", "action", "result", "time", "detail"]
