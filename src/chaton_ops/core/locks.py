@@ -14,6 +14,7 @@ name order so two runs cannot deadlock, waiting up to `--lock-wait` where the co
   move), `tenant remove` (the services it takes off). A second deploy, restore or failover of the same
   service waits or is refused with the holder's pid, instead of two runs swapping the same folders.
 - `schedule` — `schedule install|remove` (they rewrite the same unit files).
+- none for the `vm` actions: PVE locks the guest it changes, for as long as it changes it.
 
 A failover's final backup takes no repository lock: on the worst night, a failover must not wait for
 the nightly prune (restic's own lock still protects the repository). Commands that only read (status,
@@ -91,6 +92,13 @@ POLICY: dict[str, Callable[[Plan], set[str]]] = {
     "tenant remove": _tenant_remove,
     "schedule install": _schedule,
     "schedule remove": _schedule,
+    # PVE's own guest locks (snapshot, rollback, backup) refuse a second change of a guest while one runs;
+    # a chaton lock per guest would keep a manual snapshot waiting for the whole nightly vzdump --all
+    "vm onboot": _none,
+    "vm snapshot": _none,
+    "vm snapshot --prune": _none,
+    "vm rollback": _none,
+    "vm vzdump": _none,
 }
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal
+from chaton_ops.core.locks import run_locks
+from chaton_ops.core.ports import Locks, RunJournal
 from chaton_ops.core.runbook import Plan, RunStatus
 from chaton_ops.core.vm_plan import Change, GuestResult, OnbootCheck, PrunePlan, exit_code_for
 from chaton_ops.errors import ChatonError, ExitCode
@@ -65,6 +66,7 @@ class VmSession:
     notify: Notify = lambda note: None
     on_event: EventSink | None = None
     now: Callable[[], dt.datetime] = _utc_now
+    locks: Locks | None = None  # chaton's locks (core/locks.py; none for the vm actions today)
 
 
 def connect(loaded: LoadedInventory, *, confirm: Confirm, notify: Notify = lambda note: None,
@@ -72,13 +74,14 @@ def connect(loaded: LoadedInventory, *, confirm: Confirm, notify: Notify = lambd
     """The real clusters (proxmoxer, imported on first use) and the journal."""
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.proxmox import ProxmoxClients
+    from chaton_ops.adapters.run_locks import FileLocks
 
     def insecure(cluster: str) -> None:
         notify(f"proxmox.{cluster}: verify_tls is false: the API's certificate is not checked, so anyone on the "
                "way can pose as the cluster and read the token; set ca_file instead")
 
     return VmSession(loaded.inventory, ProxmoxClients(loaded, on_insecure=insecure),
-                     lambda: Journal(default_journal_path()), confirm, notify, on_event)
+                     lambda: Journal(default_journal_path()), confirm, notify, on_event, locks=FileLocks())
 
 
 # ------------------------------------------------------------------------------------------ reports
@@ -204,7 +207,9 @@ def _apply(session: VmSession, prepared: PreparedRun, *, jobs: int = 1, tolerate
     """Journal the run with its plan, apply it on the engine; an error that stopped the calls to a cluster
     (a refused token; an unreachable API, unless tolerated) is raised once the run is journaled."""
     plan = prepared.plan
-    with session.journal() as journal:
+    locks = run_locks(plan)  # the one lock policy: a command without an entry there is refused
+    holding = session.locks.hold(locks, wait_option=False) if session.locks is not None and locks else nullcontext()
+    with holding, session.journal() as journal:
         run_id = start_run(journal, plan, list(prepared.args))
         shared = GuestChanges(prepared.changes, session.api_for, JournalRun.of(journal, run_id),
                               notify=session.notify, tolerate_unreachable=tolerate_unreachable)
