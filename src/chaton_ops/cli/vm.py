@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chaton_ops.cli.context import GlobalOptions as Options
-from chaton_ops.cli.context import global_options as options
+from chaton_ops.cli.context import GlobalOptions, global_options
 from chaton_ops.cli.output import warn
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ app = typer.Typer(help="Proxmox VE guests: drift, onboot, snapshots before risky
 Host = Annotated[str, typer.Argument(metavar="HOST", help="Inventory host that is a Proxmox guest (has `vm:`).")]
 
 
-def _session(opts: Options, question: str = "") -> VmSession:
+def _session(opts: GlobalOptions, question: str = "") -> VmSession:
     """The clusters and the journal (ops/vm/run.py); before a change, the plan shown and the question asked
     with the one confirmation helper (cli/confirm.py): --yes answers, and without a terminal it refuses."""
     from chaton_ops.ops.vm.run import connect
@@ -50,7 +49,7 @@ def _session(opts: Options, question: str = "") -> VmSession:
     return connect(opts.load(), confirm=confirm, notify=warn, on_event=_task_lines(opts))
 
 
-def _task_lines(opts: Options) -> Callable[[StepEvent], None]:
+def _task_lines(opts: GlobalOptions) -> Callable[[StepEvent], None]:
     """A line on stderr as each long task starts and ends, on a terminal only (cron and --json get none)."""
     if opts.quiet or opts.json or not sys.stderr.isatty():
         return lambda event: None
@@ -79,7 +78,7 @@ def list_guests(ctx: typer.Context) -> None:
     from chaton_ops.cli.vm_render import render_listing
     from chaton_ops.ops.vm.inspect import list_guests as list_all
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     session = _session(opts)
     _exit(render_listing(opts, session.inventory, list_all(session.inventory, session.api_for)))
 
@@ -94,7 +93,7 @@ def onboot(
     from chaton_ops.cli.vm_render import render_onboot
     from chaton_ops.ops.vm.run import OnbootRequest, fix_onboot
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     report = fix_onboot(_session(opts, "Set onboot=1 on these guests?"), OnbootRequest(fix=fix, dry_run=opts.dry_run))
     render_onboot(opts, report, fix=fix)
     _exit(report.exit_code)
@@ -120,7 +119,7 @@ def snapshot(
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.vm.run import PruneRequest, SnapshotRequest, prune_snapshots, take_snapshot
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     if prune and (name or vmstate):
         raise UsageError("--prune takes --keep and --older-than, not --name or --vmstate")
     if not prune and (keep is not None or older_than is not None):
@@ -142,7 +141,7 @@ def snapshots(ctx: typer.Context, host: Host) -> None:
     from chaton_ops.cli.vm_render import render_snapshots
     from chaton_ops.ops.vm.inspect import list_snapshots
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     session = _session(opts)
     render_snapshots(opts, list_snapshots(session.inventory, session.api_for, host), _now())
 
@@ -157,7 +156,7 @@ def rollback(
     from chaton_ops.cli.vm_render import render_rollback
     from chaton_ops.ops.vm.run import RollbackRequest, roll_back
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     report = roll_back(_session(opts, f"Roll {host} back to {name}? Everything written since is lost"),
                        RollbackRequest(host, name, dry_run=opts.dry_run))
     render_rollback(opts, report, host)
@@ -186,7 +185,7 @@ def vzdump(
 
     if mode is not None and mode not in ("snapshot", "suspend", "stop"):
         raise UsageError(f"--mode {mode}: use snapshot, suspend or stop")
-    opts = options(ctx)
+    opts = global_options(ctx)
     report = run_vzdump(_session(opts), VzdumpRequest(tuple(hosts or ()), all_guests, storage, mode, jobs,
                                                       dry_run=opts.dry_run))
     render_vzdump(opts, report)
@@ -204,7 +203,7 @@ def backups(
     from chaton_ops.cli.vm_render import render_backups
     from chaton_ops.ops.vm.inspect import list_backups
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     session = _session(opts)
     now = _now()
     _exit(render_backups(opts, list_backups(session.inventory, session.api_for, storage=storage, now=now), now))

@@ -11,7 +11,7 @@ from chaton_ops.cli.output import error, print_json, print_line, print_table, st
 from chaton_ops.core.vm_plan import format_bytes, format_compact, format_hours
 
 if TYPE_CHECKING:
-    from chaton_ops.cli.context import GlobalOptions as Options
+    from chaton_ops.cli.context import GlobalOptions
     from chaton_ops.core.inventory import Inventory
     from chaton_ops.core.runbook import Plan
     from chaton_ops.core.vm_plan import GuestResult
@@ -95,7 +95,7 @@ def _result_rows(results: Sequence[GuestResult]) -> list[list[Any]]:
             for r in results]
 
 
-def render_run(opts: Options, run: VmRun, *, title: str) -> None:
+def render_run(opts: GlobalOptions, run: VmRun, *, title: str) -> None:
     """A changing command's report: its plan (dry run), or each change's result."""
     if opts.json:
         print_json(run_as_dict(run))
@@ -123,7 +123,7 @@ def guest_as_dict(cluster: str, row: Any) -> dict[str, Any]:
             "inventory_node": row.inventory_node, "relation": row.relation, "drift": row.drift}
 
 
-def render_listing(opts: Options, inventory: Inventory, listings: Sequence[ClusterListing]) -> int:
+def render_listing(opts: GlobalOptions, inventory: Inventory, listings: Sequence[ClusterListing]) -> int:
     """Tables per cluster (or JSON); returns the exit code: that of the first cluster that could not be read."""
     from chaton_ops.adapters.proxmox import base_url
 
@@ -148,7 +148,7 @@ def render_listing(opts: Options, inventory: Inventory, listings: Sequence[Clust
     return int(failed[0].exit_code) if failed else 0
 
 
-def _print_cluster(opts: Options, item: ClusterListing) -> None:
+def _print_cluster(opts: GlobalOptions, item: ClusterListing) -> None:
     state = item.state
     drift = [row for row in item.rows if row.drift]
     if not opts.quiet:
@@ -178,7 +178,7 @@ def _memory(guest: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------- onboot
-def render_onboot(opts: Options, report: OnbootReport, *, fix: bool) -> None:
+def render_onboot(opts: GlobalOptions, report: OnbootReport, *, fix: bool) -> None:
     if opts.json:
         data = run_as_dict(report.run)
         data["guests"] = [{"host": c.host, "cluster": c.cluster, "vmid": c.vmid,
@@ -209,7 +209,7 @@ def render_onboot(opts: Options, report: OnbootReport, *, fix: bool) -> None:
 
 
 # -------------------------------------------------------------------------------------- snapshots
-def render_snapshots(opts: Options, found: GuestSnapshots, now: dt.datetime) -> None:
+def render_snapshots(opts: GlobalOptions, found: GuestSnapshots, now: dt.datetime) -> None:
     if opts.json:
         print_json({"host": found.vm.host, "cluster": found.vm.cluster, "vmid": found.vm.vmid,
                     "node": found.guest.ref.node,
@@ -227,7 +227,7 @@ def render_snapshots(opts: Options, found: GuestSnapshots, now: dt.datetime) -> 
                 [[s.name, when(s.taken), age(s.taken, now), s.vmstate, s.description or "-"] for s in found.snapshots])
 
 
-def render_prune(opts: Options, report: PruneReport) -> None:
+def render_prune(opts: GlobalOptions, report: PruneReport) -> None:
     if opts.json:
         data = run_as_dict(report.run)
         data["keep"] = [s.name for s in report.plan.keep]
@@ -245,7 +245,7 @@ def render_prune(opts: Options, report: PruneReport) -> None:
     render_run(opts, report.run, title="Snapshot prune")
 
 
-def render_rollback(opts: Options, report: RollbackReport, host: str) -> None:
+def render_rollback(opts: GlobalOptions, report: RollbackReport, host: str) -> None:
     if opts.json:
         data = run_as_dict(report.run)
         data.update(was_running=report.was_running, running_after=report.running_after)
@@ -258,7 +258,7 @@ def render_rollback(opts: Options, report: RollbackReport, host: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- vzdump
-def render_vzdump(opts: Options, report: VzdumpReport) -> None:
+def render_vzdump(opts: GlobalOptions, report: VzdumpReport) -> None:
     if opts.json:
         data = run_as_dict(report.run)
         data["errors"] = {name: e.message for name, e in report.errors.items()}
@@ -270,7 +270,7 @@ def render_vzdump(opts: Options, report: VzdumpReport) -> None:
     render_run(opts, report.run, title="vzdump")
 
 
-def render_backups(opts: Options, clusters: Sequence[ClusterBackups], now: dt.datetime) -> int:
+def render_backups(opts: GlobalOptions, clusters: Sequence[ClusterBackups], now: dt.datetime) -> int:
     """Archives and stale guests per cluster; returns the exit code (1 when a guest is flagged)."""
     if opts.json:
         print_json([{"cluster": c.cluster, "storage": c.storage, "error": c.error.message if c.error else None,

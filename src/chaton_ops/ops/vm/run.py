@@ -40,7 +40,7 @@ from chaton_ops.ops.vm.runner import (
     read_running,
     require_quorum,
 )
-from chaton_ops.ops.vm.vzdump import VzdumpOptions, plan_vzdump
+from chaton_ops.ops.vm.vzdump import VzdumpChoices, plan_vzdump
 
 Notify = Callable[[str], None]
 Confirm = Callable[[Plan], bool]
@@ -296,10 +296,10 @@ def prune_snapshots(session: VmSession, request: PruneRequest) -> PruneReport:
 def run_vzdump(session: VmSession, request: VzdumpRequest) -> VzdumpReport:
     """`chaton vm vzdump HOST…|--all`: one vzdump task per guest, the guests of a node one after another,
     nodes side by side up to `jobs`; an unreachable cluster does not stop the others."""
-    options = VzdumpOptions(storage=request.storage, mode=request.mode,
+    choices = VzdumpChoices(storage=request.storage, mode=request.mode,
                             jobs=request.jobs or session.inventory.defaults.jobs)
     prepared, errors = plan_vzdump(session.inventory, session.api_for, request.hosts, all_guests=request.all_guests,
-                                   options=options)
+                                   choices=choices)
     if request.dry_run:
         notes = [f"{change.target}: {step.inputs['problem']}, would not be sent"
                  for step in prepared.plan.steps if step.inputs.get("problem")
@@ -307,6 +307,6 @@ def run_vzdump(session: VmSession, request: VzdumpRequest) -> VzdumpReport:
         for note in notes:
             session.notify(note)
         return VzdumpReport(_planned(prepared, dry_run=True, notes=notes), errors)
-    run = _apply(session, prepared, jobs=options.jobs, tolerate_unreachable=True,
+    run = _apply(session, prepared, jobs=choices.jobs, tolerate_unreachable=True,
                  exit_code=lambda results: vzdump_exit_code(exit_code_for(results), results, errors))
     return VzdumpReport(run, errors)

@@ -18,7 +18,10 @@ from chaton_ops.ops.vm.runner import ApiFactory, read_cluster_state, read_guests
 
 
 @dataclass(frozen=True)
-class VzdumpOptions:
+class VzdumpChoices:
+    """What the command line chose: a storage and a mode on top of each cluster's vzdump settings, and how
+    many guests are backed up at once (not the inventory's settings: those are `Vzdump`)."""
+
     storage: str | None = None
     mode: str | None = None
     jobs: int = 4
@@ -36,7 +39,7 @@ def settings_for(inventory: Inventory, cluster: str, storage: str | None) -> Vzd
 
 
 def plan_vzdump(inventory: Inventory, api_for: ApiFactory, hosts: Sequence[str], *, all_guests: bool,
-                options: VzdumpOptions) -> tuple[PreparedRun, dict[str, ChatonError]]:
+                choices: VzdumpChoices) -> tuple[PreparedRun, dict[str, ChatonError]]:
     """One step per guest: the named inventory hosts, or with --all every guest of every cluster (as
     PVE's own `vzdump --all`: a guest nobody wrote into the inventory still needs its backup; templates
     are no-ops). Guests on offline nodes are planned to be refused, never sent. Also the clusters that
@@ -49,7 +52,7 @@ def plan_vzdump(inventory: Inventory, api_for: ApiFactory, hosts: Sequence[str],
     templates: list[Change] = []
     errors: dict[str, ChatonError] = {}
     for cluster in clusters:
-        settings = settings_for(inventory, cluster, options.storage)
+        settings = settings_for(inventory, cluster, choices.storage)
         try:
             api = api_for(cluster)
             guests = {guest.ref.vmid: guest for guest in read_guests(api)}
@@ -68,7 +71,7 @@ def plan_vzdump(inventory: Inventory, api_for: ApiFactory, hosts: Sequence[str],
         if not wanted:
             chosen = list(guests.values())
         for guest in chosen:
-            call = vzdump_call(guest.ref, settings, storage=options.storage, mode=options.mode)
+            call = vzdump_call(guest.ref, settings, storage=choices.storage, mode=choices.mode)
             change = change_for(guest, names.get(guest.ref.vmid), "vzdump", call, settings.timeout)
             if guest.template and not wanted:
                 templates.append(change)
@@ -77,7 +80,7 @@ def plan_vzdump(inventory: Inventory, api_for: ApiFactory, hosts: Sequence[str],
     plan = vzdump_runbook(planned, templates)
     changes = [change for change, _ in planned] + templates
     args = list(hosts) or ["--all"]
-    args += [f"--storage={options.storage}"] if options.storage else []
-    args += [f"--mode={options.mode}"] if options.mode else []
+    args += [f"--storage={choices.storage}"] if choices.storage else []
+    args += [f"--mode={choices.mode}"] if choices.mode else []
     by_key = {step.key: change for step, change in zip(plan.steps, changes, strict=True)}
     return PreparedRun(plan, by_key, tuple(args), clusters=tuple(clusters)), errors
