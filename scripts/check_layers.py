@@ -50,6 +50,7 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
+    "ops.drill_run": frozenset({"hosts", "journal"}),  # drill's composition root: pool, journal
     "ops.failover.context": frozenset({"restic"}),
     "ops.failover.restore": frozenset({"restic_output"}),
     "ops.history": frozenset({"journal"}),
@@ -61,6 +62,7 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.restore": frozenset({"restic", "restic_output", "secrets"}),
     "ops.restore_db": frozenset({"restic"}),
     "ops.restore_facts": frozenset({"restic", "restic_output"}),
+    "ops.restore_run": frozenset({"hosts", "journal"}),  # restore's composition root: pool, journal
     "ops.restore_steps": frozenset({"restic", "restic_output"}),
     "ops.schedule": frozenset({"atomic", "journal", "run_state"}),
     "ops.snapshots": frozenset({"restic", "restic_output", "secrets"}),

@@ -13,7 +13,9 @@ from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdou
 if TYPE_CHECKING:
     from chaton_ops.core.restore import RestorePlan
     from chaton_ops.ops.drill import DrillResult
+    from chaton_ops.ops.engine import StepEvent
     from chaton_ops.ops.restore import RestoreReport
+    from chaton_ops.ops.restore_run import PlannedRestore
 
 
 def restore(
@@ -35,52 +37,39 @@ def restore(
     Exit 0 restored, 1 failed or refused (nothing changed, or the message says what is where),
     2 usage (unknown service, host or snapshot), 4 host or repository unreachable.
     """
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.ops.restore import check_service_and_host, current_host, prepare_restore, run_restore
+    from chaton_ops.ops.restore_run import RestoreRequest, restore_service
 
     opts = options(ctx)
-    loaded = opts.load()
-    check_service_and_host(loaded, service, to)
-    with HostPool(loaded) as pool:
-        pool.connect_in_background([to or current_host(loaded, service)])
-        if opts.dry_run:
-            plan = prepare_restore(loaded, service, pool.transport, snapshot=snapshot, to=to, target=target,
-                                   repository=repository).plan
-            if opts.json:
-                print_json(plan_as_json(plan))
-            else:
-                print_plan(plan)
-                stdout().print("dry run: nothing was changed", highlight=False)
-            return
-        from chaton_ops.adapters.journal import Journal, default_journal_path
-
-        journal = Journal(default_journal_path())
-        try:
-            with _Progress(opts, service) as progress:
-                report = run_restore(loaded, service, pool.transport, snapshot=snapshot, to=to, target=target,
-                                     repository=repository, confirm=lambda plan: _confirm(plan, opts),
-                                     journal=journal, progress=progress)
-        finally:
-            journal.close()
-    if opts.json:
-        print_json(report_as_json(report))
+    request = RestoreRequest(service, snapshot, to, target, repository, dry_run=opts.dry_run)
+    with _RestoreProgress(opts, service) as progress:
+        done = restore_service(opts.load(), request, confirm=lambda planned: _confirm(planned, opts),
+                               on_event=progress)
+    if done.report is None:  # dry run
+        if opts.json:
+            print_json(planned_as_json(done.planned))
+        else:
+            print_planned(done.planned)
+            stdout().print("dry run: nothing was changed", highlight=False)
+    elif opts.json:
+        print_json(report_as_json(done.report))
     elif not opts.quiet:
-        print_report(report)
+        print_report(done.report)
 
 
-def _confirm(plan: RestorePlan, opts: Any) -> bool:
+def _confirm(planned: PlannedRestore, opts: Any) -> bool:
     """The plan, then the question (cli/confirm.py: refused without a terminal unless --yes)."""
     from chaton_ops.cli.confirm import confirm
 
     if not opts.yes and sys.stdin.isatty():
-        print_plan(plan)
+        print_planned(planned)
+    plan = planned.plan
     confirm(opts, f"Replace the live data of {plan.service} on {plan.host} (the previous content is kept aside)")
     return True
 
 
-class _Progress:
-    """A progress display on a terminal (stderr): a bar when restic reports progress (≥ 0.16), else a
-    spinner with the elapsed time; nothing with --json, -q or without a terminal."""
+class _RestoreProgress:
+    """The restore's engine events on a terminal (stderr): a bar when restic reports progress (≥ 0.16),
+    else a spinner with the elapsed time; nothing with --json, -q or without a terminal."""
 
     def __init__(self, opts: Any, label: str) -> None:
         self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
@@ -88,11 +77,11 @@ class _Progress:
         self.display: Any = None
         self.task: Any = None
 
-    def __enter__(self) -> Any:
-        return self.update if self.enabled else None
+    def __enter__(self) -> _RestoreProgress:
+        return self
 
     def _start(self) -> None:
-        # started by the first update, not on entering: a confirmation question comes before it
+        # started by the first event, not on entering: the plan and its question come before it
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
@@ -101,17 +90,19 @@ class _Progress:
         self.display.__enter__()
         self.task = self.display.add_task(self.label, total=None, amount="")
 
-    def update(self, stage: str, status: Any) -> None:
+    def __call__(self, event: StepEvent) -> None:
         from chaton_ops.core.units import format_bytes
 
+        if not self.enabled or event.kind != "progress":
+            return
         if self.display is None:
             self._start()
-        if status is None:
-            self.display.update(self.task, description=f"{self.label}: {stage}", total=None, amount="")
+        description = f"{self.label}: {event.text}"
+        if event.done is None or event.total is None:
+            self.display.update(self.task, description=description, total=None, amount="")
             return
-        self.display.update(self.task, description=f"{self.label}: {stage}", total=max(status.total_bytes, 1),
-                            completed=status.bytes_restored,
-                            amount=f"{format_bytes(status.bytes_restored)} / {format_bytes(status.total_bytes)}")
+        self.display.update(self.task, description=description, total=max(event.total, 1), completed=event.done,
+                            amount=f"{format_bytes(event.done)} / {format_bytes(event.total)}")
 
     def __exit__(self, *exc_info: Any) -> None:
         if self.display is not None:
@@ -135,6 +126,22 @@ def _snapshot_line(plan: RestorePlan) -> str:
     return (f"snapshot {snap.short_id} of {plan.service}, {when} ({describe_age(plan.snapshot_age_seconds)} ago) "
             f"from {snap.hostname}\nrepository {plan.repository}: {plan.total_entries} entries, "
             f"{_size(plan.total_bytes)}")
+
+
+def print_planned(planned: PlannedRestore) -> None:
+    """The runbook (the engine's plan that runs), then the restore's own plan."""
+    from chaton_ops.cli.plan_view import print_plan as print_runbook
+    from chaton_ops.ops.restore_run import describe_step
+
+    print_runbook(planned.runbook, "Runbook", detail=describe_step)
+    print_plan(planned.plan)
+
+
+def planned_as_json(planned: PlannedRestore) -> dict[str, Any]:
+    """The restore plan's keys (as they always were) and the runbook's."""
+    from chaton_ops.cli.plan_view import plan_as_json as runbook_as_json
+
+    return {**plan_as_json(planned.plan), "runbook": runbook_as_json(planned.runbook)}
 
 
 def print_plan(plan: RestorePlan) -> None:
@@ -239,34 +246,22 @@ def drill(
 ) -> None:
     """Restore rehearsal: the latest snapshot into scratch, verified, databases loaded and queried, speed
     measured, scratch removed, result journaled. Exit 1 when a drill fails."""
-    from chaton_ops.adapters.hosts import HostPool
-    from chaton_ops.adapters.journal import Journal, default_journal_path
-    from chaton_ops.core.selection import select_services
-    from chaton_ops.ops.drill import drill_exit_code, run_drills
+    from chaton_ops.ops.drill_run import DrillRequest, drill_services
 
     opts = options(ctx)
-    loaded = opts.load()
-    names = select_services(loaded.inventory, services or [], all_services=all_services)
-    if on is not None and on not in loaded.inventory.hosts:
-        from chaton_ops.errors import UsageError
+    request = DrillRequest(tuple(services or ()), all_services, on, dry_run=opts.dry_run)
+    with _DrillProgress(opts) as progress:
+        drills = drill_services(opts.load(), request, on_event=progress)
+    if drills.run is None:  # dry run
+        from chaton_ops.cli.plan_view import plan_as_json, print_plan
 
-        raise UsageError(f"unknown host: {on} (known: {', '.join(sorted(loaded.inventory.hosts))})")
-    if opts.dry_run:
-        stdout().print(f"would drill: {', '.join(names)}", highlight=False)
+        if opts.json:
+            print_json(plan_as_json(drills.plan))
+        else:
+            print_plan(drills.plan, "Drills", detail=lambda step: f"latest snapshot in {step.inputs['repository']}")
+            stdout().print("dry run: nothing was changed", highlight=False)
         return
-    journal = Journal(default_journal_path())
-    run_id = journal.start_run("drill", [*names, *(["--on", on] if on else [])])
-    try:
-        with HostPool(loaded) as pool, _DrillProgress(opts) as progress:
-            results = run_drills(loaded, names, pool.transport, on=on, journal=journal, run_id=run_id,
-                                 progress=progress)
-    except BaseException:
-        journal.finish_run(run_id, "failed", 1)
-        journal.close()
-        raise
-    code = drill_exit_code(results)
-    journal.finish_run(run_id, "ok" if code == 0 else "failed", int(code))
-    journal.close()
+    results, code = list(drills.results), drills.exit_code
     if opts.json:
         print_json({"drills": [r.detail() | {"status": r.status, "age_seconds": r.age_seconds} for r in results],
                     "exit_code": int(code)})
@@ -281,25 +276,34 @@ def drill(
 
 
 class _DrillProgress:
+    """The drills' engine events on a terminal (stderr): a spinner per service with its stage."""
+
     def __init__(self, opts: Any) -> None:
         self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
         self.display: Any = None
         self.tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> _DrillProgress:
+        return self
+
+    def __call__(self, event: StepEvent) -> None:
         if not self.enabled:
-            return None
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            return
+        if self.display is None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                console=stderr(), transient=True)
-        self.display.__enter__()
-        return self.update
-
-    def update(self, service: str, stage: str) -> None:
+            self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                    console=stderr(), transient=True)
+            self.display.__enter__()
+        service = event.step.target
         task = self.tasks.get(service)
         if task is None:
             task = self.tasks[service] = self.display.add_task(service, total=None)
+        stage = event.text
+        if event.kind == "start":
+            stage = "starting"
+        elif event.result is not None:
+            stage = f"{event.result.status} ({event.result.duration:.1f} s)"
         self.display.update(task, description=f"drill {service}: {stage}")
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -9,7 +9,6 @@ the speed, remove everything scratch, and journal the result (failover estimates
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,6 @@ from chaton_ops.ops.restore import (
     RestoreJournal,
     RestoreReport,
     Steps,
-    choose_repository,
     current_host,
     gather_restore_facts,
     restore_data,
@@ -115,8 +113,13 @@ def drill_service(loaded: LoadedInventory, service: str, transport: Transport, *
                 result.error = result.error or f"cannot remove the scratch folder {root}: {failure}"
     if result.error:
         result.verified = False
-    steps.record("drill result", result.status, {**result.detail(), "age_seconds": result.age_seconds})
+    _record(steps, result)
     return result
+
+
+def _record(steps: Steps, result: DrillResult) -> None:
+    """The "drill result" row: what `status`, the break-glass runbook and failover's estimate read."""
+    steps.record("drill result", result.status, {**result.detail(), "age_seconds": result.age_seconds})
 
 
 def _drill_databases(loaded: LoadedInventory, plan: RestorePlan, transport: Transport, password: str,
@@ -135,27 +138,24 @@ def _drill_databases(loaded: LoadedInventory, plan: RestorePlan, transport: Tran
             detail.update(loaded_db.detail())
 
 
-def run_drills(loaded: LoadedInventory, services: list[str], transports: Callable[[str], Transport], *,
-               on: str | None = None, journal: RestoreJournal | None = None, run_id: int | None = None,
-               progress: Callable[[str, str], None] | None = None) -> list[DrillResult]:
-    """Drills of several services, one after another (their speeds stay comparable)."""
-    results = []
-    for service in services:
-        host = drill_host(loaded, service, on)
-        repository = choose_repository(loaded, service, None)
-        password = resolve_secret(loaded, loaded.inventory.repositories[repository].password).reveal()
-
-        def stage(text: str, status: object, service: str = service) -> None:
-            if progress is not None:
-                progress(service, text)
-
-        started = time.monotonic()
-        result = drill_service(loaded, service, transports(host), password=password, repository=repository,
-                               journal=journal, run_id=run_id, progress=stage)
+def drill_on(loaded: LoadedInventory, service: str, host: str, transports: Callable[[str], Transport], *,
+             repository: str, journal: RestoreJournal | None = None, run_id: int | None = None,
+             progress: Callable[[str], None] | None = None) -> DrillResult:
+    """One drill of `service` on `host` (a step of `chaton drill`'s runbook, ops/drill_run.py); never
+    raises for a failed drill, an unreachable host or a missing password (the result says why)."""
+    def stage(text: str, status: object) -> None:
         if progress is not None:
-            progress(service, f"{result.status} ({time.monotonic() - started:.1f} s)")
-        results.append(result)
-    return results
+            progress(text)
+
+    try:
+        password = resolve_secret(loaded, loaded.inventory.repositories[repository].password).reveal()
+        transport = transports(host)
+    except ChatonError as failure:
+        result = DrillResult(service, host, error=failure.message, unreachable=isinstance(failure, ConnectError))
+        _record(Steps(journal, run_id, service), result)
+        return result
+    return drill_service(loaded, service, transport, password=password, repository=repository, journal=journal,
+                         run_id=run_id, progress=stage)
 
 
 def drill_exit_code(results: list[DrillResult]) -> ExitCode:

@@ -130,6 +130,8 @@ class StepEvent:
     step: PlannedStep
     text: str = ""
     result: StepResult | None = None
+    done: int | None = None  # progress: how much of `total` is done (bytes restored, say), when known
+    total: int | None = None
 
 
 EventSink = Callable[[StepEvent], None]
@@ -162,8 +164,8 @@ class RunState:
             result = self._results.get(key)
         return result.status if result is not None else None
 
-    def progress(self, step: PlannedStep, text: str) -> None:
-        self._on_event(StepEvent("progress", step, text))
+    def progress(self, step: PlannedStep, text: str, *, done: int | None = None, total: int | None = None) -> None:
+        self._on_event(StepEvent("progress", step, text, done=done, total=total))
 
     def _record(self, result: StepResult) -> None:
         with self._lock:

@@ -1,6 +1,7 @@
 """`chaton restore`: facts (ops/restore_facts.py) → plan (core/restore.py) → steps (ops/restore_steps.py,
-ops/restore_db.py), strung together by `prepare_restore` + `apply_restore` (`run_restore`, for callers
-that need no confirmation in between). Failover calls the same facts and steps itself, host by host.
+ops/restore_db.py), strung together by `prepare_restore` + `apply_restore`; the command runs them as a
+runbook step on the engine (ops/restore_run.py). Failover calls the same facts and steps itself, host
+by host.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from chaton_ops.adapters.restic import run_restic
 from chaton_ops.adapters.restic_output import SnapshotListing
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import RunJournal, Transport
 from chaton_ops.core.restore import RestorePlan, RestoreRefused, plan_restore
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
 from chaton_ops.ops.deploy import DeployReport, PreparedDeploy, prepare_deploy, run_playbook
@@ -52,9 +53,7 @@ SPEED_MIN_BYTES = 1 << 20  # smaller restores measure restic's start, not its sp
 
 # ------------------------------------------------------------------------------------------ journal
 class RestoreJournal(Protocol):
-    """What restores need of adapters/journal.Journal."""
-
-    def start_run(self, command: str, args: list[str]) -> int: ...
+    """What the steps of restores and drills need of adapters/journal.Journal: their own rows."""
 
     def record_step(self, run_id: int, target: str, step: str, status: str,
                     detail: dict[str, Any] | None = None) -> int: ...
@@ -62,7 +61,9 @@ class RestoreJournal(Protocol):
     def step(self, run_id: int, target: str, step: str,
              detail: dict[str, Any] | None = None) -> Any: ...
 
-    def finish_run(self, run_id: int, status: str, exit_code: int) -> None: ...
+
+class RestoreRunJournal(RunJournal, RestoreJournal, Protocol):
+    """A run of the engine whose steps journal their own rows (restore, drill: ops/*_run.py)."""
 
 
 class Steps:
@@ -219,34 +220,6 @@ def apply_restore(loaded: LoadedInventory, prepared: PreparedRestore, transport:
         raise
     finally:
         report.duration = time.monotonic() - started
-    return report
-
-
-def run_restore(loaded: LoadedInventory, service: str, transports: Callable[[str], Transport], *,
-                snapshot: str = "latest", to: str | None = None, target: str | None = None,
-                repository: str | None = None, confirm: Callable[[RestorePlan], bool] | None = None,
-                journal: RestoreJournal | None = None, progress: Progress | None = None) -> RestoreReport:
-    """The whole `chaton restore`: plan, refuse or ask (`confirm` is called for live data; without it a
-    live restore is refused), then apply, journaled as one run with a step per action."""
-    prepared = prepare_restore(loaded, service, transports, snapshot=snapshot, to=to, target=target,
-                               repository=repository)
-    plan = prepared.plan
-    if plan.refusals:
-        raise RestoreRefused("; ".join(plan.refusals) + " (nothing was written)")
-    if plan.live and (confirm is None or not confirm(plan)):
-        raise ChatonError("not confirmed: nothing was changed")
-    run_id = journal.start_run("restore", [service, "--snapshot", snapshot, *(["--to", to] if to else []),
-                                           *(["--target", target] if target else [])]) if journal else None
-    try:
-        report = apply_restore(loaded, prepared, transports(plan.host), journal=journal, run_id=run_id,
-                               progress=progress)
-    except BaseException as failure:
-        if journal is not None and run_id is not None:
-            code = failure.exit_code if isinstance(failure, ChatonError) else ExitCode.FAILED
-            journal.finish_run(run_id, "failed", int(code))
-        raise
-    if journal is not None and run_id is not None:
-        journal.finish_run(run_id, "ok", 0)
     return report
 
 

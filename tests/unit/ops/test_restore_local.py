@@ -19,9 +19,9 @@ from chaton_ops.errors import ChatonError, UsageError
 from chaton_ops.ops.restore import (
     measured_restore_speed,
     prepare_restore,
-    run_restore,
     verify_restored,
 )
+from chaton_ops.ops.restore_run import run_restore
 
 PASSWORD = "local-test-Pw9x"
 NEW_RESTIC = Path(os.environ.get("CHATON_LAB_CACHE", "/var/cache/chaton-lab")) / "restic-trixie/usr/bin/restic"
