@@ -116,7 +116,10 @@ def run_drills(loaded: LoadedInventory, plan: Plan, transports: Callable[[str], 
     action = DrillAction(loaded, transports, journal)
     result = apply_plan(plan, {"drill": action}, journal if journal is not None else NoJournal(),
                         run_id if run_id is not None else 0, jobs=jobs, on_event=on_event, summarize=action.summarize)
-    return Drills(plan, tuple(action.results[s.key] for s in plan.steps if s.key in action.results), result)
+    # a step that failed before its drill could say why (a bug): a failed drill with the engine's message
+    results = tuple(action.results.get(r.step.key) or DrillResult(r.step.target, r.step.host or "-", error=r.message)
+                    for r in result.steps)
+    return Drills(plan, results, result)
 
 
 def drill_services(loaded: LoadedInventory, request: DrillRequest, *, on_event: EventSink | None = None) -> Drills:

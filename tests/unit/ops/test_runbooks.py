@@ -1,5 +1,5 @@
-"""The runbooks of backup, check, deploy, repo init|unlock and the vm actions as data: a selection in, keyed steps out
-(phases, lanes, needs, independence), and the engine applying them with fakes."""
+"""The runbooks of backup, check, deploy, repo init|unlock, restore, drill and the vm actions as data:
+a selection in, keyed steps out (phases, lanes, needs, independence), and the engine applying them with fakes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from chaton_ops.core.proxmox import (
     start_call,
     vzdump_call,
 )
+from chaton_ops.core.restore import plan_restore
 from chaton_ops.core.runbook import Plan
 from chaton_ops.core.vm_plan import (
     Change,
@@ -30,13 +31,16 @@ from chaton_ops.core.vm_plan import (
     rollback_runbook,
     vzdump_runbook,
 )
-from chaton_ops.errors import ConnectError
+from chaton_ops.errors import ConnectError, ExitCode, UsageError
 from chaton_ops.ops.backup import BackupSettings, backup_runbook, run_backup
 from chaton_ops.ops.check import check_runbook, plan_check
 from chaton_ops.ops.deploy import prepare_deploy
 from chaton_ops.ops.deploy_run import PlaybookAction, deploy_runbook
+from chaton_ops.ops.drill_run import drill_runbook, run_drills
 from chaton_ops.ops.engine import apply_plan, load_plan, start_run
 from chaton_ops.ops.repository_run import repository_runbook, run_on_repositories
+from chaton_ops.ops.restore import measured_restore_speed
+from chaton_ops.ops.restore_run import RestoreRequest, describe_step, restore_runbook, run_restore_plan
 from tests.fakes import FakeTransport
 from tests.unit.core.test_backup import make_inventory
 from tests.unit.ops.test_backup_run import PASSWORD, FakeResticHost
@@ -250,3 +254,148 @@ def test_vm_vzdump_steps_share_a_lane_per_node_and_an_offline_node_is_refused_wi
     assert [[[s.key for s in lane] for lane in phase] for phase in runbook.phases()] == [[
         ["vm-vzdump:hutte/101@pve1", "vm-vzdump:hutte/102@pve1", "vm-vzdump:hutte/9000@pve1"],
         ["vm-vzdump:hutte/201@pve2"]]]
+
+
+# ------------------------------------------------------------------------------------ restore, drill
+def test_restore_runbook_is_one_step_on_the_restore_host_saying_what_it_restores():
+    from tests.unit.core.test_restore_plan import facts, snap, state
+
+    plan = plan_restore(facts())
+    runbook = restore_runbook(plan)
+
+    assert runbook.command == "restore"
+    assert [(s.key, s.action, s.title, s.host, s.lane, s.noop) for s in runbook.steps] == [
+        ("restore:mail@primary", "restore", "restore mail in place", "primary", "host:primary", None)]
+    assert runbook.steps[0].inputs == {"service": "mail", "mode": "in-place", "snapshot": "aaaaaaaa",
+                                       "repository": "main", "paths": ["/srv/mail"], "databases": [],
+                                       "bytes": 1000, "live": True}
+    assert describe_step(runbook.steps[0]) == "snapshot aaaaaaaa, 1 path"
+    assert Plan.from_dict(runbook.as_dict()) == runbook  # what the journal stores is what runs
+    inspect = restore_runbook(plan_restore(facts(mode="target", root="/tmp/insp", root_state=state("/tmp/insp"),
+                                                 root_is_empty=True, destinations=(), snapshot=snap("b"))))
+    (step,) = inspect.steps
+    assert step.title == "restore mail under /tmp/insp" and step.inputs["paths"] == ["/tmp/insp/srv/mail"]
+    assert step.inputs["live"] is False
+
+
+def drill_inventory() -> LoadedInventory:
+    inventory = make_inventory(
+        www={"host": "web", "data": ["/srv/www"], "repositories": ["offsite", "main"], "fallback": "mail"},
+        wiki={"host": "web", "data": ["/srv/wiki"], "repositories": ["main"]},
+        mail={"host": "mail", "data": ["/var/mail"], "repositories": ["main"]},
+    )
+    return LoadedInventory(inventory, Path("inventory.yml"), (Path("inventory.yml"),), positions=None)  # type: ignore[arg-type]
+
+
+def test_drill_steps_are_one_per_service_on_its_fallback_else_its_host_each_in_its_own_lane():
+    loaded = drill_inventory()
+
+    runbook = drill_runbook(loaded, ["www", "wiki", "mail"])
+
+    assert runbook.command == "drill"
+    assert [(s.key, s.host, s.target, s.lane, s.inputs["repository"]) for s in runbook.steps] == [
+        ("drill:www@mail", "mail", "www", "service:www", "offsite"),
+        ("drill:wiki@web", "web", "wiki", "service:wiki", "main"),
+        ("drill:mail@mail", "mail", "mail", "service:mail", "main")]
+    assert [len(phase) for phase in runbook.phases()] == [3]  # a lane each: a failed drill stops no other
+    assert [s.host for s in drill_runbook(loaded, ["www", "wiki"], on="web").steps] == ["web", "web"]
+    assert Plan.from_dict(runbook.as_dict()) == runbook
+    with pytest.raises(UsageError, match="unknown host: nosuch"):
+        drill_runbook(loaded, ["www"], on="nosuch")
+
+
+DRILL_PASSWORD = "drill-test-Pw7q"
+
+
+@pytest.fixture
+def local_drills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LoadedInventory:
+    """A repository on this machine with a snapshot of `www` only; `far` is a host that cannot be reached."""
+    import json
+    import os
+    import subprocess
+
+    monkeypatch.setenv("CHATON_TEST_DRILL_PW", DRILL_PASSWORD)
+    repo, www = tmp_path / "repo", tmp_path / "data" / "www"
+    env = {**os.environ, "RESTIC_PASSWORD": DRILL_PASSWORD}
+    subprocess.run(["restic", "-r", str(repo), "init"], env=env, check=True, capture_output=True)
+    www.mkdir(parents=True)
+    for index in range(3):
+        (www / f"page{index}.html").write_text(f"page {index}\n" * 100)
+    subprocess.run(["restic", "-r", str(repo), "backup", "--host", "localhost", "--tag", "chaton", "--tag",
+                    "service:www", str(www)], env=env, check=True, capture_output=True)
+    (tmp_path / "inventory.yml").write_text(json.dumps({
+        "version": 1,
+        "collective": {"name": "T", "domain": "t.example", "contact": "a@t.example"},
+        "secrets": {"pw": {"env": "CHATON_TEST_DRILL_PW"}},
+        "repositories": {"main": {"url": str(repo), "password": "pw"}},
+        "hosts": {"localhost": {"address": "localhost", "service_manager": "direct"},
+                  "far": {"address": "192.0.2.9", "service_manager": "direct"}},
+        "services": {"www": {"host": "localhost", "data": [str(www)]},
+                     "empty": {"host": "localhost", "data": [str(tmp_path / "data" / "empty")]},
+                     "faraway": {"host": "far", "data": ["/srv/faraway"]}},
+    }))
+    return load_inventory(tmp_path / "inventory.yml")
+
+
+def local_or_unreachable(host: str) -> LocalTransport:
+    if host != "localhost":
+        raise ConnectError(host, "cannot connect (test)")
+    return LocalTransport(host)
+
+
+def test_a_failing_drill_does_not_stop_the_others_and_the_run_fails_with_exit_1(local_drills, tmp_path: Path):
+    plan = drill_runbook(local_drills, ["empty", "faraway", "www"])
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        run_id = start_run(journal, plan, ["empty", "faraway", "www"])
+        drills = run_drills(local_drills, plan, local_or_unreachable, journal=journal, run_id=run_id)
+        rows = [(row.target, row.step, row.status) for row in journal.steps(run_id)]
+        run = journal.run(run_id)
+        speed = measured_restore_speed(journal, host="localhost")
+        assert load_plan(journal, run_id) == plan
+
+    assert [(r.service, r.status) for r in drills.results] == [("empty", "failed"), ("faraway", "failed"),
+                                                              ("www", "ok")]
+    empty, faraway, www = drills.results
+    assert "empty has no snapshot" in (empty.error or "") and not empty.unreachable
+    assert faraway.unreachable and faraway.error == "far: cannot connect (test)"
+    assert www.verified and www.files == 4 and www.bytes > 0
+    assert drills.run is not None and (drills.run.status, drills.exit_code) == ("failed", ExitCode.FAILED)
+    assert [r.status for r in drills.run.steps] == ["failed", "failed", "ok"]
+    assert run is not None and (run.status, run.exit_code) == ("failed", 1)
+    # the drills' own rows, as `status`, the break-glass runbook and failover read them; no engine rows
+    assert rows == [("empty", "drill result", "failed"), ("faraway", "drill result", "failed"),
+                    ("www", "drill", "ok"), ("www", "drill result", "ok")]
+    assert speed is not None and speed > 0
+    assert not list(Path("/var/tmp").glob("chaton-drill-www-*"))  # scratch removed
+
+
+def test_drills_that_all_fail_for_an_unreachable_host_exit_4(local_drills):
+    plan = drill_runbook(local_drills, ["faraway"])
+    drills = run_drills(local_drills, plan, local_or_unreachable, journal=None, run_id=None)
+    assert drills.run is not None and (drills.run.status, drills.exit_code) == ("failed", ExitCode.UNREACHABLE)
+
+
+def test_a_restore_is_journaled_with_the_runbook_that_ran_and_its_own_rows(local_drills, tmp_path: Path):
+    target = tmp_path / "inspect"
+    request = RestoreRequest("www", target=str(target))
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        done = run_restore_plan(local_drills, request, LocalTransport, journal=journal)
+        assert done.run is not None and done.report is not None
+        rows = [(row.step, row.status, row.key) for row in journal.steps(done.run.run_id)]
+        run = journal.run(done.run.run_id)
+        assert load_plan(journal, done.run.run_id) == done.planned.runbook
+
+    assert [s.key for s in done.planned.runbook.steps] == ["restore:www@localhost"]
+    assert done.run.status == "ok" and run is not None and (run.command, run.status, run.exit_code) == (
+        "restore", "ok", 0)
+    assert run.args == ["www", "--snapshot", "latest", "--target", str(target)]
+    assert rows == [("plan", "ok", None), ("space", "ok", None), ("restore", "ok", None)]
+    assert done.report.verified and (target / str(tmp_path / "data" / "www").lstrip("/") / "page0.html").exists()
+
+
+def test_a_restore_dry_run_returns_the_runbook_and_journals_nothing(local_drills, tmp_path: Path):
+    done = run_restore_plan(local_drills, RestoreRequest("www", target=str(tmp_path / "x"), dry_run=True),
+                            LocalTransport)
+    assert done.report is None and done.run is None
+    assert [s.key for s in done.planned.runbook.steps] == ["restore:www@localhost"]
+    assert not (tmp_path / "x").exists()
