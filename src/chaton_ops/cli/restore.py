@@ -134,6 +134,7 @@ def print_planned(planned: PlannedRestore) -> None:
     from chaton_ops.ops.restore_run import describe_step
 
     print_runbook(planned.runbook, "Runbook", detail=describe_step)
+    stdout().print()
     print_plan(planned.plan)
 
 
