@@ -48,10 +48,12 @@ def restore(
         if opts.json:
             print_json(planned_as_json(done.planned))
         else:
-            print_planned(done.planned)
+            print_planned(done.planned, "Runbook: restore (dry run)")
             stdout().print("dry run: nothing was changed", highlight=False)
     elif opts.json:
-        print_json(report_as_json(done.report))
+        from chaton_ops.cli.plan_view import runbook_json
+
+        print_json({**report_as_json(done.report), **runbook_json(done.run.summary() if done.run else None)})
     elif not opts.quiet:
         print_report(done.report)
 
@@ -61,7 +63,7 @@ def _confirm(planned: PlannedRestore, opts: Any) -> bool:
     from chaton_ops.cli.confirm import confirm
 
     if not opts.yes and sys.stdin.isatty():
-        print_planned(planned)
+        print_planned(planned, "Runbook: restore")
     plan = planned.plan
     confirm(opts, f"Replace the live data of {plan.service} on {plan.host} (the previous content is kept aside)")
     return True
@@ -128,21 +130,22 @@ def _snapshot_line(plan: RestorePlan) -> str:
             f"{_size(plan.total_bytes)}")
 
 
-def print_planned(planned: PlannedRestore) -> None:
+def print_planned(planned: PlannedRestore, title: str) -> None:
     """The runbook (the engine's plan that runs), then the restore's own plan."""
     from chaton_ops.cli.plan_view import print_plan as print_runbook
     from chaton_ops.ops.restore_run import describe_step
 
-    print_runbook(planned.runbook, "Runbook", detail=describe_step)
+    print_runbook(planned.runbook, title, detail=describe_step)
     stdout().print()
     print_plan(planned.plan)
 
 
 def planned_as_json(planned: PlannedRestore) -> dict[str, Any]:
-    """The restore plan's keys (as they always were) and the runbook's."""
+    """The restore plan's keys (as they always were) and the runbook's steps under `runbook_plan` (as the
+    vm commands: a restore's report has its own `plan`)."""
     from chaton_ops.cli.plan_view import plan_as_json as runbook_as_json
 
-    return {**plan_as_json(planned.plan), "runbook": runbook_as_json(planned.runbook)}
+    return {**plan_as_json(planned.plan), "runbook_plan": runbook_as_json(planned.runbook)}
 
 
 def print_plan(plan: RestorePlan) -> None:
@@ -257,15 +260,18 @@ def drill(
         from chaton_ops.cli.plan_view import plan_as_json, print_plan
 
         if opts.json:
-            print_json(plan_as_json(drills.plan))
+            print_json({"plan": plan_as_json(drills.plan)})
         else:
-            print_plan(drills.plan, "Drills", detail=lambda step: f"latest snapshot in {step.inputs['repository']}")
+            print_plan(drills.plan, "Runbook: drill (dry run)",
+                       detail=lambda step: f"latest snapshot in {step.inputs['repository']}")
             stdout().print("dry run: nothing was changed", highlight=False)
         return
     results, code = list(drills.results), drills.exit_code
     if opts.json:
+        from chaton_ops.cli.plan_view import runbook_json
+
         print_json({"drills": [r.detail() | {"status": r.status, "age_seconds": r.age_seconds} for r in results],
-                    "exit_code": int(code)})
+                    "exit_code": int(code), **runbook_json(drills.run.summary())})
     elif not opts.quiet or code:
         print_drills(results)
     for result in results:
