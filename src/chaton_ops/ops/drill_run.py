@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chaton_ops.core.loader import LoadedInventory
+from chaton_ops.core.locks import run_locks
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.core.selection import select_services
@@ -127,12 +128,14 @@ def drill_services(loaded: LoadedInventory, request: DrillRequest, *, on_event: 
     (unknown service or host, nothing chosen) before any host is touched."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.run_locks import FileLocks
 
     names = select_services(loaded.inventory, list(request.services), all_services=request.all_services)
     plan = drill_runbook(loaded, names, request.on)
     if request.dry_run:
         return Drills(plan)
-    with HostPool(loaded) as pool, Journal(default_journal_path()) as journal:
+    with HostPool(loaded) as pool, FileLocks().hold(run_locks(plan), wait_option=False), \
+            Journal(default_journal_path()) as journal:  # a drill locks nothing today (core/locks.py)
         run_id = start_run(journal, plan, [*names, *(["--on", request.on] if request.on else [])])
         return run_drills(loaded, plan, pool.transport, journal=journal, run_id=run_id, on_event=on_event)
 

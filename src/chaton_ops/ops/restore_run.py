@@ -10,11 +10,13 @@ failover's speed estimate reads), written by the action (`journals_parts`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.locks import run_locks
+from chaton_ops.core.ports import Locks, Transport
 from chaton_ops.core.restore import RestorePlan, RestoreRefused
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import ChatonError, ExitCode
@@ -101,7 +103,7 @@ def restore_runbook(plan: RestorePlan) -> Plan:
         inputs={"service": plan.service, "mode": plan.mode, "snapshot": snapshot.id if snapshot else None,
                 "repository": plan.repository, "paths": [p.destination for p in plan.paths],
                 "databases": [f"{d.engine}:{d.name}" for d in plan.databases], "bytes": plan.total_bytes,
-                "live": plan.live})
+                "live": plan.live, "in_place": plan.mode == "in-place" and plan.host == plan.home})
     return Plan("restore", (step,))
 
 
@@ -172,10 +174,11 @@ def plan_restore_run(loaded: LoadedInventory, request: RestoreRequest,
 
 def run_restore_plan(loaded: LoadedInventory, request: RestoreRequest, transports: Callable[[str], Transport], *,
                      journal: RestoreRunJournal | None = None, confirm: Confirm | None = None,
-                     on_event: EventSink | None = None) -> Restoration:
+                     on_event: EventSink | None = None, locks: Locks | None = None) -> Restoration:
     """Plan; refuse, or ask when live data is replaced (`confirm`; without it a live restore is refused);
-    then the runbook on the engine, journaled as one run. Raises the error that stopped the restore
-    after its run is journaled (the message says what is where)."""
+    then, holding the run's locks (core/locks.py: the service, for a restore in place on its host), the
+    runbook on the engine, journaled as one run. Raises the error that stopped the restore after its run
+    is journaled (the message says what is where)."""
     prepared, planned = plan_restore_run(loaded, request, transports)
     plan = prepared.plan
     if request.dry_run:
@@ -186,9 +189,10 @@ def run_restore_plan(loaded: LoadedInventory, request: RestoreRequest, transport
         raise ChatonError("not confirmed: nothing was changed")
     action = RestoreAction(loaded, prepared, transports, journal)
     run_journal = journal if journal is not None else NoJournal()
-    run_id = start_run(run_journal, planned.runbook, request.journal_args())
-    result = apply_plan(planned.runbook, {"restore": action}, run_journal, run_id, on_event=on_event,
-                        summarize=action.summarize)
+    with locks.hold(run_locks(planned.runbook), wait_option=False) if locks is not None else nullcontext():
+        run_id = start_run(run_journal, planned.runbook, request.journal_args())
+        result = apply_plan(planned.runbook, {"restore": action}, run_journal, run_id, on_event=on_event,
+                            summarize=action.summarize)
     if action.error is not None:
         raise action.error
     if action.report is None:  # a bug in the step: the engine journaled it as failed
@@ -214,6 +218,7 @@ def restore_service(loaded: LoadedInventory, request: RestoreRequest, *, confirm
     for a dry run). Raises UsageError for an unknown service or host before any host is touched."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.run_locks import FileLocks
 
     check_service_and_host(loaded, request.service, request.to)
     with HostPool(loaded) as pool:
@@ -222,4 +227,4 @@ def restore_service(loaded: LoadedInventory, request: RestoreRequest, *, confirm
             return run_restore_plan(loaded, request, pool.transport)
         with Journal(default_journal_path()) as journal:
             return run_restore_plan(loaded, request, pool.transport, journal=journal, confirm=confirm,
-                                    on_event=on_event)
+                                    on_event=on_event, locks=FileLocks())

@@ -10,9 +10,11 @@ import yaml
 
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
+from chaton_ops.adapters.run_locks import FileLocks
 from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.inventory import Vzdump
 from chaton_ops.core.loader import LoadedInventory, load_inventory
+from chaton_ops.core.locks import run_locks
 from chaton_ops.core.proxmox import (
     Guest,
     GuestRef,
@@ -31,7 +33,7 @@ from chaton_ops.core.vm_plan import (
     rollback_runbook,
     vzdump_runbook,
 )
-from chaton_ops.errors import ConnectError, ExitCode, UsageError
+from chaton_ops.errors import ConnectError, ExitCode, LockError, UsageError
 from chaton_ops.ops.backup import BackupSettings, backup_runbook, run_backup
 from chaton_ops.ops.check import check_runbook, plan_check
 from chaton_ops.ops.deploy import prepare_deploy
@@ -268,7 +270,7 @@ def test_restore_runbook_is_one_step_on_the_restore_host_saying_what_it_restores
         ("restore:mail@primary", "restore", "restore mail in place", "primary", "host:primary", None)]
     assert runbook.steps[0].inputs == {"service": "mail", "mode": "in-place", "snapshot": "aaaaaaaa",
                                        "repository": "main", "paths": ["/srv/mail"], "databases": [],
-                                       "bytes": 1000, "live": True}
+                                       "bytes": 1000, "live": True, "in_place": True}
     assert describe_step(runbook.steps[0]) == "snapshot aaaaaaaa, 1 path"
     assert Plan.from_dict(runbook.as_dict()) == runbook  # what the journal stores is what runs
     inspect = restore_runbook(plan_restore(facts(mode="target", root="/tmp/insp", root_state=state("/tmp/insp"),
@@ -276,6 +278,12 @@ def test_restore_runbook_is_one_step_on_the_restore_host_saying_what_it_restores
     (step,) = inspect.steps
     assert step.title == "restore mail under /tmp/insp" and step.inputs["paths"] == ["/tmp/insp/srv/mail"]
     assert step.inputs["live"] is False
+    # the one lock policy: a restore in place on the service's host holds the service, no other restore does
+    assert run_locks(runbook) == ("service:mail",)
+    assert run_locks(restore_runbook(plan_restore(facts(destinations=(state("/srv/mail", exists=False),))))) == (
+        "service:mail",)  # nothing live yet, but the service's own paths all the same
+    assert run_locks(restore_runbook(plan_restore(facts(host="vps")))) == ()
+    assert run_locks(inspect) == ()
 
 
 def drill_inventory() -> LoadedInventory:
@@ -302,6 +310,7 @@ def test_drill_steps_are_one_per_service_on_its_fallback_else_its_host_each_in_i
     assert Plan.from_dict(runbook.as_dict()) == runbook
     with pytest.raises(UsageError, match="unknown host: nosuch"):
         drill_runbook(loaded, ["www"], on="nosuch")
+    assert run_locks(runbook) == ()  # scratch folders and databases of its own
 
 
 DRILL_PASSWORD = "drill-test-Pw7q"
@@ -399,3 +408,17 @@ def test_a_restore_dry_run_returns_the_runbook_and_journals_nothing(local_drills
     assert done.report is None and done.run is None
     assert [s.key for s in done.planned.runbook.steps] == ["restore:www@localhost"]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_restore_in_place_of_a_service_another_run_holds_is_refused_before_anything(local_drills, tmp_path: Path):
+    locks = FileLocks(tmp_path / "locks")
+    request = RestoreRequest("www")
+    with Journal(tmp_path / "journal.sqlite3") as journal, locks.hold(["service:www"]):
+        with pytest.raises(LockError, match="service:www|www"):
+            run_restore_plan(local_drills, request, LocalTransport, journal=journal, confirm=lambda planned: True,
+                             locks=locks)
+        assert journal.runs(command="restore") == []  # a refused run leaves no run behind
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        done = run_restore_plan(local_drills, request, LocalTransport, journal=journal, confirm=lambda planned: True,
+                                locks=locks)
+    assert done.run is not None and done.run.status == "ok" and done.report is not None and done.report.swaps
