@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from chaton_ops.cli.context import global_options as options
+from chaton_ops.cli.context import global_options
 from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def restore(
     """
     from chaton_ops.ops.restore_run import RestoreRequest, restore_service
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     request = RestoreRequest(service, snapshot, to, target, repository, dry_run=opts.dry_run)
     with _RestoreProgress(opts, service) as progress:
         done = restore_service(opts.load(), request, confirm=lambda planned: _confirm(planned, opts),
@@ -252,7 +252,7 @@ def drill(
     measured, scratch removed, result journaled. Exit 1 when a drill fails."""
     from chaton_ops.ops.drill_run import DrillRequest, drill_services
 
-    opts = options(ctx)
+    opts = global_options(ctx)
     request = DrillRequest(tuple(services or ()), all_services, on, dry_run=opts.dry_run)
     with _DrillProgress(opts) as progress:
         drills = drill_services(opts.load(), request, on_event=progress)
