@@ -133,13 +133,13 @@ class _Bench:
         return self.lab.ssh_argv(host, f"RESTIC_PASSWORD_FILE={self.lab.host_restic_password_file} {shlex.join(argv)}")
 
     def restic_backup(self, repository: str, host: str, service: str) -> list[str]:
-        from chaton_ops.adapters.restic import build_backup_argv
+        from chaton_ops.core.restic import build_backup_argv
 
         return build_backup_argv("restic", self.url(repository), paths=["/srv/bench"], host=host,
                                  tags=["chaton", f"service:{service}", "tenant:lab"])
 
     def restic_forget(self, repository: str, service: str) -> list[str]:
-        from chaton_ops.adapters.restic import build_forget_argv
+        from chaton_ops.core.restic import build_forget_argv
 
         return build_forget_argv("restic", self.url(repository), tags=[f"service:{service}"],
                                  keep_flags=["--keep-last", "3", "--keep-daily", "7", "--keep-weekly", "5",

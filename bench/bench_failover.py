@@ -111,7 +111,7 @@ class _Bench:
         time.sleep(2)
 
     def bare_commands(self, snapshots: dict[str, str]) -> list[tuple[str, str]]:
-        from chaton_ops.adapters.restic import build_restore_argv, parse_version
+        from chaton_ops.core.restic import build_restore_argv, parse_version
 
         version = parse_version(self.lab.ssh("vps", f"{self.vps_restic} version", check=True).stdout)
         commands = []

@@ -65,7 +65,7 @@ def run() -> dict[str, Any]:
 def _measure(lab: Any, work: Path) -> dict[str, Any]:
     from tests.lab.lab import NEW_RESTIC
 
-    from chaton_ops.adapters.restic import build_restore_argv
+    from chaton_ops.core.restic import build_restore_argv
 
     env = {**os.environ, "CHATON_JOURNAL": str(work / "journal.sqlite3")}
     repository = f"sftp:root@{lab.address('backup')}:/srv/restic/bench-{uuid.uuid4().hex[:8]}"

@@ -44,30 +44,24 @@ CLI_ADAPTER_DEBT: dict[str, frozenset[str]] = {
 
 # ops module → adapters it still imports. Shrink this list; never grow it.
 OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
-    "ops.backup": frozenset({"restic", "restic_output", "secrets"}),
+    "ops.backup": frozenset({"secrets"}),
     "ops.breakglass": frozenset({"journal"}),
-    "ops.check": frozenset({"restic", "secrets"}),
+    "ops.check": frozenset({"secrets"}),
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
-    "ops.failover.context": frozenset({"restic"}),
-    "ops.failover.restore": frozenset({"restic_output"}),
     "ops.history": frozenset({"journal"}),
     "ops.inventory_check": frozenset({"systemd"}),
     "ops.notify": frozenset({"secrets"}),
     "ops.placement": frozenset({"journal"}),
-    "ops.prune": frozenset({"restic", "restic_output", "secrets"}),
-    "ops.repository": frozenset({"restic", "restic_output"}),
-    "ops.restore": frozenset({"restic", "restic_output", "secrets"}),
-    "ops.restore_db": frozenset({"restic"}),
-    "ops.restore_facts": frozenset({"restic", "restic_output"}),
-    "ops.restore_steps": frozenset({"restic", "restic_output"}),
+    "ops.prune": frozenset({"secrets"}),
+    "ops.restore": frozenset({"secrets"}),
     "ops.schedule": frozenset({"atomic", "journal", "run_state"}),
-    "ops.snapshots": frozenset({"restic", "restic_output", "secrets"}),
+    "ops.snapshots": frozenset({"secrets"}),
     "ops.status_alerts": frozenset({"secrets"}),
     "ops.status_sources": frozenset({"journal"}),
-    "ops.tenant_remove": frozenset({"restic", "secrets"}),
-    "ops.tenants": frozenset({"restic", "restic_output", "secrets"}),
+    "ops.tenant_remove": frozenset({"secrets"}),
+    "ops.tenants": frozenset({"secrets"}),
 }
 
 

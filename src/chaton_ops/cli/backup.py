@@ -111,8 +111,8 @@ class BackupProgress:
 
 
 def _print_plan(plan, as_json: bool) -> None:
-    from chaton_ops.adapters.restic import build_backup_argv
     from chaton_ops.core.database import dump_filename
+    from chaton_ops.core.restic import build_backup_argv
 
     rows = []
     for target in plan.targets:

@@ -198,7 +198,7 @@ class RestorePlan(Model):
 
 # ------------------------------------------------------------------------------- choosing snapshots
 def to_info(snapshot: object) -> SnapshotInfo:
-    """A parsed restic snapshot (adapters.restic_output.Snapshot, or anything alike) as SnapshotInfo."""
+    """A parsed restic snapshot (core.restic_output.Snapshot, or anything alike) as SnapshotInfo."""
     return SnapshotInfo(id=snapshot.id, short_id=snapshot.short_id, time=snapshot.time,  # type: ignore[attr-defined]
                         hostname=snapshot.hostname, paths=tuple(snapshot.paths),  # type: ignore[attr-defined]
                         tags=tuple(snapshot.tags))  # type: ignore[attr-defined]

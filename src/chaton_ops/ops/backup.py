@@ -17,27 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chaton_ops.adapters.restic import (
-    Feature,
-    ResticError,
-    ResticRun,
-    VersionCache,
-    build_backup_argv,
-    build_dump_pipeline_argv,
-    build_forget_argv,
-    build_forget_ids_argv,
-    build_stdin_backup_argv,
-    parse_pipe_status,
-    run_restic,
-    run_restic_waiting_for_lock,
-    supports,
-)
-from chaton_ops.adapters.restic_output import (
-    parse_backup_errors,
-    parse_backup_summary,
-    parse_forget,
-    parse_lock_message,
-)
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup_plan import BackupPlan, BackupTarget, RetentionGroup
 from chaton_ops.core.database import dump_command, dump_filename
@@ -47,6 +26,24 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import RunJournal, StepNotes, Transport
 from chaton_ops.core.report import RunReport, TargetResult
+from chaton_ops.core.restic import (
+    Feature,
+    ResticError,
+    ResticRun,
+    build_backup_argv,
+    build_dump_pipeline_argv,
+    build_forget_argv,
+    build_forget_ids_argv,
+    build_stdin_backup_argv,
+    parse_pipe_status,
+    supports,
+)
+from chaton_ops.core.restic_output import (
+    parse_backup_errors,
+    parse_backup_summary,
+    parse_forget,
+    parse_lock_message,
+)
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.core.selection import database_tag
 from chaton_ops.errors import ChatonError, ConnectError, ExitCode
@@ -68,6 +65,7 @@ from chaton_ops.ops.repository import (
     initialise_repository,
     remove_stale_locks,
 )
+from chaton_ops.ops.restic_calls import VersionCache, run_restic, run_restic_waiting_for_lock
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from chaton_ops.adapters.restic import build_check_argv, parse_read_data_subset, run_restic_waiting_for_lock
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.free_space import FreeSpace, space_problem
 from chaton_ops.core.freshness import Freshness, evaluate_freshness
@@ -14,6 +13,7 @@ from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.restic import build_check_argv, parse_read_data_subset
 from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import (
@@ -29,6 +29,7 @@ from chaton_ops.errors import (
 from chaton_ops.ops.engine import GO, NoJournal, RunState, StepOutput, StepResult, apply_plan
 from chaton_ops.ops.engine import Verdict as EngineVerdict
 from chaton_ops.ops.repository import access_host, measure_repository_space
+from chaton_ops.ops.restic_calls import run_restic_waiting_for_lock
 from chaton_ops.ops.snapshots import list_repository_snapshots
 
 CHECK_TIMEOUT = 24 * 3600.0

@@ -15,16 +15,11 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chaton_ops.adapters.restic import (
-    VersionCache,
-    build_prune_argv,
-    parse_max_unused,
-    run_restic_waiting_for_lock,
-)
-from chaton_ops.adapters.restic_output import parse_lock_message, parse_prune
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.restic import build_prune_argv, parse_max_unused
+from chaton_ops.core.restic_output import parse_lock_message, parse_prune
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.errors import UsageError
 from chaton_ops.ops.engine import (
@@ -38,6 +33,7 @@ from chaton_ops.ops.engine import (
     start_run,
 )
 from chaton_ops.ops.repository import access_host, measure_repository_space
+from chaton_ops.ops.restic_calls import VersionCache, run_restic_waiting_for_lock
 
 PRUNE_TIMEOUT = 24 * 3600.0
 PRUNE_LOCK_WAIT = 600.0  # a backup or check holding restic's lock: prune waits for it, then gives up

@@ -12,22 +12,22 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from chaton_ops.adapters.restic import (
-    ResticRun,
-    Version,
-    build_init_argv,
-    build_list_locks_argv,
-    build_unlock_argv,
-    run_restic,
-)
-from chaton_ops.adapters.restic_output import parse_lock_ids
 from chaton_ops.core.backup_plan import BackupTarget
 from chaton_ops.core.free_space import FreeSpace, parse_df_posix, parse_sftp_df
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
 from chaton_ops.core.repository_location import locate_repository, repository_host
+from chaton_ops.core.restic import (
+    ResticRun,
+    Version,
+    build_init_argv,
+    build_list_locks_argv,
+    build_unlock_argv,
+)
+from chaton_ops.core.restic_output import parse_lock_ids
 from chaton_ops.errors import ChatonError, UsageError
+from chaton_ops.ops.restic_calls import run_restic
 
 SPACE_TIMEOUT = 30.0
 

@@ -39,8 +39,9 @@ def repository_runbook(verb: str, targets: Sequence[tuple[str, str]]) -> Plan:
 
 def initialise(dry_run: bool) -> ActOn:
     """`restic init` where the repository does not exist yet (in a dry run: the argv it would run)."""
-    from chaton_ops.adapters.restic import VersionCache, build_init_argv
+    from chaton_ops.core.restic import build_init_argv
     from chaton_ops.ops.repository import initialise_repository
+    from chaton_ops.ops.restic_calls import VersionCache
 
     versions = VersionCache()
 
@@ -56,7 +57,7 @@ def initialise(dry_run: bool) -> ActOn:
 
 def unlock(dry_run: bool, *, remove_all: bool) -> ActOn:
     """Remove stale restic locks (every lock with `remove_all`), counting those removed and remaining."""
-    from chaton_ops.adapters.restic import build_unlock_argv
+    from chaton_ops.core.restic import build_unlock_argv
     from chaton_ops.ops.repository import list_locks, remove_stale_locks
 
     def act_on(target: RepositoryAccess) -> dict[str, Any]:

@@ -12,14 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaton_ops.adapters.restic import run_restic
-from chaton_ops.adapters.restic_output import SnapshotListing
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.restic_output import SnapshotListing
 from chaton_ops.core.restore import RestorePlan, RestoreRefused, plan_restore
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
 from chaton_ops.ops.deploy import DeployReport, PreparedDeploy, prepare_deploy, run_playbook
+from chaton_ops.ops.restic_calls import run_restic
 from chaton_ops.ops.restore_db import DatabaseLoaded, database_of, load_database
 from chaton_ops.ops.restore_facts import (  # noqa: F401 - gather_restore_facts and current_host, for failover
     LIST_TIMEOUT,
@@ -141,7 +141,7 @@ def restore_data(transport: Transport, plan: RestorePlan, listing: SnapshotListi
     of each path there. Journaled per restic call with snapshot, bytes, files, duration, MB/s, verified."""
     if plan.snapshot is None or listing is None:
         return
-    from chaton_ops.adapters.restic import parse_version
+    from chaton_ops.core.restic import parse_version
 
     version = parse_version(f"restic {plan.restic_version}")
     for call in restore_calls(plan):
@@ -267,7 +267,7 @@ def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transp
 def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps,
                  progress: Progress | None) -> list[str]:
     """--target: each database dump written as a file under the folder (for inspection, nothing loaded)."""
-    from chaton_ops.adapters.restic import build_restore_argv, parse_version
+    from chaton_ops.core.restic import build_restore_argv, parse_version
 
     plan = prepared.plan
     version = parse_version(f"restic {plan.restic_version}")

@@ -12,15 +12,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chaton_ops.adapters.restic import (
-    ResticRun,
-    build_dump_argv,
-    build_load_pipeline_argv,
-    classify,
-    parse_pipe_status,
-    run_restic,
-    strip_pipe_status,
-)
 from chaton_ops.core.database import (
     create_argv,
     drop_argv,
@@ -38,8 +29,17 @@ from chaton_ops.core.database import (
 )
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.ports import Transport
+from chaton_ops.core.restic import (
+    ResticRun,
+    build_dump_argv,
+    build_load_pipeline_argv,
+    classify,
+    parse_pipe_status,
+    strip_pipe_status,
+)
 from chaton_ops.core.restore import DatabaseRestore, RestoreRefused
 from chaton_ops.errors import ChatonError, CommandFailed
+from chaton_ops.ops.restic_calls import run_restic
 from chaton_ops.ops.restore_steps import RestoreFailed
 
 LOAD_TIMEOUT = 48 * 3600.0

@@ -14,19 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from chaton_ops.adapters.restic import (
-    ResticError,
-    ResticRun,
-    build_ls_argv,
-    build_snapshots_argv,
-    detect_version,
-    format_version,
-    run_restic,
-)
-from chaton_ops.adapters.restic_output import SnapshotListing, parse_ls, parse_snapshots
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
+from chaton_ops.core.restic import ResticError, ResticRun, build_ls_argv, build_snapshots_argv, format_version
+from chaton_ops.core.restic_output import SnapshotListing, parse_ls, parse_snapshots
 from chaton_ops.core.restore import (
     DestinationState,
     RestoreFacts,
@@ -40,6 +32,7 @@ from chaton_ops.core.restore import (
 from chaton_ops.core.selection import service_tag
 from chaton_ops.errors import ChatonError, ConnectError, UsageError
 from chaton_ops.ops.deploy import prepare_deploy
+from chaton_ops.ops.restic_calls import detect_version, run_restic
 from chaton_ops.ops.restore_db import existing_databases
 from chaton_ops.ops.restore_steps import RestoreFailed
 

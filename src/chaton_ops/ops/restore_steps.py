@@ -14,21 +14,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chaton_ops.adapters.restic import (
-    Version,
-    build_restore_argv,
-    run_restic,
-)
-from chaton_ops.adapters.restic_output import (
+from chaton_ops.core.ports import Transport
+from chaton_ops.core.restic import Version, build_restore_argv
+from chaton_ops.core.restic_output import (
     ListedNode,
     RestoreProgress,
     parse_restore_status,
     parse_restore_summary,
 )
-from chaton_ops.core.ports import Transport
 from chaton_ops.core.restore import PathRestore, RestorePlan, RestoreRefused, SpaceNeed
 from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError, CommandFailed
+from chaton_ops.ops.restic_calls import run_restic
 
 RESTORE_TIMEOUT = 48 * 3600.0
 SHORT_TIMEOUT = 120.0

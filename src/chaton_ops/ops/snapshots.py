@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chaton_ops.adapters.restic import build_snapshots_argv, run_restic
-from chaton_ops.adapters.restic_output import Snapshot, parse_snapshots
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
+from chaton_ops.core.restic import build_snapshots_argv
+from chaton_ops.core.restic_output import Snapshot, parse_snapshots
 from chaton_ops.core.selection import CHATON_TAG, service_tag
 from chaton_ops.errors import UsageError
 from chaton_ops.ops.repository import access_host
+from chaton_ops.ops.restic_calls import run_restic
 
 SNAPSHOTS_TIMEOUT = 600.0
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaton_ops.adapters.restic import build_forget_ids_argv, run_restic_waiting_for_lock
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.database import drop_argv, list_databases_argv, parse_database_names
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.restic import build_forget_ids_argv
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.core.tenants import (
     check_tenant,
@@ -43,6 +43,7 @@ from chaton_ops.ops.engine import (
     apply_plan,
     start_run,
 )
+from chaton_ops.ops.restic_calls import run_restic_waiting_for_lock
 from chaton_ops.ops.restore_facts import current_host
 from chaton_ops.ops.snapshots import list_repository_snapshots
 

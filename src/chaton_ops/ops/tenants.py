@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from chaton_ops import __version__
-from chaton_ops.adapters.restic import build_dump_argv, run_restic
-from chaton_ops.adapters.restic_output import RestoreSize, Snapshot, parse_stats
 from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.database import dump_filename
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Transport
+from chaton_ops.core.restic import build_dump_argv
+from chaton_ops.core.restic_output import RestoreSize, Snapshot, parse_stats
 from chaton_ops.core.tenants import (
     Inactivity,
     ServiceSnapshots,
@@ -40,6 +40,7 @@ from chaton_ops.core.tenants import (
 )
 from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError, UsageError
+from chaton_ops.ops.restic_calls import run_restic
 from chaton_ops.ops.restore_facts import current_host
 from chaton_ops.ops.snapshots import list_repository_snapshots
 
@@ -229,7 +230,7 @@ def _stream_to(transport: Transport, argv: list[str], password: str, write: Call
         raise ChatonError(f"{transport.host}: this transport cannot stream {what}")
     result = streaming(argv, write, secret_env={"RESTIC_PASSWORD": password}, timeout=DUMP_TIMEOUT, check=False,
                        keep_output=False)
-    from chaton_ops.adapters.restic import ResticRun, classify
+    from chaton_ops.core.restic import ResticRun, classify
 
     run = ResticRun(result, classify(result.returncode, result.stderr))
     if not run.succeeded:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chaton_ops.adapters.restic import (
+from chaton_ops.core.restic import (
     Feature,
     build_backup_argv,
     build_dump_pipeline_argv,
@@ -24,7 +24,7 @@ from chaton_ops.adapters.restic import (
     parse_version,
     supports,
 )
-from chaton_ops.adapters.restic_output import (
+from chaton_ops.core.restic_output import (
     parse_backup_errors,
     parse_backup_summary,
     parse_forget,
@@ -240,7 +240,7 @@ def test_the_subset_forms_agree_with_the_installed_restic(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("version", ["0.14", "0.18"])
 def test_prune_reports_what_it_removed_and_what_stays_unused(version):
-    from chaton_ops.adapters.restic_output import parse_prune
+    from chaton_ops.core.restic_output import parse_prune
 
     text = (Path(__file__).parent / "restic_samples" / f"v{version}-prune.txt").read_text()
 
@@ -255,7 +255,7 @@ def test_prune_reports_what_it_removed_and_what_stays_unused(version):
                                        ("unlimited", True), ("101%", False), ("-1", False), ("5 %", False),
                                        ("lots", False), ("1e9", False)])
 def test_max_unused_takes_the_forms_restic_takes(limit, ok):
-    from chaton_ops.adapters.restic import build_prune_argv, parse_max_unused
+    from chaton_ops.core.restic import build_prune_argv, parse_max_unused
 
     if ok:
         assert parse_max_unused(limit) == limit

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chaton_ops.adapters.restic import (
+from chaton_ops.core.ports import CommandResult
+from chaton_ops.core.restic import (
     FEATURE_MIN_VERSION,
     Feature,
     ResticRun,
@@ -18,14 +19,13 @@ from chaton_ops.adapters.restic import (
     classify,
     parse_pipe_status,
 )
-from chaton_ops.adapters.restic_output import (
+from chaton_ops.core.restic_output import (
     go_mode_to_unix,
     parse_ls,
     parse_restore_status,
     parse_restore_summary,
     parse_stats,
 )
-from chaton_ops.core.ports import CommandResult
 
 SAMPLES = Path(__file__).parent / "restic_samples"
 URL = "sftp:root@10.77.0.4:/srv/restic/main"

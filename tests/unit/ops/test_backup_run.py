@@ -157,7 +157,7 @@ class CheckRunningElsewhere(FakeResticHost):
 
 
 def test_retention_waits_for_a_check_holding_restic_s_lock_on_restic_0_14(monkeypatch) -> None:
-    monkeypatch.setattr("chaton_ops.adapters.restic.LOCK_RETRY_FIRST_PAUSE", 0.01)
+    monkeypatch.setattr("chaton_ops.ops.restic_calls.LOCK_RETRY_FIRST_PAUSE", 0.01)
     host = CheckRunningElsewhere("web", {MAIN}, locked_tries=3)
 
     report = run({"web": host}, ["www"])
@@ -178,7 +178,7 @@ def test_retention_waits_with_retry_lock_where_restic_has_it() -> None:
 
 
 def test_a_lock_held_past_the_wait_postpones_retention_and_the_backup_stays_a_success(monkeypatch) -> None:
-    monkeypatch.setattr("chaton_ops.adapters.restic.LOCK_RETRY_FIRST_PAUSE", 0.01)
+    monkeypatch.setattr("chaton_ops.ops.restic_calls.LOCK_RETRY_FIRST_PAUSE", 0.01)
     host = CheckRunningElsewhere("web", {MAIN}, locked_tries=10_000)
     plan = plan_backup(INVENTORY, ["www"])
 
@@ -194,7 +194,7 @@ def test_a_lock_held_past_the_wait_postpones_retention_and_the_backup_stays_a_su
 
 
 def test_a_backup_waits_for_restic_s_lock_only_when_asked(monkeypatch) -> None:
-    monkeypatch.setattr("chaton_ops.adapters.restic.LOCK_RETRY_FIRST_PAUSE", 0.01)
+    monkeypatch.setattr("chaton_ops.ops.restic_calls.LOCK_RETRY_FIRST_PAUSE", 0.01)
 
     class LockedForBackup(CheckRunningElsewhere):
         def run(self, argv, **kwargs):  # type: ignore[no-untyped-def, override]

@@ -13,8 +13,8 @@ import pytest
 
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
-from chaton_ops.adapters.restic_output import ListedNode
 from chaton_ops.core.loader import load_inventory
+from chaton_ops.core.restic_output import ListedNode
 from chaton_ops.errors import ChatonError, UsageError
 from chaton_ops.ops.restore import (
     measured_restore_speed,

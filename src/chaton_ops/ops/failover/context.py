@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaton_ops.adapters.restic import VersionCache
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Dns, FailoverJournal, Locks, Probes, Transport
 from chaton_ops.errors import UsageError
 from chaton_ops.ops.engine import NoLocks
+from chaton_ops.ops.restic_calls import VersionCache
 
 # how long a restore prepared by the preflight stays good for its step (the step re-checks space,
 # and the swap re-checks what is at the path, just before they act)

@@ -14,10 +14,10 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from chaton_ops.adapters.restic_output import RestoreProgress
 from chaton_ops.core.database import derived_name, drop_argv
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.playbook_plan import PREVIOUS_SUFFIX, service_commands
+from chaton_ops.core.restic_output import RestoreProgress
 from chaton_ops.core.runbook import PlannedStep
 from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError
