@@ -4,7 +4,8 @@
   ran and what was put on it, and counts how many of its kind run at once;
 - `FakeProbes`: HTTP, SMTP and TCP probes answering as told, recording each call;
 - `FakeNotifier`: pings and messages recorded, destinations that fail as told;
-- `FakeLastStatuses`, `FakeAlertStore`: the memories kept between runs, in a dict and a variable.
+- `FakeLastStatuses`, `FakeAlertStore`: the memories kept between runs, in a dict and a variable;
+- `FakeSecrets`: the Secrets port over a dict, recording which names were asked.
 
 A fake is used only where the real part cannot run in a unit test; the lab tests use the real ones.
 """
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 
 from chaton_ops.core.alerting import AlertState
 from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
+from chaton_ops.core.masking import SecretValue
 from chaton_ops.core.ports import CommandResult
 from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
-from chaton_ops.errors import PathError
+from chaton_ops.errors import PathError, SecretError
 
 
 class FakeTransport:
@@ -204,3 +206,19 @@ class FakeAlertStore:
         self.writes += 1
         self.writes_outside_lock += 0 if self.held else 1
         self.state = state
+
+
+class FakeSecrets:
+    """The Secrets port: values from a dict, as SecretValues (so they are registered for masking like the
+    real ones); an unknown name raises SecretError as the inventory's resolver does. `asked` keeps the
+    names in the order they were resolved."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = dict(values)
+        self.asked: list[str] = []
+
+    def resolve(self, name: str) -> SecretValue:
+        self.asked.append(name)
+        if name not in self.values:
+            raise SecretError(f"secret '{name}' is not defined in the inventory")
+        return SecretValue(name, self.values[name])

@@ -1,6 +1,8 @@
-"""Resolving secret references (env, file, command), only when a command needs them.
+"""The Secrets port of core/ports.py: secret references (env, file, command) resolved only when a
+step needs them.
 
-Revealed values are registered for masking, so they never reach logs, errors or the journal.
+Revealed values are SecretValues (core/masking.py), registered for masking, so they never reach
+logs, errors or the journal. Composition roots build `InventorySecrets(loaded)` and hand it down.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from chaton_ops.core.inventory import SecretRef
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.masking import register_secret
+from chaton_ops.core.masking import SecretValue
 from chaton_ops.core.yaml_source import read_regular_file
 from chaton_ops.errors import SecretError
 
@@ -24,23 +26,14 @@ COMMAND_TIMEOUT = 30
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
-class SecretValue:
-    """A revealed secret. Its repr and str never show the value; call `reveal()` where it is used."""
+class InventorySecrets:
+    """The secrets an inventory declares, each read from its reference when asked (implements Secrets)."""
 
-    __slots__ = ("_value", "name")
+    def __init__(self, loaded: LoadedInventory) -> None:
+        self.loaded = loaded
 
-    def __init__(self, name: str, value: str) -> None:
-        self.name = name
-        self._value = value
-        register_secret(value)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"SecretValue({self.name!r}, ******)"
-
-    __str__ = __repr__
+    def resolve(self, name: str) -> SecretValue:
+        return resolve_secret(self.loaded, name)
 
 
 def resolve_secret(loaded: LoadedInventory, name: str) -> SecretValue:

@@ -21,13 +21,13 @@ def snapshots(
 ) -> None:
     """List the snapshots chaton made, per repository."""
     from chaton_ops.core.units import format_bytes
-    from chaton_ops.ops.compose import on_hosts
+    from chaton_ops.ops.compose import inventory_secrets, on_hosts
     from chaton_ops.ops.snapshots import list_snapshots
 
     opts = global_options(ctx)
     loaded = opts.load()
-    listed = on_hosts(loaded, lambda transports: list_snapshots(loaded, transports, service=service,
-                                                                repository=repository, via=via))
+    listed = on_hosts(loaded, lambda transports: list_snapshots(loaded, transports, secrets=inventory_secrets(loaded),
+                                                                service=service, repository=repository, via=via))
     if opts.json:
         print_json([{"repository": r.repository, "via": r.host, "snapshots": [
             {"id": s.id, "short_id": s.short_id, "time": s.time.isoformat(), "host": s.hostname,

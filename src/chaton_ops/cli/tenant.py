@@ -29,9 +29,10 @@ def list_tenants(
     if no_sizes:
         rows = list_rows(loaded, None)
     else:
-        from chaton_ops.ops.compose import on_hosts
+        from chaton_ops.ops.compose import inventory_secrets, on_hosts
 
-        rows = on_hosts(loaded, lambda transports: list_rows(loaded, transports, jobs=loaded.inventory.defaults.jobs))
+        rows = on_hosts(loaded, lambda transports: list_rows(loaded, transports, secrets=inventory_secrets(loaded),
+                                                             jobs=loaded.inventory.defaults.jobs))
     limit = loaded.inventory.defaults.inactive_after
     if opts.json:
         print_json({"inactive_after_days": limit, "tenants": [
@@ -64,7 +65,7 @@ def export(
     and a manifest: what a member takes with them. Nothing is changed anywhere. Exit 0 written, 1 failed."""
     from chaton_ops.core.tenants import check_tenant
     from chaton_ops.core.units import format_bytes
-    from chaton_ops.ops.compose import on_hosts
+    from chaton_ops.ops.compose import inventory_secrets, on_hosts
     from chaton_ops.ops.tenants import export_tenant
 
     opts = global_options(ctx)
@@ -72,7 +73,8 @@ def export(
     check_tenant(loaded.inventory, tenant)
     show = not opts.quiet and not opts.json and stderr().is_terminal
     progress = (lambda text: stderr().print(f"… {escape(text)}", highlight=False)) if show else None
-    report = on_hosts(loaded, lambda transports: export_tenant(loaded, tenant, transports, to, progress=progress))
+    report = on_hosts(loaded, lambda transports: export_tenant(loaded, tenant, transports, to,
+                                                               secrets=inventory_secrets(loaded), progress=progress))
     if opts.json:
         print_json({"tenant": tenant, "archive": str(to), "files": report.files, "bytes": report.bytes,
                     "services": [{"service": s.service, "host": s.host, "repository": s.repository,

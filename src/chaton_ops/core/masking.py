@@ -31,3 +31,24 @@ def mask_text(text: str) -> str:
 
 def mask_argv(argv: list[str] | tuple[str, ...]) -> list[str]:
     return [mask_text(arg) for arg in argv]
+
+
+class SecretValue:
+    """A revealed secret (what the Secrets port of core/ports.py returns). Its repr and str never show
+    the value, and the value is registered for masking as soon as it exists; call `reveal()` where it
+    is used (a transport's `secret_env`, a notifier's URL), never to print or journal it."""
+
+    __slots__ = ("_value", "name")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self._value = value
+        register_secret(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretValue({self.name!r}, ******)"
+
+    __str__ = __repr__

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from chaton_ops.core.alerting import AlertState
     from chaton_ops.core.dns import RecordChange, RecordSet
     from chaton_ops.core.inventory import HttpCheck, SmtpCheck, TcpCheck
+    from chaton_ops.core.masking import SecretValue
     from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
     from chaton_ops.core.proxmox import ApiCall
 
@@ -62,6 +63,17 @@ class Transport(Protocol):
     def get(self, remote_path: str) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+class Secrets(Protocol):
+    """The inventory's secrets, revealed one at a time when a step needs one (adapters/secrets.py reads
+    the `env`, `file` or `command` reference; tests/fakes.py holds them in memory).
+
+    `resolve` returns a SecretValue (registered for masking, never shown by repr) or raises SecretError
+    naming the secret and what failed, never the value. Use the value in a transport's `secret_env`,
+    never in argv, logs, output, the journal or an exception."""
+
+    def resolve(self, name: str) -> SecretValue: ...
 
 
 class JournaledStep(Protocol):

@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.backup_plan import BackupPlan, BackupTarget, RetentionGroup
 from chaton_ops.core.database import dump_command, dump_filename
 from chaton_ops.core.free_space import space_problem
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import RunJournal, StepNotes, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, StepNotes, Transport
 from chaton_ops.core.report import RunReport, TargetResult
 from chaton_ops.core.restic import (
     Feature,
@@ -122,10 +121,10 @@ class _BackupRun:
     steps_as_notes: bool = False  # no engine journal: each backup's end goes to the notes
 
 
-def resolve_passwords(loaded: LoadedInventory, repositories: list[str]) -> dict[str, str]:
+def resolve_passwords(loaded: LoadedInventory, secrets: Secrets, repositories: list[str]) -> dict[str, str]:
     """Every password a run needs, resolved before anything starts (a bad reference stops it early)."""
     inventory = loaded.inventory
-    return {name: resolve_secret(loaded, inventory.repositories[name].password).reveal() for name in repositories}
+    return {name: secrets.resolve(inventory.repositories[name].password).reveal() for name in repositories}
 
 
 def backup_runbook(plan: BackupPlan, *, retention: bool = True) -> Plan:
@@ -156,11 +155,19 @@ def run_backup(
     run_id: int | None = None,
     on_event: EventSink | None = None,
     passwords: dict[str, str] | None = None,
+    secrets: Secrets | None = None,
 ) -> RunReport:
     """Apply `plan` on the runbook engine and report one TargetResult per service × repository.
 
     With a journal, `run_id` is the run `start_run` journaled; with RunNotes, the notes receive the
-    steps; without either nothing is kept."""
+    steps; without either nothing is kept. The repositories' passwords: `passwords` when given (resolved
+    by the caller), else from `secrets`, else from the inventory's references."""
+    if passwords is None:
+        if secrets is None:
+            from chaton_ops.adapters.secrets import InventorySecrets
+
+            secrets = InventorySecrets(loaded)
+        passwords = resolve_passwords(loaded, secrets, plan.repositories())
     started = dt.datetime.now(dt.UTC)
     runbook = backup_runbook(plan, retention=settings.retention)
     given_notes = journal if isinstance(journal, RunNotes) else None
@@ -175,7 +182,7 @@ def run_backup(
     run = _BackupRun(
         loaded=loaded,
         transports=transports,
-        passwords=passwords if passwords is not None else resolve_passwords(loaded, plan.repositories()),
+        passwords=passwords,
         settings=settings,
         versions=VersionCache(),
         notes=given_notes or RunNotes(engine_journal if isinstance(engine_journal, StepNotes) else None, run_id),

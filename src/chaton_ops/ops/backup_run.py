@@ -41,13 +41,14 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.adapters.secrets import InventorySecrets
 
     # The SSH library loads and the handshakes run in the background while the rest is prepared
     # (passwords, journal, locks): the connections are ready, or nearly, when needed.
     pool = HostPool(loaded)
     pool.connect_in_background(hosts_to_contact(loaded.inventory, plan))
     try:
-        passwords = resolve_passwords(loaded, plan.repositories())
+        passwords = resolve_passwords(loaded, InventorySecrets(loaded), plan.repositories())
         settings = BackupSettings(init=request.init, unlock=request.unlock, jobs=request.jobs,
                                   retention=request.retention and bool(plan.retention), lock_wait=request.lock_wait)
         runbook = backup_runbook(plan, retention=settings.retention)

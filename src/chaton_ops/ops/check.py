@@ -6,13 +6,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.free_space import FreeSpace, space_problem
 from chaton_ops.core.freshness import Freshness, evaluate_freshness
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, Transport
 from chaton_ops.core.restic import build_check_argv, parse_read_data_subset
 from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
@@ -151,6 +150,7 @@ def check_repositories(
     transports: Callable[[str], Transport],
     plan: CheckPlan,
     *,
+    secrets: Secrets,
     jobs: int = 4,
     lock_wait: float = 0.0,
     now: dt.datetime | None = None,
@@ -158,7 +158,7 @@ def check_repositories(
     run_id: int = 0,
 ) -> CheckReport:
     """Apply the check plan on the runbook engine (journaled when `journal` is given, as run `run_id`)."""
-    action = _CheckAction(loaded, transports, plan, lock_wait)
+    action = _CheckAction(loaded, transports, secrets, plan, lock_wait)
     reports: list[CheckReport] = []
 
     def summarize(steps: list[StepResult]) -> tuple[RunStatus, ExitCode]:
@@ -178,10 +178,11 @@ class _CheckAction:
     """Check one repository; the step's outcome is the repository's (a problem found is a failed step,
     with the problems as its message)."""
 
-    def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport], plan: CheckPlan,
-                 lock_wait: float) -> None:
+    def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport], secrets: Secrets,
+                 plan: CheckPlan, lock_wait: float) -> None:
         self.loaded = loaded
         self.transports = transports
+        self.secrets = secrets
         self.targets = {t.repository: t for t in plan.targets}
         self.integrity = plan.integrity
         self.lock_wait = lock_wait
@@ -193,7 +194,7 @@ class _CheckAction:
     def apply(self, step: PlannedStep, state: RunState) -> StepOutput:
         target = self.targets[step.target]
         try:
-            repo = _check_one(self.loaded, self.transports, target, self.integrity, self.lock_wait)
+            repo = _check_one(self.loaded, self.transports, self.secrets, target, self.integrity, self.lock_wait)
         except Exception as failure:  # noqa: BLE001 - a bug with one repository must not hide the others
             repo = RepositoryCheck(target.repository, target.host, "failed", None, None, (),
                                    error=mask_text(f"unexpected error: {type(failure).__name__}: {failure}"))
@@ -209,8 +210,8 @@ class _CheckAction:
         return StepOutput("ok" if repo.healthy(now) else "failed", outputs, "; ".join(repo.problems(now)))
 
 
-def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], target: CheckTarget,
-               integrity: bool, lock_wait: float) -> RepositoryCheck:
+def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], secrets: Secrets,
+               target: CheckTarget, integrity: bool, lock_wait: float) -> RepositoryCheck:
     inventory = loaded.inventory
     name, host = target.repository, target.host
     repository = inventory.repositories[name]
@@ -225,12 +226,12 @@ def _check_one(loaded: LoadedInventory, transports: Callable[[str], Transport], 
             problem = problem.replace(": backup refused", "")
         result = "skipped"
         if integrity:
-            password = resolve_secret(loaded, repository.password).reveal()
+            password = secrets.resolve(repository.password).reveal()
             run = run_restic_waiting_for_lock(transport, list(target.argv), password, wait=lock_wait,
                                               timeout=CHECK_TIMEOUT)
             result = "ok" if run.outcome == "ok" else "failed: " + run.error("restic check").message
         newest: dict[str, dt.datetime] = {}
-        for snapshot in list_repository_snapshots(loaded, name, transport):
+        for snapshot in list_repository_snapshots(loaded, name, transport, secrets=secrets):
             service = snapshot.tag_value("service")
             if service and (service not in newest or snapshot.time > newest[service]):
                 newest[service] = snapshot.time

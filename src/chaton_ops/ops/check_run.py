@@ -13,6 +13,7 @@ def check(loaded: LoadedInventory, plan: CheckPlan, *, lock_wait: float = 0.0) -
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.adapters.secrets import InventorySecrets
 
     runbook = check_runbook(plan)
     flags = list(runbook.inputs["flags"]) + ([] if plan.integrity else ["--no-integrity"])
@@ -21,8 +22,9 @@ def check(loaded: LoadedInventory, plan: CheckPlan, *, lock_wait: float = 0.0) -
         run_id = start_run(journal, runbook, [*plan.repositories, *flags])
         try:
             with HostPool(loaded) as pool:
-                return check_repositories(loaded, pool.transport, plan, jobs=loaded.inventory.defaults.jobs,
-                                          lock_wait=lock_wait, journal=journal, run_id=run_id)
+                return check_repositories(loaded, pool.transport, plan, secrets=InventorySecrets(loaded),
+                                          jobs=loaded.inventory.defaults.jobs, lock_wait=lock_wait,
+                                          journal=journal, run_id=run_id)
         except BaseException:
             journal.finish_run(run_id, "failed", 1)
             raise

@@ -5,6 +5,8 @@ hands them to the use cases as ports.
   (core/locks.py), the connections to the hosts the steps run on (opened in the background), the
   journal; then the use case (`run_on_hosts`, `run_here`);
 - commands that read hosts (`ping`, `snapshots`): the connections (`on_hosts`);
+- the Secrets port over the inventory's references (`inventory_secrets`: snapshots, tenant list|export,
+  prune, tenant remove);
 - the machine's service manager (`schedule`), the journal read back (`history`, `runbook`), a document
   written in one piece (`runbook`).
 """
@@ -17,7 +19,7 @@ from typing import TypeVar
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import RunJournal, ServiceManager, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, ServiceManager, Transport
 from chaton_ops.core.runbook import Plan
 from chaton_ops.ops.engine import RunResult
 
@@ -55,6 +57,13 @@ def on_hosts(loaded: LoadedInventory, use: Callable[[Callable[[str], Transport]]
 
     with HostPool(loaded) as pool:
         return use(pool.transport)
+
+
+def inventory_secrets(loaded: LoadedInventory) -> Secrets:
+    """The Secrets port over the inventory's references (env, file, command)."""
+    from chaton_ops.adapters.secrets import InventorySecrets
+
+    return InventorySecrets(loaded)
 
 
 def service_manager() -> ServiceManager:

@@ -15,9 +15,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, Transport
 from chaton_ops.core.restic import build_prune_argv, parse_max_unused
 from chaton_ops.core.restic_output import parse_lock_message, parse_prune
 from chaton_ops.core.runbook import Plan, PlannedStep
@@ -67,6 +66,7 @@ class PruneAction:
 
     loaded: LoadedInventory
     transports: Callable[[str], Transport]
+    secrets: Secrets
     lock_wait: float = PRUNE_LOCK_WAIT
 
     def __post_init__(self) -> None:
@@ -81,7 +81,7 @@ class PruneAction:
         repository = inventory.repositories[name]
         assert step.host is not None
         transport = self.transports(step.host)
-        password = resolve_secret(self.loaded, repository.password).reveal()
+        password = self.secrets.resolve(repository.password).reveal()
         before = measure_repository_space(inventory, self.transports, repository.url, step.host)
         argv = shlex.split(step.inputs["command"])
         run.progress(step, f"restic prune of {name} on {step.host}")
@@ -105,17 +105,19 @@ class PruneAction:
 def prune(loaded: LoadedInventory, plan: Plan, *, args: list[str], lock_wait: float = PRUNE_LOCK_WAIT,
           on_event: EventSink | None = None) -> RunResult:
     """`chaton prune` as one use case: the repositories' locks, the hosts, the journal, then the plan."""
-    from chaton_ops.ops.compose import run_on_hosts
+    from chaton_ops.ops.compose import inventory_secrets, run_on_hosts
 
+    secrets = inventory_secrets(loaded)
     return run_on_hosts(loaded, plan, lambda transports, journal: run_prune(
-        loaded, plan, transports=transports, journal=journal, args=args, lock_wait=lock_wait, on_event=on_event),
-        lock_wait=lock_wait)
+        loaded, plan, transports=transports, secrets=secrets, journal=journal, args=args, lock_wait=lock_wait,
+        on_event=on_event), lock_wait=lock_wait)
 
 
-def run_prune(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], journal: RunJournal,
-              args: list[str], lock_wait: float = PRUNE_LOCK_WAIT, on_event: EventSink | None = None) -> RunResult:
+def run_prune(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], secrets: Secrets,
+              journal: RunJournal, args: list[str], lock_wait: float = PRUNE_LOCK_WAIT,
+              on_event: EventSink | None = None) -> RunResult:
     """Apply a prune plan (one repository after another: each prune loads the repository's index and is
     CPU- and I/O-bound on the same few machines), journaled as one run."""
     run_id = start_run(journal, plan, args)
-    action = PruneAction(loaded, transports, lock_wait)
+    action = PruneAction(loaded, transports, secrets, lock_wait)
     return apply_plan(plan, {"prune": action}, journal, run_id, on_event=on_event)

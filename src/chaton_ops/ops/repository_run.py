@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, Transport
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.errors import ChatonError, ConnectError
 from chaton_ops.ops.engine import GO, NoJournal, RunState, StepOutput, Verdict, apply_plan
@@ -72,20 +72,26 @@ def unlock(dry_run: bool, *, remove_all: bool) -> ActOn:
 
 
 def run_on_repositories(loaded: LoadedInventory, plan: Plan, act_on: ActOn, *,
-                        transports: Callable[[str], Transport], dry_run: bool,
+                        transports: Callable[[str], Transport], dry_run: bool, secrets: Secrets | None = None,
                         journal: RunJournal | None = None, run_id: int = 0) -> list[dict[str, Any]]:
-    """One result per step: {repository, via, outcome (ok, failed, unreachable), error or act_on's data}."""
-    action = _RepositoryAction(loaded, act_on, transports, dry_run)
+    """One result per step: {repository, via, outcome (ok, failed, unreachable), error or act_on's data}.
+    `secrets`: where the repositories' passwords come from (the inventory's references by default)."""
+    if secrets is None:
+        from chaton_ops.adapters.secrets import InventorySecrets
+
+        secrets = InventorySecrets(loaded)
+    action = _RepositoryAction(loaded, act_on, transports, secrets, dry_run)
     apply_plan(plan, {plan.inputs["verb"]: action}, journal or NoJournal(), run_id)
     return [action.results[step.key] for step in plan.steps]
 
 
 class _RepositoryAction:
     def __init__(self, loaded: LoadedInventory, act_on: ActOn, transports: Callable[[str], Transport],
-                 dry_run: bool) -> None:
+                 secrets: Secrets, dry_run: bool) -> None:
         self.loaded = loaded
         self.act_on = act_on
         self.transports = transports
+        self.secrets = secrets
         self.dry_run = dry_run
         self.results: dict[str, dict[str, Any]] = {}
 
@@ -93,14 +99,12 @@ class _RepositoryAction:
         return GO
 
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
-        from chaton_ops.adapters.secrets import resolve_secret
-
         inventory = self.loaded.inventory
         name, host = step.target, step.host or ""
         result: dict[str, Any] = {"repository": name, "via": host}
         try:
             repository = inventory.repositories[name]
-            password = "" if self.dry_run else resolve_secret(self.loaded, repository.password).reveal()
+            password = "" if self.dry_run else self.secrets.resolve(repository.password).reveal()
             result.update(self.act_on(RepositoryAccess(name, host, self.transports(host), inventory.hosts[host].restic,
                                                        repository.url, password)))
             result["outcome"] = "ok"

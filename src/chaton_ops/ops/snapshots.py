@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import Secrets, Transport
 from chaton_ops.core.restic import build_snapshots_argv
 from chaton_ops.core.restic_output import Snapshot, parse_snapshots
 from chaton_ops.core.selection import CHATON_TAG, service_tag
@@ -30,11 +29,12 @@ def list_repository_snapshots(
     repository: str,
     transport: Transport,
     *,
+    secrets: Secrets,
     service: str | None = None,
 ) -> list[Snapshot]:
     inventory = loaded.inventory
     binary = inventory.hosts[transport.host].restic
-    password = resolve_secret(loaded, inventory.repositories[repository].password).reveal()
+    password = secrets.resolve(inventory.repositories[repository].password).reveal()
     tags = [service_tag(service)] if service else [CHATON_TAG]
     argv = build_snapshots_argv(binary, inventory.repositories[repository].url, tags=tags)
     run = run_restic(transport, argv, password, timeout=SNAPSHOTS_TIMEOUT)
@@ -47,6 +47,7 @@ def list_snapshots(
     loaded: LoadedInventory,
     transports: Callable[[str], Transport],
     *,
+    secrets: Secrets,
     service: str | None = None,
     repository: str | None = None,
     via: str | None = None,
@@ -66,6 +67,6 @@ def list_snapshots(
     listed = []
     for name in repositories:
         host = via or (inventory.services[service].host if service else access_host(inventory, name))
-        snapshots = list_repository_snapshots(loaded, name, transports(host), service=service)
+        snapshots = list_repository_snapshots(loaded, name, transports(host), secrets=secrets, service=service)
         listed.append(RepositorySnapshots(name, host, tuple(snapshots)))
     return listed

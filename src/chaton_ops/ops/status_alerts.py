@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from chaton_ops.adapters.secrets import SecretValue, resolve_secret
 from chaton_ops.core.alerting import (
     AlertState,
     Change,
@@ -28,8 +27,8 @@ from chaton_ops.core.alerting import (
 )
 from chaton_ops.core.health import Finding, StatusReport, limits_for, parse_duration
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.masking import mask_text
-from chaton_ops.core.ports import AlertStore, Notifier
+from chaton_ops.core.masking import SecretValue, mask_text
+from chaton_ops.core.ports import AlertStore, Notifier, Secrets
 from chaton_ops.errors import PathError, SecretError, UsageError
 
 log = logging.getLogger(__name__)
@@ -66,9 +65,14 @@ def set_silence(loaded: LoadedInventory, store: AlertStore, name: str, duration:
 
 
 def follow_up(loaded: LoadedInventory, report: StatusReport, store: AlertStore, *, notify: bool,
-              notifier: Notifier) -> FollowUp:
-    """Update the state with this run's findings; with `notify`, send what changed."""
+              notifier: Notifier, secrets: Secrets | None = None) -> FollowUp:
+    """Update the state with this run's findings; with `notify`, send what changed (the destinations'
+    URLs from `secrets`, the inventory's references by default)."""
     inventory = loaded.inventory
+    if secrets is None:
+        from chaton_ops.adapters.secrets import InventorySecrets
+
+        secrets = InventorySecrets(loaded)
     now = report.checked_at
     problems: list[str] = []
     with store.locked():
@@ -80,7 +84,7 @@ def follow_up(loaded: LoadedInventory, report: StatusReport, store: AlertStore, 
         held = tuple(change for change in changes if change.held is not None)
         sent: list[Change] = []
         if notify:
-            delivered, delivery_problems = _deliver(loaded, changes, notifier)
+            delivered, delivery_problems = _deliver(loaded, secrets, changes, notifier)
             sent = delivered
             problems.extend(delivery_problems)
             state = mark_told(state, delivered)
@@ -100,18 +104,19 @@ def _confirm_runs(loaded: LoadedInventory, finding: Finding) -> int:
     return limits_for(loaded.inventory, host=finding.host).confirm
 
 
-def _deliver(loaded: LoadedInventory, changes: list[Change], notifier: Notifier) -> tuple[list[Change], list[str]]:
+def _deliver(loaded: LoadedInventory, secrets: Secrets, changes: list[Change],
+             notifier: Notifier) -> tuple[list[Change], list[str]]:
     problems: list[str] = []
     delivered: dict[str, Change] = {}
     failed: set[str] = set()
-    secrets: dict[str, SecretValue | str] = {}
+    resolved: dict[str, SecretValue | str] = {}
     for destination, title, body, notify_type, told in plan_messages(loaded.inventory, changes):
-        if destination not in secrets:
+        if destination not in resolved:
             try:
-                secrets[destination] = resolve_secret(loaded, destination)
+                resolved[destination] = secrets.resolve(destination)
             except SecretError as error:
-                secrets[destination] = error.message
-        secret = secrets[destination]
+                resolved[destination] = error.message
+        secret = resolved[destination]
         what = f"apprise '{destination}' ({notify_type})"
         if isinstance(secret, str):
             problems.append(f"{what} not sent: {secret}")

@@ -12,6 +12,7 @@ from chaton_ops.adapters.hosts import HostPool
 from chaton_ops.adapters.journal import default_journal_path
 from chaton_ops.adapters.notifiers import NetworkNotifier
 from chaton_ops.adapters.probes import NetworkProbes
+from chaton_ops.adapters.secrets import InventorySecrets
 from chaton_ops.adapters.status_state import AlertStateFile, default_status_state_path
 from chaton_ops.core.health import StatusReport
 from chaton_ops.core.loader import LoadedInventory
@@ -51,14 +52,16 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
     if request.silence is not None:
         silenced_until = set_silence(loaded, store, *request.silence, dt.datetime.now(dt.UTC))
     notes: list[str] = []
+    secrets = InventorySecrets(loaded)
     journal_view, moves = read_journal(journal_path or default_journal_path(), len(inventory.services))
     with HostPool(loaded) as pool:
         report = gather_status(loaded, transports=pool.transport, probes=probes or NetworkProbes(),
-                               journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport),
+                               journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport, secrets),
                                dns=_dns(loaded), vms=_guests(loaded, notes),
                                selection=selection, jobs=request.jobs,
                                silences=read_silences(store, dt.datetime.now(dt.UTC)))
-    followed = follow_up(loaded, report, store, notify=request.notify, notifier=NetworkNotifier())
+    followed = follow_up(loaded, report, store, secrets=secrets, notify=request.notify,
+                         notifier=NetworkNotifier())
     problems = [*notes, *followed.problems]
     if request.html is not None:
         page = render_status_page(inventory, report, followed.state, moves)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chaton_ops.adapters.journal import Journal, StepRecord
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import Secrets, Transport
 from chaton_ops.core.readiness import DRILL_ACTIONS, RecordedStep, parse_time
 from chaton_ops.core.status_page import Move
 from chaton_ops.ops.snapshots import list_repository_snapshots
@@ -43,11 +43,12 @@ def read_journal(path: Path, targets: int) -> tuple[JournalView, list[Move]]:
     return JournalView(backups, drills), moves
 
 
-def repository_snapshots(loaded: LoadedInventory, transports: Callable[[str], Transport]) -> SnapshotLookup:
+def repository_snapshots(loaded: LoadedInventory, transports: Callable[[str], Transport],
+                         secrets: Secrets) -> SnapshotLookup:
     """Newest snapshot of a service in a repository, asked with restic on the service's host."""
 
     def newest(service: str, repository: str, host: str) -> dt.datetime | None:
-        found = list_repository_snapshots(loaded, repository, transports(host), service=service)
+        found = list_repository_snapshots(loaded, repository, transports(host), secrets=secrets, service=service)
         return max((snapshot.time for snapshot in found), default=None)
 
     return newest

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.database import drop_argv, list_databases_argv, parse_database_names
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, Transport
 from chaton_ops.core.restic import build_forget_ids_argv
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.core.tenants import (
@@ -79,6 +78,7 @@ def prepare_removal(loaded: LoadedInventory, tenant: str, *, export_to: Path, fo
 class Export:
     loaded: LoadedInventory
     transports: Callable[[str], Transport]
+    secrets: Secrets
 
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
         target = Path(step.inputs["to"])
@@ -91,7 +91,7 @@ class Export:
 
         target = Path(step.inputs["to"])
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        report = export_tenant(self.loaded, step.inputs["tenant"], self.transports, target,
+        report = export_tenant(self.loaded, step.inputs["tenant"], self.transports, target, secrets=self.secrets,
                                progress=lambda text: run.progress(step, text))
         return StepOutput("changed", {"archive": str(target), "files": report.files, "bytes": report.bytes})
 
@@ -173,11 +173,12 @@ class ForgetAll:
 
     loaded: LoadedInventory
     transports: Callable[[str], Transport]
+    secrets: Secrets
 
     def _snapshots(self, step: PlannedStep) -> list[str]:
         assert step.host is not None
         found = list_repository_snapshots(self.loaded, step.inputs["repository"], self.transports(step.host),
-                                          service=step.inputs["service"])
+                                          secrets=self.secrets, service=step.inputs["service"])
         return [snapshot.id for snapshot in found]
 
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
@@ -189,7 +190,7 @@ class ForgetAll:
         repository = inventory.repositories[step.inputs["repository"]]
         ids = self._snapshots(step)
         argv = build_forget_ids_argv(inventory.hosts[step.host].restic, repository.url, ids)
-        password = resolve_secret(self.loaded, repository.password).reveal()
+        password = self.secrets.resolve(repository.password).reveal()
         done = run_restic_waiting_for_lock(self.transports(step.host), argv, password, wait=FORGET_LOCK_WAIT,
                                            timeout=FORGET_TIMEOUT)
         if not done.succeeded:
@@ -202,17 +203,21 @@ def remove_tenant(loaded: LoadedInventory, plan: Plan, *, args: list[str],
                   on_event: EventSink | None = None) -> RunResult:
     """`chaton tenant remove` as one use case: the locks of its services and repositories, the hosts,
     the journal, then the plan."""
-    from chaton_ops.ops.compose import run_on_hosts
+    from chaton_ops.ops.compose import inventory_secrets, run_on_hosts
 
+    secrets = inventory_secrets(loaded)
     return run_on_hosts(loaded, plan, lambda transports, journal: run_removal(
-        loaded, plan, transports=transports, journal=journal, args=args, on_event=on_event), wait_option=False)
+        loaded, plan, transports=transports, secrets=secrets, journal=journal, args=args, on_event=on_event),
+        wait_option=False)
 
 
-def run_removal(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], journal: RunJournal,
-                args: list[str], on_event: EventSink | None = None) -> RunResult:
+def run_removal(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], secrets: Secrets,
+                journal: RunJournal, args: list[str], on_event: EventSink | None = None) -> RunResult:
     run_id = start_run(journal, plan, args)
-    actions: dict[str, Action] = {"export": Export(loaded, transports), "undeploy": Undeploy(loaded, transports),
-               "remove-data": RemoveData(loaded, transports), "forget": ForgetAll(loaded, transports)}
+    actions: dict[str, Action] = {"export": Export(loaded, transports, secrets),
+                                  "undeploy": Undeploy(loaded, transports),
+                                  "remove-data": RemoveData(loaded, transports),
+                                  "forget": ForgetAll(loaded, transports, secrets)}
     return apply_plan(plan, actions, journal, run_id, on_event=on_event)
 
 

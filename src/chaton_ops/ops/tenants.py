@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from chaton_ops import __version__
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.database import dump_filename
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import Secrets, Transport
 from chaton_ops.core.restic import build_dump_argv
 from chaton_ops.core.restic_output import RestoreSize, Snapshot, parse_stats
 from chaton_ops.core.tenants import (
@@ -67,7 +66,7 @@ class TenantRow:
     problem: str | None = None  # why the size is unknown
 
 
-def service_snapshots(loaded: LoadedInventory, service: str, transport: Transport,
+def service_snapshots(loaded: LoadedInventory, service: str, transport: Transport, secrets: Secrets,
                       repository: str | None = None) -> tuple[str, ServiceSnapshots]:
     """The service's newest data snapshot and dumps in its first repository (or `repository`), asked with
     restic on `transport`'s host."""
@@ -76,17 +75,18 @@ def service_snapshots(loaded: LoadedInventory, service: str, transport: Transpor
     if not repositories:
         raise UsageError(f"service {service} has no repository")
     chosen = repository or repositories[0]
-    found = [snapshot_ref(s) for s in list_repository_snapshots(loaded, chosen, transport, service=service)]
+    found = [snapshot_ref(s) for s in list_repository_snapshots(loaded, chosen, transport, secrets=secrets, service=service)]
     spec = inventory.services[service]
     return chosen, newest_snapshots(service, spec.data, spec.databases, found)
 
 
-def restore_size(loaded: LoadedInventory, transport: Transport, repository: str, ids: list[str]) -> int:
+def restore_size(loaded: LoadedInventory, transport: Transport, secrets: Secrets, repository: str,
+                 ids: list[str]) -> int:
     """Bytes the snapshots hold (`restic stats --mode restore-size`), in one restic run."""
     inventory = loaded.inventory
     binary = inventory.hosts[transport.host].restic
     url = inventory.repositories[repository].url
-    password = resolve_secret(loaded, inventory.repositories[repository].password).reveal()
+    password = secrets.resolve(inventory.repositories[repository].password).reveal()
     argv = [binary, "--repo", url, "stats", "--json", "--no-lock", "--mode", "restore-size", "--", *ids]
     run = run_restic(transport, argv, password, timeout=STATS_TIMEOUT)
     if not run.succeeded:
@@ -96,13 +96,14 @@ def restore_size(loaded: LoadedInventory, transport: Transport, repository: str,
 
 
 def list_tenants(loaded: LoadedInventory, transports: Callable[[str], Transport] | None, *,
-                 today: dt.date | None = None, jobs: int = 4) -> list[TenantRow]:
-    """Every tenant with its services, silence and (with `transports`) data size from the newest snapshots."""
+                 secrets: Secrets | None = None, today: dt.date | None = None, jobs: int = 4) -> list[TenantRow]:
+    """Every tenant with its services, silence and (with `transports` and `secrets`) data size from the
+    newest snapshots."""
     inventory = loaded.inventory
     today = today or dt.date.today()
     rows = [TenantRow(name, tenant.contact, inventory.services_of(name), inactivity(inventory, name, today))
             for name, tenant in sorted(inventory.tenants.items())]
-    if transports is None:
+    if transports is None or secrets is None:
         return rows
 
     def measure(row: TenantRow) -> None:
@@ -113,7 +114,7 @@ def list_tenants(loaded: LoadedInventory, transports: Callable[[str], Transport]
                 if not (spec.data or spec.databases) or not inventory.repositories_for(service):
                     continue
                 transport = transports(current_host(loaded, service))
-                repository, newest = service_snapshots(loaded, service, transport)
+                repository, newest = service_snapshots(loaded, service, transport, secrets)
                 chosen = newest.all()
                 if not chosen:
                     continue
@@ -121,7 +122,7 @@ def list_tenants(loaded: LoadedInventory, transports: Callable[[str], Transport]
                 if all(size is not None for size in recorded):
                     total += sum(size for size in recorded if size is not None)
                 else:
-                    total += restore_size(loaded, transport, repository, [s.id for s in chosen])
+                    total += restore_size(loaded, transport, secrets, repository, [s.id for s in chosen])
             row.data_bytes = total
         except ChatonError as failure:
             row.problem = failure.message
@@ -163,7 +164,7 @@ class ExportReport:
 
 
 def export_tenant(loaded: LoadedInventory, tenant: str, transports: Callable[[str], Transport], to: Path, *,
-                  progress: Callable[[str], None] | None = None, now: dt.datetime | None = None) -> ExportReport:
+                  secrets: Secrets, progress: Callable[[str], None] | None = None, now: dt.datetime | None = None) -> ExportReport:
     """Write `to` (.tar.gz, .tgz or .tar): every service's newest data snapshot and database dumps, with a
     manifest. Written beside `to` as a partial file first and renamed into place once complete: an
     interrupted export leaves no archive that looks whole. An existing `to` is never replaced."""
@@ -188,18 +189,18 @@ def export_tenant(loaded: LoadedInventory, tenant: str, transports: Callable[[st
                 host = current_host(loaded, service)
                 transport = transports(host)
                 say(f"{service}: snapshots on {host}")
-                repository, newest = service_snapshots(loaded, service, transport)
+                repository, newest = service_snapshots(loaded, service, transport, secrets)
                 exported = ExportedService(service, host, repository)
                 if newest.data is not None:
                     say(f"{service}: data snapshot {newest.data.id[:8]}")
-                    exported.data = _export_data(loaded, transport, repository, tenant, newest, archive, report)
+                    exported.data = _export_data(loaded, transport, secrets, repository, tenant, newest, archive, report)
                 for database, snapshot in newest.databases:
                     if snapshot is None:
                         exported.databases.append({"database": f"{database.engine}:{database.name}",
                                                    "snapshot": None})
                         continue
                     say(f"{service}: dump of {database.engine}:{database.name}")
-                    exported.databases.append(_export_dump(loaded, transport, repository, tenant, service,
+                    exported.databases.append(_export_dump(loaded, transport, secrets, repository, tenant, service,
                                                            dump_filename(database), snapshot, archive, report))
                 report.services.append(exported)
             manifest = json.dumps(report.manifest(loaded, exported_at), indent=2, ensure_ascii=False).encode()
@@ -213,10 +214,10 @@ def export_tenant(loaded: LoadedInventory, tenant: str, transports: Callable[[st
     return report
 
 
-def _restic(loaded: LoadedInventory, transport: Transport, repository: str) -> tuple[str, str, str]:
+def _restic(loaded: LoadedInventory, transport: Transport, secrets: Secrets, repository: str) -> tuple[str, str, str]:
     inventory = loaded.inventory
     return (inventory.hosts[transport.host].restic, inventory.repositories[repository].url,
-            resolve_secret(loaded, inventory.repositories[repository].password).reveal())
+            secrets.resolve(inventory.repositories[repository].password).reveal())
 
 
 def _stream_to(transport: Transport, argv: list[str], password: str, write: Callable[[bytes], object],
@@ -237,11 +238,11 @@ def _stream_to(transport: Transport, argv: list[str], password: str, write: Call
         raise run.error(what)
 
 
-def _export_data(loaded: LoadedInventory, transport: Transport, repository: str, tenant: str,
+def _export_data(loaded: LoadedInventory, transport: Transport, secrets: Secrets, repository: str, tenant: str,
                  newest: ServiceSnapshots, archive: tarfile.TarFile, report: ExportReport) -> dict[str, Any]:
     assert newest.data is not None
     snapshot = newest.data
-    binary, url, password = _restic(loaded, transport, repository)
+    binary, url, password = _restic(loaded, transport, secrets, repository)
     argv = [*build_dump_argv(binary, url, snapshot.id, "/"), "--archive", "tar"]
     files = size = 0
     with tempfile.TemporaryFile(dir=report.archive.parent) as spool:
@@ -266,9 +267,9 @@ def _export_data(loaded: LoadedInventory, transport: Transport, repository: str,
             "folder": f"{tenant}/{newest.service}/data"}
 
 
-def _export_dump(loaded: LoadedInventory, transport: Transport, repository: str, tenant: str, service: str,
-                 filename: str, snapshot: SnapshotRef, archive: tarfile.TarFile, report: ExportReport) -> dict[str, Any]:
-    binary, url, password = _restic(loaded, transport, repository)
+def _export_dump(loaded: LoadedInventory, transport: Transport, secrets: Secrets, repository: str, tenant: str,
+                 service: str, filename: str, snapshot: SnapshotRef, archive: tarfile.TarFile, report: ExportReport) -> dict[str, Any]:
+    binary, url, password = _restic(loaded, transport, secrets, repository)
     argv = build_dump_argv(binary, url, snapshot.id, f"/{filename}")
     digest = hashlib.sha256()
     with tempfile.TemporaryFile(dir=report.archive.parent) as spool:
