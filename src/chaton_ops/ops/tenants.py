@@ -75,7 +75,8 @@ def service_snapshots(loaded: LoadedInventory, service: str, transport: Transpor
     if not repositories:
         raise UsageError(f"service {service} has no repository")
     chosen = repository or repositories[0]
-    found = [snapshot_ref(s) for s in list_repository_snapshots(loaded, chosen, transport, secrets=secrets, service=service)]
+    listed = list_repository_snapshots(loaded, chosen, transport, secrets=secrets, service=service)
+    found = [snapshot_ref(s) for s in listed]
     spec = inventory.services[service]
     return chosen, newest_snapshots(service, spec.data, spec.databases, found)
 
@@ -164,7 +165,8 @@ class ExportReport:
 
 
 def export_tenant(loaded: LoadedInventory, tenant: str, transports: Callable[[str], Transport], to: Path, *,
-                  secrets: Secrets, progress: Callable[[str], None] | None = None, now: dt.datetime | None = None) -> ExportReport:
+                  secrets: Secrets, progress: Callable[[str], None] | None = None,
+                  now: dt.datetime | None = None) -> ExportReport:
     """Write `to` (.tar.gz, .tgz or .tar): every service's newest data snapshot and database dumps, with a
     manifest. Written beside `to` as a partial file first and renamed into place once complete: an
     interrupted export leaves no archive that looks whole. An existing `to` is never replaced."""
@@ -193,7 +195,8 @@ def export_tenant(loaded: LoadedInventory, tenant: str, transports: Callable[[st
                 exported = ExportedService(service, host, repository)
                 if newest.data is not None:
                     say(f"{service}: data snapshot {newest.data.id[:8]}")
-                    exported.data = _export_data(loaded, transport, secrets, repository, tenant, newest, archive, report)
+                    exported.data = _export_data(loaded, transport, secrets, repository, tenant, newest, archive,
+                                                 report)
                 for database, snapshot in newest.databases:
                     if snapshot is None:
                         exported.databases.append({"database": f"{database.engine}:{database.name}",
@@ -268,7 +271,8 @@ def _export_data(loaded: LoadedInventory, transport: Transport, secrets: Secrets
 
 
 def _export_dump(loaded: LoadedInventory, transport: Transport, secrets: Secrets, repository: str, tenant: str,
-                 service: str, filename: str, snapshot: SnapshotRef, archive: tarfile.TarFile, report: ExportReport) -> dict[str, Any]:
+                 service: str, filename: str, snapshot: SnapshotRef, archive: tarfile.TarFile,
+                 report: ExportReport) -> dict[str, Any]:
     binary, url, password = _restic(loaded, transport, secrets, repository)
     argv = build_dump_argv(binary, url, snapshot.id, f"/{filename}")
     digest = hashlib.sha256()
