@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chaton_ops.core.backup import plan_backup
 
 from chaton_ops.adapters.secrets import InventorySecrets
+from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import MASK, mask_text
 from chaton_ops.core.ports import CommandResult, Secrets
 from chaton_ops.errors import SecretError
-from chaton_ops.ops.backup import BackupOptions, run_backup
+from chaton_ops.ops.backup import BackupSettings, run_backup
 from chaton_ops.ops.check import check_repositories, plan_check
 from chaton_ops.ops.snapshots import list_repository_snapshots
 from tests.fakes import FakeSecrets
@@ -57,11 +57,11 @@ def test_a_backup_resolves_every_password_through_the_port_before_anything_start
     plan = plan_backup(INVENTORY, ["www"])
     host = FakeResticHost("web", {MAIN})
 
-    report = run_backup(LOADED, plan, transports={"web": host}.__getitem__, options=BackupOptions(jobs=1),
+    report = run_backup(LOADED, plan, transports={"web": host}.__getitem__, settings=BackupSettings(jobs=1),
                         secrets=FakeSecrets({"pw": PASSWORD}))
     untouched = FakeResticHost("web", {MAIN})
     with pytest.raises(SecretError):
-        run_backup(LOADED, plan, transports={"web": untouched}.__getitem__, options=BackupOptions(jobs=1),
+        run_backup(LOADED, plan, transports={"web": untouched}.__getitem__, settings=BackupSettings(jobs=1),
                    secrets=FakeSecrets({}))
 
     assert [r.status for r in report.results] == ["ok"]
