@@ -49,7 +49,6 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
-    "ops.history": frozenset({"journal"}),
     "ops.inventory_check": frozenset({"systemd"}),
     "ops.notify": frozenset({"secrets"}),
     "ops.placement": frozenset({"journal"}),

@@ -20,10 +20,13 @@ def history(
                                        help="How many recent runs to list.")] = 20,
 ) -> None:
     """The journal: recent runs (id, when, command, user, machine, status, exit code), or one run's steps."""
+    from chaton_ops.ops.compose import journal_path, open_journal_for_reading
     from chaton_ops.ops.history import read_history
 
     opts = global_options(ctx)
-    found = read_history(limit, run_id)
+    where = journal_path()
+    with open_journal_for_reading(where) as journal:
+        found = read_history(journal, where, limit, run_id)
     if isinstance(found, dict):
         _show_run(found, opts.json)
     else:

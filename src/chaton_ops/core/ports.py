@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -204,6 +205,31 @@ class FailoverJournal(RunJournal, Protocol):
     def latest_steps(self, action: str, *, limit: int = 50) -> list[Any]: ...
 
     def unfinished_runs(self, command: str) -> list[Any]: ...
+
+
+class JournalReader(Protocol):
+    """The journal read back, opened read-only (adapters/journal.py; reading never creates a journal):
+    runs and their steps (`history`), the latest steps of an action (`status`, `runbook`), where moved
+    services run (placements). The records are the adapter's (RunRecord, StepRecord, PlacementRecord)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def runs(self, limit: int = 20, command: str | None = None) -> Sequence[Any]: ...
+
+    def run(self, run_id: int) -> Any | None: ...
+
+    def steps(self, run_id: int) -> Sequence[Any]: ...
+
+    def keyed_steps(self, run_id: int) -> Mapping[str, Any]: ...
+
+    def plan(self, run_id: int) -> dict[str, Any] | None: ...
+
+    def latest_steps(self, action: str, *, limit: int = 50) -> Sequence[Any]: ...
+
+    def placements(self) -> Mapping[str, Any]: ...
+
+    def placement_history(self, limit: int = 100) -> Sequence[Any]: ...
 
 
 class ServiceManager(Protocol):

@@ -7,19 +7,21 @@ hands them to the use cases as ports.
 - commands that read hosts (`ping`, `snapshots`): the connections (`on_hosts`);
 - the Secrets port over the inventory's references (`inventory_secrets`: snapshots, tenant list|export,
   prune, tenant remove);
-- the machine's service manager (`schedule`), the journal read back (`history`, `runbook`), a document
-  written in one piece (`runbook`).
+- the machine's service manager (`schedule`, `inventory check`), the journal read back
+  (`open_journal_for_reading`: `history`, `runbook`, the placements every command loads the inventory
+  with), a document written in one piece (`runbook`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import RunJournal, Secrets, ServiceManager, Transport
+from chaton_ops.core.ports import JournalReader, RunJournal, Secrets, ServiceManager, Transport
 from chaton_ops.core.runbook import Plan
 from chaton_ops.ops.engine import RunResult
 
@@ -84,6 +86,20 @@ def journal_path() -> Path:
     from chaton_ops.adapters.journal import default_journal_path
 
     return default_journal_path()
+
+
+@contextmanager
+def open_journal_for_reading(path: Path | None = None) -> Iterator[JournalReader | None]:
+    """The journal (this machine's, or the one at `path`) opened read-only and closed afterwards; None
+    when none was ever written (nothing recorded yet: reading never creates a journal)."""
+    from chaton_ops.adapters.journal import Journal, default_journal_path
+
+    journal = Journal.open_if_present(path or default_journal_path())
+    if journal is None:
+        yield None
+        return
+    with journal:
+        yield journal
 
 
 def write_document(path: Path, text: str, *, mode: int = 0o640) -> None:

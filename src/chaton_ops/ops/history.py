@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-from chaton_ops.adapters.journal import Journal, default_journal_path
+from chaton_ops.core.ports import JournalReader
 from chaton_ops.core.run_report import RunSummary, step_from_journal
 from chaton_ops.errors import UsageError
 
 
-def list_runs(journal: Journal, limit: int = 20) -> list[dict[str, Any]]:
+def list_runs(journal: JournalReader, limit: int = 20) -> list[dict[str, Any]]:
     """The `limit` most recent runs, newest first."""
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
     return [asdict(run) for run in journal.runs(limit=limit)]
 
 
-def describe_run(journal: Journal, run_id: int) -> dict[str, Any]:
+def describe_run(journal: JournalReader, run_id: int) -> dict[str, Any]:
     """One run and its steps in the order they started, and the run in the report shape every command
     shares (`runbook`, core/run_report.py)."""
     run = journal.run(run_id)
@@ -29,18 +30,15 @@ def describe_run(journal: Journal, run_id: int) -> dict[str, Any]:
     return {**asdict(run), "steps": [asdict(step) for step in steps], "runbook": summary.as_json()}
 
 
-def read_history(limit: int = 20, run_id: int | None = None) -> list[dict[str, Any]] | dict[str, Any]:
-    """`chaton history` as one use case: the journal opened read-only (never created: no journal yet is
-    no run yet), then the recent runs, or one run with its steps."""
-    path = default_journal_path()
-    if not path.exists():
+def read_history(journal: JournalReader | None, where: Path, limit: int = 20,
+                 run_id: int | None = None) -> list[dict[str, Any]] | dict[str, Any]:
+    """`chaton history` as one use case: the journal at `where` opened read-only by the composition root
+    (ops/compose.py `open_journal_for_reading`; None: never written, no run yet), then the recent runs,
+    or one run with its steps."""
+    if journal is None:
         if run_id is not None:
-            raise UsageError(f"no run {run_id}: no journal at {path}")
+            raise UsageError(f"no run {run_id}: no journal at {where}")
         if limit < 1:
             raise UsageError(f"--limit must be at least 1, not {limit}")
         return []
-    journal = Journal(path, read_only=True)
-    try:
-        return list_runs(journal, limit) if run_id is None else describe_run(journal, run_id)
-    finally:
-        journal.close()
+    return list_runs(journal, limit) if run_id is None else describe_run(journal, run_id)
