@@ -51,7 +51,6 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.drill": frozenset({"secrets"}),
     "ops.inventory_check": frozenset({"systemd"}),
     "ops.notify": frozenset({"secrets"}),
-    "ops.placement": frozenset({"journal"}),
     "ops.restore": frozenset({"secrets"}),
     "ops.schedule": frozenset({"atomic", "journal", "run_state"}),
     # follow_up takes the Secrets port; a caller that gives none gets the inventory's references

@@ -44,10 +44,12 @@ class GlobalOptions:
             return self._loaded or load_inventory(self.inventory_path())
         if self._loaded is None:
             from chaton_ops.core.loader import load_inventory
+            from chaton_ops.ops.compose import open_journal_for_reading
             from chaton_ops.ops.placement import place_services
 
             loaded = load_inventory(self.inventory_path())
-            self._loaded, warnings = place_services(loaded)
+            with open_journal_for_reading() as journal:
+                self._loaded, warnings = place_services(loaded, journal)
             if not self.quiet:
                 from chaton_ops.cli.output import warn
 

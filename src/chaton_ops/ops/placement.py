@@ -4,25 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chaton_ops.adapters.journal import Journal, default_journal_path
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.placement import Placement, apply_placements
+from chaton_ops.core.ports import JournalReader
 
 
-def read_placements(journal: Journal) -> dict[str, Placement]:
+def read_placements(journal: JournalReader) -> dict[str, Placement]:
     return {name: Placement(p.service, p.host, p.home, p.since, p.run_id, p.reason)
             for name, p in journal.placements().items()}
 
 
-def place_services(loaded: LoadedInventory, journal: Journal | None = None) -> tuple[LoadedInventory, list[str]]:
+def place_services(loaded: LoadedInventory, journal: JournalReader | None) -> tuple[LoadedInventory, list[str]]:
     """`loaded` with its moved services on the hosts where they run now, and warnings about placements
-    that no longer fit. Without a journal (none written yet), nothing was ever moved."""
+    that no longer fit. Without a journal (None: none written yet), nothing was ever moved."""
     if journal is None:
-        with_journal = Journal.open_if_present(default_journal_path())
-        if with_journal is None:
-            return loaded, []
-        with with_journal:
-            return place_services(loaded, with_journal)
+        return loaded, []
     placements = read_placements(journal)
     if not placements:
         return loaded, []
