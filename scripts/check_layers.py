@@ -45,7 +45,6 @@ CLI_ADAPTER_DEBT: dict[str, frozenset[str]] = {
 OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # run_backup takes the Secrets port; a caller that gives neither passwords nor secrets gets the real one
     "ops.backup": frozenset({"secrets"}),
-    "ops.breakglass": frozenset({"journal"}),
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),

@@ -21,7 +21,7 @@ def runbook(
     kept (never its value), the last backup, drill and rehearsal from the journal, contacts."""
     from chaton_ops.errors import UsageError
     from chaton_ops.ops.breakglass import make_runbook
-    from chaton_ops.ops.compose import journal_path, write_document
+    from chaton_ops.ops.compose import journal_path, open_journal_for_reading, write_document
 
     if fmt not in ("md", "html"):
         raise UsageError(f"--format must be md or html, not {fmt!r}")
@@ -29,7 +29,9 @@ def runbook(
     target = None if to == "-" else Path(to)
     require_writable("--to", target)
     loaded = opts.load()
-    text = make_runbook(loaded, journal_path(), fmt=fmt)
+    where = journal_path()
+    with open_journal_for_reading(where) as journal:
+        text = make_runbook(loaded, where, journal=journal, fmt=fmt)
     if target is None:
         typer.echo(text, nl=False)
         return

@@ -116,7 +116,7 @@ def test_a_bad_format_or_an_unwritable_place_is_a_usage_error(inventory, tmp_pat
 def test_the_document_is_dated_and_names_its_inventory(inventory, tmp_path):
     from chaton_ops.ops.breakglass import make_runbook
 
-    text = make_runbook(load_inventory(inventory), tmp_path / "none.sqlite3",
+    text = make_runbook(load_inventory(inventory), tmp_path / "none.sqlite3", journal=None,
                         now=dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC))
     assert text.startswith("# Break-glass runbook: Ti Nuage\n")
     assert "Generated 2026-11-22 03:00 UTC by chaton" in text and str(inventory.resolve()) in text
