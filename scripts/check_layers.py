@@ -54,7 +54,6 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.schedule": frozenset({"atomic", "journal", "run_state"}),
     # follow_up takes the Secrets port; a caller that gives none gets the inventory's references
     "ops.status_alerts": frozenset({"secrets"}),
-    "ops.status_sources": frozenset({"journal"}),
 }
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from chaton_ops.adapters.atomic import write_text_atomically
 from chaton_ops.adapters.hosts import HostPool
-from chaton_ops.adapters.journal import default_journal_path
 from chaton_ops.adapters.notifiers import NetworkNotifier
 from chaton_ops.adapters.probes import NetworkProbes
 from chaton_ops.adapters.secrets import InventorySecrets
@@ -19,6 +18,7 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.ports import Dns, Probes
 from chaton_ops.core.status_page import render_status_page
 from chaton_ops.errors import PathError
+from chaton_ops.ops.compose import open_journal_for_reading
 from chaton_ops.ops.status import DEFAULT_JOBS, GuestsLookup, gather_status, select
 from chaton_ops.ops.status_alerts import FollowUp, follow_up, read_silences, set_silence
 from chaton_ops.ops.status_sources import read_journal, repository_snapshots
@@ -53,7 +53,8 @@ def run_status(loaded: LoadedInventory, request: StatusRequest, *, probes: Probe
         silenced_until = set_silence(loaded, store, *request.silence, dt.datetime.now(dt.UTC))
     notes: list[str] = []
     secrets = InventorySecrets(loaded)
-    journal_view, moves = read_journal(journal_path or default_journal_path(), len(inventory.services))
+    with open_journal_for_reading(journal_path) as journal:
+        journal_view, moves = read_journal(journal, len(inventory.services))
     with HostPool(loaded) as pool:
         report = gather_status(loaded, transports=pool.transport, probes=probes or NetworkProbes(),
                                journal=journal_view, snapshots=repository_snapshots(loaded, pool.transport, secrets),
