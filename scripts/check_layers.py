@@ -48,7 +48,6 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
-    "ops.inventory_check": frozenset({"systemd"}),
     "ops.notify": frozenset({"secrets"}),
     "ops.restore": frozenset({"secrets"}),
     "ops.schedule": frozenset({"atomic", "journal", "run_state"}),

@@ -51,13 +51,14 @@ def check(
     """Validate the inventory and the playbook variables of its services: every error at once
     (file:line:column), exit 2 if any."""
     from chaton_ops.adapters.secrets import exposure_warning
+    from chaton_ops.ops.compose import service_manager
     from chaton_ops.ops.inventory_check import check_inventory
 
     opts = global_options(ctx)
     if path is not None:
         opts.inventory = path
     loaded = opts.load(placed=False)
-    check_inventory(loaded)
+    check_inventory(loaded, calendar=service_manager())
     inventory = loaded.inventory
     warnings: list[str] = []
     for name, ref in inventory.secrets.items():

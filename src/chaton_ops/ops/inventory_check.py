@@ -72,7 +72,8 @@ def playbook_problems(loaded: LoadedInventory, environ: dict[str, str] | None = 
 
 def schedule_problems(loaded: LoadedInventory, calendar: ServiceManager | None = None) -> list[Problem]:
     """Each job's calendar expression, as systemd reads it: the documented forms are read here; another
-    form is asked of `systemd-analyze calendar` where it is installed (time zones, `~`…), else refused."""
+    form is asked of `systemd-analyze calendar` through `calendar` (the machine's service manager, built
+    by the composition root) where it is installed (time zones, `~`…), else refused (so too without one)."""
     from chaton_ops.core.calendar import CalendarError, parse_calendar
 
     problems = []
@@ -82,11 +83,7 @@ def schedule_problems(loaded: LoadedInventory, calendar: ServiceManager | None =
             continue
         except CalendarError as error:
             ours = str(error)
-        if calendar is None:
-            from chaton_ops.adapters.systemd import Systemd
-
-            calendar = Systemd()
-        if calendar.available() and calendar.calendar_problem(job.on) is None:
+        if calendar is not None and calendar.available() and calendar.calendar_problem(job.on) is None:
             continue  # a form systemd reads beyond the documented ones (a time zone, `~`)
         here = ("schedule", name, "on") if loaded.positions.find(("schedule", name, "on")) else ("schedule", name)
         problems.append(loaded.positions.problem(f"{job.on!r} is not a calendar expression: {ours} "
@@ -112,10 +109,11 @@ def check_inventory(loaded: LoadedInventory, environ: dict[str, str] | None = No
         raise InventoryError(problems)
 
 
-def check_inventory_at(source: Path, environ: dict[str, str] | None = None) -> LoadedInventory:
+def check_inventory_at(source: Path, environ: dict[str, str] | None = None,
+                       calendar: ServiceManager | None = None) -> LoadedInventory:
     """Load and check: what `chaton inventory check PATH` validates."""
     from chaton_ops.core.loader import load_inventory
 
     loaded = load_inventory(source)
-    check_inventory(loaded, environ)
+    check_inventory(loaded, environ, calendar)
     return loaded
