@@ -50,7 +50,8 @@ OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     "ops.drill": frozenset({"secrets"}),
     "ops.notify": frozenset({"secrets"}),
     "ops.restore": frozenset({"secrets"}),
-    "ops.schedule": frozenset({"atomic", "journal", "run_state"}),
+    # the files under /etc (or --root) are read and written with adapters/atomic.py
+    "ops.schedule": frozenset({"atomic"}),
     # follow_up takes the Secrets port; a caller that gives none gets the inventory's references
     "ops.status_alerts": frozenset({"secrets"}),
 }

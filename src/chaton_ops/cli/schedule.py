@@ -22,14 +22,15 @@ RootOption = Annotated[str | None, typer.Option(
 
 
 def _context(ctx: typer.Context, kind: str, root: str | None) -> tuple[Any, Any, Any, Any]:
-    from chaton_ops.ops.compose import service_manager
+    from chaton_ops.ops.compose import journal_path, service_manager, state_folder
     from chaton_ops.ops.schedule import ROOT_VARIABLE, choose_target, describe_installation
 
     opts = global_options(ctx)
     loaded = opts.load(placed=False)
     manager = service_manager()
     target = choose_target(kind, root or os.environ.get(ROOT_VARIABLE) or None, manager)
-    return opts, loaded, manager, (target, describe_installation(loaded))
+    where = describe_installation(loaded, journal=journal_path(), state_dir=state_folder())
+    return opts, loaded, manager, (target, where)
 
 
 @app.command("install")

@@ -79,16 +79,13 @@ def choose_target(kind: str, root: str | None, manager: ServiceManager) -> Targe
     return Target(kind, Path(root) if root else None)  # type: ignore[arg-type]
 
 
-def describe_installation(loaded: LoadedInventory, *, chaton: str | None = None, journal: Path | None = None,
-                          state_dir: Path | None = None) -> Installation:
-    """The absolute paths the jobs run with, taken now: this inventory, this chaton, this journal."""
-    from chaton_ops.adapters.journal import default_journal_path
-    from chaton_ops.adapters.run_state import default_state_dir
-
+def describe_installation(loaded: LoadedInventory, *, journal: Path, state_dir: Path,
+                          chaton: str | None = None) -> Installation:
+    """The absolute paths the jobs run with, taken now: this inventory, this chaton, this journal and
+    state folder (ops/compose.py `journal_path`, `state_folder`)."""
     command = chaton or _this_chaton()
     return Installation(inventory=str(loaded.source.resolve()), chaton=command,
-                        journal=str((journal or default_journal_path()).resolve()),
-                        state_dir=str((state_dir or default_state_dir()).resolve()),
+                        journal=str(journal.resolve()), state_dir=str(state_dir.resolve()),
                         collective=loaded.inventory.collective.name)
 
 

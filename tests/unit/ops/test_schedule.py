@@ -278,11 +278,13 @@ def test_a_service_is_described_by_the_chaton_command_it_runs():
 
 def _ops_world(world):
     from chaton_ops.core.loader import load_inventory
+    from chaton_ops.ops.compose import journal_path, state_folder
     from chaton_ops.ops.schedule import describe_installation
 
     root, inventory = world
     loaded = load_inventory(inventory)
-    return root, loaded, describe_installation(loaded, chaton="/usr/bin/chaton")
+    return root, loaded, describe_installation(loaded, journal=journal_path(), state_dir=state_folder(),
+                                               chaton="/usr/bin/chaton")
 
 
 def test_without_systemds_tools_the_units_are_read_back_by_chaton_and_enabled_through_the_port(world, tmp_path):
