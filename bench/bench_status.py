@@ -81,12 +81,14 @@ def gather_once(inventory: Path, journal: Path) -> float:
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.probes import NetworkProbes
     from chaton_ops.core.loader import load_inventory
+    from chaton_ops.ops.compose import open_journal_for_reading
     from chaton_ops.ops.status import gather_status
     from chaton_ops.ops.status_sources import read_journal
 
     started = time.perf_counter()
     loaded = load_inventory(inventory)
-    view, _moves = read_journal(journal, len(loaded.inventory.services))
+    with open_journal_for_reading(journal) as reader:
+        view, _moves = read_journal(reader, len(loaded.inventory.services))
     with HostPool(loaded) as pool:
         report = gather_status(loaded, transports=pool.transport, probes=NetworkProbes(), journal=view,
                                dns=Rfc2136Dns(loaded.inventory.dns, {}))
