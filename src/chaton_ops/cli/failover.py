@@ -36,44 +36,12 @@ def failover(
     Exit 0 all moved, 3 some moved, 1 none (or refused by the preflight), 4 the fallback cannot be
     reached, 2 usage.
     """
-    from chaton_ops.core.failover import select_failover_services
-    from chaton_ops.errors import UsageError
-    from chaton_ops.ops.failover import run as usecase
-    from chaton_ops.ops.failover_run import failover_context
+    from chaton_ops.ops.failover_run import MoveRequest
 
     opts = global_options(ctx)
-    command = "rehearsal" if rehearse else "failover"
-    with failover_context(opts.load(), jobs=jobs) as context:
-        if abandon:
-            run_id = usecase.abandon_unfinished(context, command)
-            print(f"{command} run {run_id} set aside" if run_id else f"no unfinished {command}")
-            return
-        if resume:
-            run_id = usecase.unfinished_run(context, command)
-            if run_id is None:
-                raise UsageError(f"no unfinished {command} to resume")
-            _apply(opts, lambda progress: usecase.apply_failover(context, None, args=[], on_event=progress,
-                                                                 resume_run=run_id), rehearsal=rehearse)
-            return
-        if to is None:
-            raise UsageError("say where to: --to HOST (a host of kind fallback)")
-        usecase.refuse_if_unfinished(context, command)
-        names = select_failover_services(context.inventory, to, services or [], source=source)
-        started = context.clock()
-        prepared = usecase.prepare_failover(context, names, to, final_backup=not no_final_backup, rehearse=rehearse)
-        _show_preflight(opts, prepared)
-        if prepared.refusals:
-            raise usecase.FailoverRefused([*prepared.refusals, "nothing was changed"],
-                                          unreachable=any(r.startswith("the fallback ") for r in prepared.refusals))
-        if opts.dry_run:
-            return
-        what = (f"rehearse the failover of {', '.join(names)} on {to} (it is undone afterwards)" if rehearse else
-                f"fail {', '.join(names)} over to {to}: replace their data there and switch their DNS records")
-        confirm(opts, what)
-        args = [*names, "--to", to, *(["--rehearse"] if rehearse else []),
-                *(["--no-final-backup"] if no_final_backup else [])]
-        _apply(opts, lambda progress: usecase.apply_failover(context, prepared, args=args, on_event=progress,
-                                                             started=started), rehearsal=rehearse)
+    _move(opts, MoveRequest("rehearsal" if rehearse else "failover", tuple(services or ()), to=to, source=source, resume=resume, abandon=abandon,
+                            final_backup=not no_final_backup, dry_run=opts.dry_run, jobs=jobs),
+          show=lambda prepared: _show_preflight(opts, prepared))
 
 
 def failback(
@@ -94,36 +62,35 @@ def failback(
 
     Exit 0 all home, 3 some, 1 none, 4 a home host does not answer, 2 usage.
     """
-    from chaton_ops.errors import UsageError
-    from chaton_ops.ops.failover import run as usecase
-    from chaton_ops.ops.failover_run import failover_context
+    from chaton_ops.ops.failover_run import MoveRequest
 
     opts = global_options(ctx)
-    with failover_context(opts.load(), jobs=jobs) as context:
-        if abandon:
-            run_id = usecase.abandon_unfinished(context, "failback")
-            print(f"failback run {run_id} set aside" if run_id else "no unfinished failback")
-            return
-        if resume:
-            run_id = usecase.unfinished_run(context, "failback")
-            if run_id is None:
-                raise UsageError("no unfinished failback to resume")
-            _apply(opts, lambda progress: usecase.apply_failback(context, None, args=[], on_event=progress,
-                                                                 resume_run=run_id), rehearsal=False)
-            return
-        usecase.refuse_if_unfinished(context, "failback")
-        plan = usecase.prepare_failback(context, services or [], stop_first=stop_first, clean=clean)
-        if not opts.json and not opts.quiet:
-            from chaton_ops.cli.runbook_view import print_failback_plan
+    _move(opts, MoveRequest("failback", tuple(services or ()), resume=resume, abandon=abandon, stop_first=stop_first,
+                            clean=clean, dry_run=opts.dry_run, jobs=jobs),
+          show=lambda plan: _show_failback_plan(opts, plan))
 
-            print_failback_plan(plan, show_steps=opts.dry_run or opts.verbose > 0)
-        if opts.dry_run:
-            return
-        names = plan.inputs["services"]
-        confirm(opts, f"bring {', '.join(names)} home: restore there and switch DNS back")
-        args = [*names, *(["--stop-first"] if stop_first else []), *(["--clean"] if clean else [])]
-        _apply(opts, lambda progress: usecase.apply_failback(context, plan, args=args, on_event=progress),
-               rehearsal=False)
+
+def _move(opts: GlobalOptions, request: Any, *, show: Any) -> None:
+    """Call the use case with the plan shown, the question asked and the progress rendered; then the
+    outcome: the run set aside, or the run's report and its exit code."""
+    from chaton_ops.cli.runbook_view import RunbookProgress
+    from chaton_ops.ops.failover_run import move_services
+
+    with _interrupt_on_sigterm(), RunbookProgress(opts) as progress:
+        outcome = move_services(opts.load(), request, show=show, confirm=lambda question: confirm(opts, question),
+                                on_event=progress)
+    if request.abandon:
+        command = request.command
+        print(f"{command} run {outcome.set_aside} set aside" if outcome.set_aside else f"no unfinished {command}")
+    elif outcome.report is not None:
+        _render(opts, outcome.report, rehearsal=request.command == "rehearsal")
+
+
+def _show_failback_plan(opts: GlobalOptions, plan: Any) -> None:
+    if not opts.json and not opts.quiet:
+        from chaton_ops.cli.runbook_view import print_failback_plan
+
+        print_failback_plan(plan, show_steps=opts.dry_run or opts.verbose > 0)
 
 
 def _show_preflight(opts: GlobalOptions, prepared: Any) -> None:
@@ -141,11 +108,9 @@ def _show_preflight(opts: GlobalOptions, prepared: Any) -> None:
         warn(warning)
 
 
-def _apply(opts: GlobalOptions, run: Any, *, rehearsal: bool) -> None:
-    from chaton_ops.cli.runbook_view import RunbookProgress, print_report, report_as_json
+def _render(opts: GlobalOptions, report: Any, *, rehearsal: bool) -> None:
+    from chaton_ops.cli.runbook_view import print_report, report_as_json
 
-    with _interrupt_on_sigterm(), RunbookProgress(opts) as progress:
-        report = run(progress)
     if opts.json:
         print_json(report_as_json(report))
     elif not opts.quiet or report.run.exit_code:

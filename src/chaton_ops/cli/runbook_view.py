@@ -30,14 +30,16 @@ class RunbookProgress:
         self.task: Any = None
 
     def __enter__(self) -> RunbookProgress:
-        if self.live:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                    console=stderr(), transient=True)
-            self.display.__enter__()
-            self.task = self.display.add_task("preparing", total=None)
         return self
+
+    def _start(self) -> None:
+        # on the run's first event, not on entering: the plan and its question come before the run
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                console=stderr(), transient=True)
+        self.display.__enter__()
+        self.task = self.display.add_task("preparing", total=None)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.display is not None:
@@ -46,6 +48,8 @@ class RunbookProgress:
     def __call__(self, event: StepEvent) -> None:
         if not self.enabled:
             return
+        if self.live and self.display is None:
+            self._start()
         if event.kind in ("start", "progress"):
             if self.display is not None:
                 self.display.update(self.task, description=escape(event.text or event.step.title))
