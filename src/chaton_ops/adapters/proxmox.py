@@ -21,7 +21,7 @@ from typing import Any
 from chaton_ops.core.inventory import Proxmox as ProxmoxSettings
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
-from chaton_ops.core.proxmox import ApiCall
+from chaton_ops.core.proxmox import DEFAULT_PORT, ApiCall, base_url
 from chaton_ops.errors import (
     ConnectError,
     NodeOffline,
@@ -31,7 +31,6 @@ from chaton_ops.errors import (
     UsageError,
 )
 
-DEFAULT_PORT = 8006
 NO_QUORUM = "no quorum"
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 _NODE_IN_PATH_RE = re.compile(r"^/nodes/([^/]+)")
@@ -171,9 +170,3 @@ class ProxmoxClients:
         if not settings.verify_tls and self.on_insecure is not None:
             self.on_insecure(cluster)
         return ProxmoxClient(cluster, settings, token.reveal(), ca_file)
-
-
-def base_url(settings: ProxmoxSettings) -> str:
-    parts = urllib.parse.urlsplit(settings.api)
-    netloc = parts.netloc if parts.port else f"{parts.netloc}:{DEFAULT_PORT}"
-    return f"https://{netloc}/api2/json"

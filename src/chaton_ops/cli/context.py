@@ -70,10 +70,10 @@ def require_writable(option: str, path: Path | None) -> None:
     exist) is a usage error now, before the command runs, not a warning at its end."""
     if path is None:
         return
-    from chaton_ops.adapters.atomic import writable_file
     from chaton_ops.errors import PathError, UsageError
+    from chaton_ops.ops.compose import check_writable
 
     try:
-        writable_file(path)
+        check_writable(path)
     except PathError as error:
         raise UsageError(f"{option}: {error.message}") from None

@@ -50,8 +50,7 @@ def check(
 ) -> None:
     """Validate the inventory and the playbook variables of its services: every error at once
     (file:line:column), exit 2 if any."""
-    from chaton_ops.adapters.secrets import exposure_warning
-    from chaton_ops.ops.compose import service_manager
+    from chaton_ops.ops.compose import secret_file_warnings, service_manager
     from chaton_ops.ops.inventory_check import check_inventory
 
     opts = global_options(ctx)
@@ -60,13 +59,7 @@ def check(
     loaded = opts.load(placed=False)
     check_inventory(loaded, calendar=service_manager())
     inventory = loaded.inventory
-    warnings: list[str] = []
-    for name, ref in inventory.secrets.items():
-        if ref.file is not None:
-            secret_path = loaded.resolve_path(ref.file)
-            message = exposure_warning(name, secret_path)
-            if message:
-                warnings.append(message)
+    warnings = secret_file_warnings(loaded)
     for message in warnings:
         warn(message)
     files = [str(f) for f in loaded.files]

@@ -125,7 +125,7 @@ def guest_as_dict(cluster: str, row: Any) -> dict[str, Any]:
 
 def render_listing(opts: GlobalOptions, inventory: Inventory, listings: Sequence[ClusterListing]) -> int:
     """Tables per cluster (or JSON); returns the exit code: that of the first cluster that could not be read."""
-    from chaton_ops.adapters.proxmox import base_url
+    from chaton_ops.core.proxmox import base_url
 
     if opts.json:
         print_json({"clusters": [{"cluster": item.cluster, "api": base_url(inventory.proxmox[item.cluster]),

@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shlex
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chaton_ops.core.inventory import Proxmox as ProxmoxSettings
 from chaton_ops.core.inventory import PruneBackups, Vzdump
 from chaton_ops.errors import ChatonError, UsageError
 
@@ -324,3 +326,13 @@ def parse_task_log(data: Any) -> list[str]:
 
 def is_upid(value: Any) -> bool:
     return isinstance(value, str) and UPID_RE.match(value) is not None
+
+
+DEFAULT_PORT = 8006
+
+
+def base_url(settings: ProxmoxSettings) -> str:
+    """The cluster's API root: https://HOST:PORT/api2/json (PVE's port 8006 when the inventory names none)."""
+    parts = urllib.parse.urlsplit(settings.api)
+    netloc = parts.netloc if parts.port else f"{parts.netloc}:{DEFAULT_PORT}"
+    return f"https://{netloc}/api2/json"

@@ -107,3 +107,19 @@ def write_document(path: Path, text: str, *, mode: int = 0o640) -> None:
     from chaton_ops.adapters.atomic import write_text_atomically
 
     write_text_atomically(path, text, mode=mode)
+
+
+def check_writable(path: Path) -> None:
+    """PathError when chaton could not write `path` (its folder missing, a device, a folder): for a file
+    option, refused before the command runs rather than at its end."""
+    from chaton_ops.adapters.atomic import writable_file
+
+    writable_file(path)
+
+
+def secret_file_warnings(loaded: LoadedInventory) -> list[str]:
+    """A warning per secret file that group or others can read."""
+    from chaton_ops.adapters.secrets import exposure_warning
+
+    return [message for name, ref in loaded.inventory.secrets.items() if ref.file is not None
+            if (message := exposure_warning(name, loaded.resolve_path(ref.file))) is not None]
