@@ -8,6 +8,7 @@ line per step ended; elsewhere (cron, a log) one plain line per step ended on st
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 from chaton_ops.cli.context import GlobalOptions
@@ -28,6 +29,7 @@ class RunbookProgress:
         self.live = self.enabled and stderr().is_terminal
         self.display: Any = None
         self.task: Any = None
+        self._starting = threading.Lock()  # events come from every lane's thread: one display only
 
     def __enter__(self) -> RunbookProgress:
         return self
@@ -49,7 +51,9 @@ class RunbookProgress:
         if not self.enabled:
             return
         if self.live and self.display is None:
-            self._start()
+            with self._starting:
+                if self.display is None:
+                    self._start()
         if event.kind in ("start", "progress"):
             if self.display is not None:
                 self.display.update(self.task, description=escape(event.text or event.step.title))
