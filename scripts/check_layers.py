@@ -92,8 +92,14 @@ def layer_of(module: str) -> str:
 def violations(source_root: Path) -> list[str]:
     package_root = source_root / PACKAGE
     found: list[str] = []
-    used_debt: dict[str, set[str]] = {}
-    used_cli_debt: dict[str, set[str]] = {}
+    # the layers whose adapter imports are listed: the list's name, the list, the message for one not listed
+    debts = {
+        "ops": ("OPS_ADAPTER_DEBT", OPS_ADAPTER_DEBT, "a use case imports the adapter {}: take a port of "
+                "core/ports.py instead (the composition root builds adapters)"),
+        "cli": ("CLI_ADAPTER_DEBT", CLI_ADAPTER_DEBT, "a command imports the adapter {}: call a use case of ops/ "
+                "(its composition root builds the adapters)"),
+    }
+    used: dict[tuple[str, str], set[str]] = {}
     for path in sorted(package_root.rglob("*.py")):
         module = f"{PACKAGE}." + module_name(path, package_root) if path.name != "__init__.py" or \
             path.parent != package_root else PACKAGE
@@ -114,32 +120,20 @@ def violations(source_root: Path) -> list[str]:
                 found.append(f"{where}:{line}: an adapter imports {imported} (adapters know only core)")
             elif layer == "ops" and target == "cli":
                 found.append(f"{where}:{line}: a use case imports {imported} (ops never imports the CLI)")
-            elif layer == "cli" and target == "adapters" and imported.count(".") >= 2:
+            elif layer in debts and target == "adapters" and imported.count(".") >= 2 \
+                    and short not in COMPOSITION_ROOTS:
+                _, debt, message = debts[layer]
                 adapter = imported.split(".")[2]
-                if adapter in CLI_ADAPTER_DEBT.get(short, frozenset()):
-                    used_cli_debt.setdefault(short, set()).add(adapter)
+                if adapter in debt.get(short, frozenset()):
+                    used.setdefault((layer, short), set()).add(adapter)
                 elif (line, adapter) not in reported:
                     reported.add((line, adapter))
-                    found.append(f"{where}:{line}: a command imports the adapter {imported}: call a use case of "
-                                 "ops/ (its composition root builds the adapters)")
-            elif layer == "ops" and target == "adapters" and short in COMPOSITION_ROOTS:
-                pass
-            elif layer == "ops" and target == "adapters" and imported.count(".") >= 2:
-                adapter = imported.split(".")[2]
-                if adapter in OPS_ADAPTER_DEBT.get(short, frozenset()):
-                    used_debt.setdefault(short, set()).add(adapter)
-                elif (line, adapter) not in reported:
-                    reported.add((line, adapter))
-                    found.append(f"{where}:{line}: a use case imports the adapter {imported}: take a port of "
-                                 "core/ports.py instead (the composition root builds adapters)")
-    for owner, adapters in sorted(OPS_ADAPTER_DEBT.items()):
-        for adapter in sorted(adapters - used_debt.get(owner, set())):
-            found.append(f"scripts/check_layers.py: {owner} no longer imports adapters.{adapter}: "
-                         "remove it from OPS_ADAPTER_DEBT")
-    for owner, adapters in sorted(CLI_ADAPTER_DEBT.items()):
-        for adapter in sorted(adapters - used_cli_debt.get(owner, set())):
-            found.append(f"scripts/check_layers.py: {owner} no longer imports adapters.{adapter}: "
-                         "remove it from CLI_ADAPTER_DEBT")
+                    found.append(f"{where}:{line}: {message.format(imported)}")
+    for layer, (name, debt, _) in debts.items():
+        for owner, adapters in sorted(debt.items()):
+            for adapter in sorted(adapters - used.get((layer, owner), set())):
+                found.append(f"scripts/check_layers.py: {owner} no longer imports adapters.{adapter}: "
+                             f"remove it from {name}")
     return found
 
 
