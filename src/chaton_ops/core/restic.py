@@ -459,5 +459,3 @@ def _exit_error_message(line: str) -> str:
     if isinstance(message, dict) and message.get("message_type") == "exit_error":
         return " / ".join(part.strip() for part in str(message.get("message", "")).splitlines() if part.strip())
     return ""
-
-

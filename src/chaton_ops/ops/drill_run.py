@@ -138,4 +138,3 @@ def drill_services(loaded: LoadedInventory, request: DrillRequest, *, on_event: 
             Journal(default_journal_path()) as journal:  # a drill locks nothing today (core/locks.py)
         run_id = start_run(journal, plan, [*names, *(["--on", request.on] if request.on else [])])
         return run_drills(loaded, plan, pool.transport, journal=journal, run_id=run_id, on_event=on_event)
-
