@@ -39,17 +39,12 @@ CLI_ADAPTER_DEBT: dict[str, frozenset[str]] = {}
 
 # ops module → adapters it still imports. Shrink this list; never grow it.
 OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
-    # run_backup takes the Secrets port; a caller that gives neither passwords nor secrets gets the real one
-    "ops.backup": frozenset({"secrets"}),
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
     "ops.drill": frozenset({"secrets"}),
-    "ops.notify": frozenset({"secrets"}),
     "ops.restore": frozenset({"secrets"}),
     # the files under /etc (or --root) are read and written with adapters/atomic.py
     "ops.schedule": frozenset({"atomic"}),
-    # follow_up takes the Secrets port; a caller that gives none gets the inventory's references
-    "ops.status_alerts": frozenset({"secrets"}),
 }
 
 

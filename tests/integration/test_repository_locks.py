@@ -66,6 +66,7 @@ def run_taking_the_lock_after_the_snapshot(blab: BackupLab, lock: ExclusiveLock,
     retention), as a `check` started on another machine at that moment would; released `release_after`
     seconds later (None: held)."""
     from chaton_ops.adapters.hosts import HostPool
+    from chaton_ops.adapters.secrets import InventorySecrets
     from chaton_ops.core.backup_plan import plan_backup
     from chaton_ops.core.loader import load_inventory
     from chaton_ops.ops.backup import BackupSettings, RunNotes, run_backup
@@ -81,7 +82,7 @@ def run_taking_the_lock_after_the_snapshot(blab: BackupLab, lock: ExclusiveLock,
     plan = plan_backup(loaded.inventory, ["site"])
     with HostPool(loaded) as pool:
         return run_backup(loaded, plan, transports=pool.transport, settings=BackupSettings(**options),
-                          journal=LockAfterSnapshot(None, None))
+                          journal=LockAfterSnapshot(None, None), secrets=InventorySecrets(loaded))
 
 
 def test_retention_waits_for_a_lock_taken_after_the_snapshot_and_the_backup_succeeds(blab, other_machine_lock):

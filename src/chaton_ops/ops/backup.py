@@ -161,12 +161,10 @@ def run_backup(
 
     With a journal, `run_id` is the run `start_run` journaled; with RunNotes, the notes receive the
     steps; without either nothing is kept. The repositories' passwords: `passwords` when given (resolved
-    by the caller), else from `secrets`, else from the inventory's references."""
+    by the caller), else from `secrets` (the composition root's Secrets port); one of them is needed."""
     if passwords is None:
         if secrets is None:
-            from chaton_ops.adapters.secrets import InventorySecrets
-
-            secrets = InventorySecrets(loaded)
+            raise TypeError("run_backup needs the repositories' passwords or the Secrets port")
         passwords = resolve_passwords(loaded, secrets, plan.repositories())
     started = dt.datetime.now(dt.UTC)
     runbook = backup_runbook(plan, retention=settings.retention)

@@ -72,9 +72,10 @@ def back_up(loaded: LoadedInventory, plan: BackupPlan, request: BackupRequest, *
 def ping_start(loaded: LoadedInventory, services: list[str]) -> list[str]:
     """The run's start pings through the real notifier; their delivery problems."""
     from chaton_ops.adapters.notifiers import NetworkNotifier
+    from chaton_ops.adapters.secrets import InventorySecrets
     from chaton_ops.ops.notify import send_start_pings
 
-    return send_start_pings(loaded, services, NetworkNotifier())
+    return send_start_pings(loaded, services, NetworkNotifier(), secrets=InventorySecrets(loaded))
 
 
 def notify_run(loaded: LoadedInventory, report: RunReport, *, previous: dict[str, str] | None = None) -> list[str]:
@@ -82,10 +83,11 @@ def notify_run(loaded: LoadedInventory, report: RunReport, *, previous: dict[str
     file (`previous`: the last statuses, instead of the file's); their delivery problems."""
     from chaton_ops.adapters.notifiers import NetworkNotifier
     from chaton_ops.adapters.run_state import LastStatusFile, default_state_path
+    from chaton_ops.adapters.secrets import InventorySecrets
     from chaton_ops.ops.notify import send_run_notifications
 
     return send_run_notifications(loaded, report, NetworkNotifier(), LastStatusFile(default_state_path()),
-                                  previous=previous)
+                                  secrets=InventorySecrets(loaded), previous=previous)
 
 
 def deliver(loaded: LoadedInventory, report: RunReport, metrics_file: Path | None) -> list[str]:

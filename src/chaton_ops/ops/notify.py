@@ -15,27 +15,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from chaton_ops.adapters.secrets import SecretValue, resolve_secret
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.masking import mask_text, register_secret
+from chaton_ops.core.masking import SecretValue, mask_text, register_secret
 from chaton_ops.core.notifications import Message, Ping, ping_url, plan_notifications, plan_start_pings
-from chaton_ops.core.ports import LastStatuses, Notifier
+from chaton_ops.core.ports import LastStatuses, Notifier, Secrets
 from chaton_ops.core.report import RunReport
 from chaton_ops.errors import PathError, SecretError
 
 log = logging.getLogger(__name__)
 
 
-def send_start_pings(loaded: LoadedInventory, services: Iterable[str], notifier: Notifier) -> list[str]:
-    """Send `/start` to the run's healthchecks URLs and to those of `services`; return delivery problems."""
-    secrets = _Secrets(loaded)
+def send_start_pings(loaded: LoadedInventory, services: Iterable[str], notifier: Notifier, *,
+                     secrets: Secrets) -> list[str]:
+    """Send `/start` to the run's healthchecks URLs and to those of `services` (their URLs from
+    `secrets`); return delivery problems."""
+    known = _Secrets(secrets)
     return [problem for ping in plan_start_pings(loaded.inventory, tuple(services))
-            if (problem := _deliver_ping(secrets, notifier, ping)) is not None]
+            if (problem := _deliver_ping(known, notifier, ping)) is not None]
 
 
 def send_run_notifications(loaded: LoadedInventory, run: RunReport, notifier: Notifier, last_statuses: LastStatuses,
-                           *, previous: dict[str, str] | None = None) -> list[str]:
-    """Ping healthchecks and send apprise messages for `run`; return delivery problems (never raises for them).
+                           *, secrets: Secrets, previous: dict[str, str] | None = None) -> list[str]:
+    """Ping healthchecks and send apprise messages for `run` (their URLs from `secrets`); return
+    delivery problems (never raises for them).
 
     `previous` is the last status per service; by default it is read from `last_statuses`, which is
     then updated with this run's statuses.
@@ -48,12 +50,12 @@ def send_run_notifications(loaded: LoadedInventory, run: RunReport, notifier: No
             problems.append(f"notifications: previous statuses unknown, recoveries not reported: {error}")
             previous = {}
     plan = plan_notifications(loaded.inventory, run, previous)
-    secrets = _Secrets(loaded)
+    known = _Secrets(secrets)
     for ping in plan.pings:
-        if (problem := _deliver_ping(secrets, notifier, ping)) is not None:
+        if (problem := _deliver_ping(known, notifier, ping)) is not None:
             problems.append(problem)
     for message in plan.messages:
-        if (problem := _deliver_message(secrets, notifier, message)) is not None:
+        if (problem := _deliver_message(known, notifier, message)) is not None:
             problems.append(problem)
     try:
         last_statuses.save(run.command, plan.statuses)
@@ -65,14 +67,14 @@ def send_run_notifications(loaded: LoadedInventory, run: RunReport, notifier: No
 class _Secrets:
     """Each secret resolved at most once per call; a failure is remembered as a problem text."""
 
-    def __init__(self, loaded: LoadedInventory) -> None:
-        self.loaded = loaded
+    def __init__(self, secrets: Secrets) -> None:
+        self.secrets = secrets
         self.cache: dict[str, SecretValue | str] = {}
 
     def get(self, name: str) -> SecretValue | str:
         if name not in self.cache:
             try:
-                self.cache[name] = resolve_secret(self.loaded, name)
+                self.cache[name] = self.secrets.resolve(name)
             except SecretError as error:
                 self.cache[name] = error.message
         return self.cache[name]

@@ -65,14 +65,10 @@ def set_silence(loaded: LoadedInventory, store: AlertStore, name: str, duration:
 
 
 def follow_up(loaded: LoadedInventory, report: StatusReport, store: AlertStore, *, notify: bool,
-              notifier: Notifier, secrets: Secrets | None = None) -> FollowUp:
+              notifier: Notifier, secrets: Secrets) -> FollowUp:
     """Update the state with this run's findings; with `notify`, send what changed (the destinations'
-    URLs from `secrets`, the inventory's references by default)."""
+    URLs from `secrets`)."""
     inventory = loaded.inventory
-    if secrets is None:
-        from chaton_ops.adapters.secrets import InventorySecrets
-
-        secrets = InventorySecrets(loaded)
     now = report.checked_at
     problems: list[str] = []
     with store.locked():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chaton_ops.adapters.secrets import InventorySecrets
 from chaton_ops.core.health import Finding, StatusReport
 from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.report import RunReport, TargetResult
@@ -49,7 +50,7 @@ def backup_run(**statuses: str) -> RunReport:
 def test_start_pings_go_to_the_start_url(loaded: LoadedInventory) -> None:
     notifier = FakeNotifier()
 
-    assert send_start_pings(loaded, ["www"], notifier) == []
+    assert send_start_pings(loaded, ["www"], notifier, secrets=InventorySecrets(loaded)) == []
 
     assert [d.url for d in notifier.deliveries] == [f"{HC}/start"]
 
@@ -57,9 +58,12 @@ def test_start_pings_go_to_the_start_url(loaded: LoadedInventory) -> None:
 def test_a_failure_is_told_then_its_recovery_once(loaded: LoadedInventory) -> None:
     notifier, memory = FakeNotifier(), FakeLastStatuses()
 
-    send_run_notifications(loaded, backup_run(www="failed", mail="ok"), notifier, memory)
-    send_run_notifications(loaded, backup_run(www="ok", mail="ok"), notifier, memory)
-    send_run_notifications(loaded, backup_run(www="ok", mail="ok"), notifier, memory)
+    send_run_notifications(loaded, backup_run(www="failed", mail="ok"), notifier, memory,
+                           secrets=InventorySecrets(loaded))
+    send_run_notifications(loaded, backup_run(www="ok", mail="ok"), notifier, memory,
+                           secrets=InventorySecrets(loaded))
+    send_run_notifications(loaded, backup_run(www="ok", mail="ok"), notifier, memory,
+                           secrets=InventorySecrets(loaded))
 
     messages = [(d.url, d.title, d.notify_type) for d in notifier.deliveries if d.title]
     assert messages == [
@@ -76,7 +80,8 @@ def test_a_destination_that_is_down_is_a_problem_naming_its_secret_and_the_other
         loaded: LoadedInventory) -> None:
     notifier = FakeNotifier(failing=["json://chat.example"])
 
-    problems = send_run_notifications(loaded, backup_run(www="failed"), notifier, FakeLastStatuses())
+    problems = send_run_notifications(loaded, backup_run(www="failed"), notifier, FakeLastStatuses(),
+                                      secrets=InventorySecrets(loaded))
 
     assert problems == ["apprise 'chat' (failure) failed: connection refused"]
     assert [d.url for d in notifier.arrived()] == [f"{HC}/fail", PAGER]
@@ -85,7 +90,8 @@ def test_a_destination_that_is_down_is_a_problem_naming_its_secret_and_the_other
 def test_an_unreadable_memory_is_reported_and_the_run_still_recorded(loaded: LoadedInventory) -> None:
     memory = FakeLastStatuses({"backup": {"www": "failed"}}, unreadable=True)
 
-    problems = send_run_notifications(loaded, backup_run(www="ok"), FakeNotifier(), memory)
+    problems = send_run_notifications(loaded, backup_run(www="ok"), FakeNotifier(), memory,
+                                      secrets=InventorySecrets(loaded))
 
     assert len(problems) == 1 and "recoveries not reported" in problems[0]
     assert memory.statuses == {"backup": {"www": "ok"}}
@@ -93,7 +99,7 @@ def test_an_unreadable_memory_is_reported_and_the_run_still_recorded(loaded: Loa
 
 def test_a_memory_that_cannot_be_written_is_a_problem_not_an_exception(loaded: LoadedInventory) -> None:
     problems = send_run_notifications(loaded, backup_run(www="ok"), FakeNotifier(),
-                                      FakeLastStatuses(unwritable=True))
+                                      FakeLastStatuses(unwritable=True), secrets=InventorySecrets(loaded))
 
     assert problems == ["notifications: cannot record this run's statuses: "
                         "cannot write last-status.json: read-only file system"]
@@ -109,7 +115,8 @@ def test_a_status_problem_is_told_once_after_it_is_confirmed(loaded: LoadedInven
     notifier, store = FakeNotifier(), FakeAlertStore()
     sent_per_run = []
     for minute in range(4):
-        followed = follow_up(loaded, status_report("critical", minute), store, notify=True, notifier=notifier)
+        followed = follow_up(loaded, status_report("critical", minute), store,
+                             secrets=InventorySecrets(loaded), notify=True, notifier=notifier)
         sent_per_run.append([change.event for change in followed.sent])
 
     assert sent_per_run == [[], ["failure"], [], []]
@@ -120,13 +127,16 @@ def test_a_status_problem_is_told_once_after_it_is_confirmed(loaded: LoadedInven
 def test_a_status_message_that_did_not_arrive_is_sent_again_on_the_next_run(loaded: LoadedInventory) -> None:
     store = FakeAlertStore()
     down = FakeNotifier(failing=["json://pager.example"])
-    follow_up(loaded, status_report("critical", 0), store, notify=True, notifier=down)
-    followed = follow_up(loaded, status_report("critical", 1), store, notify=True, notifier=down)
+    follow_up(loaded, status_report("critical", 0), store,
+              secrets=InventorySecrets(loaded), notify=True, notifier=down)
+    followed = follow_up(loaded, status_report("critical", 1), store,
+                         secrets=InventorySecrets(loaded), notify=True, notifier=down)
     assert followed.sent == () and [c.event for c in followed.pending] == ["failure"]
     assert followed.problems == ("apprise 'pager' (failure) failed: connection refused",)
 
     up = FakeNotifier()
-    followed = follow_up(loaded, status_report("critical", 2), store, notify=True, notifier=up)
+    followed = follow_up(loaded, status_report("critical", 2), store,
+                         secrets=InventorySecrets(loaded), notify=True, notifier=up)
 
     assert [c.event for c in followed.sent] == ["failure"]
     assert [d.url for d in up.deliveries] == [CHAT, PAGER]
@@ -135,7 +145,8 @@ def test_a_status_message_that_did_not_arrive_is_sent_again_on_the_next_run(load
 def test_without_notify_nothing_is_sent_and_the_change_stays_pending(loaded: LoadedInventory) -> None:
     notifier, store = FakeNotifier(), FakeAlertStore()
     for minute in range(2):
-        followed = follow_up(loaded, status_report("critical", minute), store, notify=False, notifier=notifier)
+        followed = follow_up(loaded, status_report("critical", minute), store,
+                             secrets=InventorySecrets(loaded), notify=False, notifier=notifier)
 
     assert notifier.deliveries == [] and [c.event for c in followed.pending] == ["failure"]
 
