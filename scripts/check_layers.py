@@ -41,8 +41,6 @@ CLI_ADAPTER_DEBT: dict[str, frozenset[str]] = {}
 OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
     # deploy's `wait` steps probe through the Probes port, the real probes by default
     "ops.deploy": frozenset({"probes", "templates"}),
-    "ops.drill": frozenset({"secrets"}),
-    "ops.restore": frozenset({"secrets"}),
     # the files under /etc (or --root) are read and written with adapters/atomic.py
     "ops.schedule": frozenset({"atomic"}),
 }

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import Secrets, Transport
 from chaton_ops.core.restore import RestorePlan, SnapshotInfo, plan_restore, run_stamp
 from chaton_ops.errors import ChatonError, ConnectError, ExitCode, UsageError
 from chaton_ops.ops.restore import (
@@ -139,16 +138,17 @@ def _drill_databases(loaded: LoadedInventory, plan: RestorePlan, transport: Tran
 
 
 def drill_on(loaded: LoadedInventory, service: str, host: str, transports: Callable[[str], Transport], *,
-             repository: str, journal: RestoreJournal | None = None, run_id: int | None = None,
+             repository: str, secrets: Secrets, journal: RestoreJournal | None = None, run_id: int | None = None,
              progress: Callable[[str], None] | None = None) -> DrillResult:
     """One drill of `service` on `host` (a step of `chaton drill`'s runbook, ops/drill_run.py); never
-    raises for a failed drill, an unreachable host or a missing password (the result says why)."""
+    raises for a failed drill, an unreachable host or a missing password (the result says why). The
+    repository's password comes from `secrets`."""
     def stage(text: str, status: object) -> None:
         if progress is not None:
             progress(text)
 
     try:
-        password = resolve_secret(loaded, loaded.inventory.repositories[repository].password).reveal()
+        password = secrets.resolve(loaded.inventory.repositories[repository].password).reveal()
         transport = transports(host)
     except ChatonError as failure:
         result = DrillResult(service, host, error=failure.message, unreachable=isinstance(failure, ConnectError))

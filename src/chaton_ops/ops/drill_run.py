@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import Secrets, Transport
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.core.selection import select_services
 from chaton_ops.errors import ExitCode
+from chaton_ops.ops.compose import inventory_secrets
 from chaton_ops.ops.drill import DrillResult, drill_exit_code, drill_host, drill_on
 from chaton_ops.ops.engine import (
     GO,
@@ -80,10 +81,11 @@ class DrillAction:
     journals_parts = True
 
     def __init__(self, loaded: LoadedInventory, transports: Callable[[str], Transport],
-                 journal: RestoreRunJournal | None) -> None:
+                 journal: RestoreRunJournal | None, secrets: Secrets) -> None:
         self.loaded = loaded
         self.transports = transports
         self.journal = journal
+        self.secrets = secrets
         self.results: dict[str, DrillResult] = {}
 
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
@@ -92,7 +94,7 @@ class DrillAction:
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
         assert step.host is not None
         result = drill_on(self.loaded, step.target, step.host, self.transports, repository=step.inputs["repository"],
-                          journal=self.journal, run_id=run.run_id if self.journal is not None else None,
+                          secrets=self.secrets, journal=self.journal, run_id=run.run_id if self.journal is not None else None,
                           progress=lambda text: run.progress(step, text))
         self.results[step.key] = result
         outputs = {**result.detail(), "age_seconds": result.age_seconds}
@@ -112,9 +114,10 @@ class DrillAction:
 
 def run_drills(loaded: LoadedInventory, plan: Plan, transports: Callable[[str], Transport], *,
                journal: RestoreRunJournal | None, run_id: int | None, on_event: EventSink | None = None,
-               jobs: int = 1) -> Drills:
-    """Apply a drill runbook (journaled as `run_id` by `start_run`, or not at all without a journal)."""
-    action = DrillAction(loaded, transports, journal)
+               jobs: int = 1, secrets: Secrets | None = None) -> Drills:
+    """Apply a drill runbook (journaled as `run_id` by `start_run`, or not at all without a journal);
+    the repositories' passwords from `secrets`, the inventory's references by default."""
+    action = DrillAction(loaded, transports, journal, secrets if secrets is not None else inventory_secrets(loaded))
     result = apply_plan(plan, {"drill": action}, journal if journal is not None else NoJournal(),
                         run_id if run_id is not None else 0, jobs=jobs, on_event=on_event, summarize=action.summarize)
     # a step that failed before its drill could say why (a bug): a failed drill with the engine's message

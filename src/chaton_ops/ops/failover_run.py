@@ -24,17 +24,19 @@ def failover_context(loaded: LoadedInventory, *, jobs: int = 2) -> Iterator[Fail
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.probes import NetworkProbes
     from chaton_ops.adapters.run_locks import FileLocks
-    from chaton_ops.adapters.secrets import resolve_secret
+    from chaton_ops.adapters.secrets import InventorySecrets
 
     inventory = loaded.inventory
+    secrets = InventorySecrets(loaded)
     used_zones = {r.zone for s in inventory.services.values() for r in s.dns}
-    tsig = {zone: resolve_secret(loaded, inventory.dns[zone].key).reveal() for zone in sorted(used_zones)}
-    passwords = {name: resolve_secret(loaded, repo.password).reveal() for name, repo in inventory.repositories.items()
+    tsig = {zone: secrets.resolve(inventory.dns[zone].key).reveal() for zone in sorted(used_zones)}
+    passwords = {name: secrets.resolve(repo.password).reveal() for name, repo in inventory.repositories.items()
                  if inventory.services_using(name)}
     dns = Rfc2136Dns(inventory.dns, tsig) if used_zones else None
     with Journal(default_journal_path()) as journal, HostPool(loaded) as pool:
         yield FailoverContext(loaded=loaded, transports=pool.transport, journal=journal, dns=dns,
-                              probes=NetworkProbes(), passwords=passwords, jobs=jobs, locks=FileLocks())
+                              probes=NetworkProbes(), passwords=passwords, secrets=secrets, jobs=jobs,
+                              locks=FileLocks())
 
 
 @dataclass(frozen=True)

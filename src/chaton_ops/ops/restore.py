@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaton_ops.adapters.secrets import resolve_secret
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, Transport
 from chaton_ops.core.restic_output import SnapshotListing
 from chaton_ops.core.restore import RestorePlan, RestoreRefused, plan_restore
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
@@ -182,15 +181,16 @@ class PreparedRestore:
 
 
 def prepare_restore(loaded: LoadedInventory, service: str, transports: Callable[[str], Transport], *,
-                    snapshot: str = "latest", to: str | None = None, target: str | None = None,
+                    secrets: Secrets, snapshot: str = "latest", to: str | None = None, target: str | None = None,
                     repository: str | None = None) -> PreparedRestore:
-    """Facts and plan of `chaton restore` (read-only: what --dry-run shows)."""
+    """Facts and plan of `chaton restore` (read-only: what --dry-run shows); the repository's password
+    from `secrets`."""
     check_service_and_host(loaded, service, to)
     if target is not None and not target.startswith("/"):
         raise UsageError(f"--target needs an absolute path, not {target!r}")
     host = to or current_host(loaded, service)
     repository = choose_repository(loaded, service, repository)
-    password = resolve_secret(loaded, loaded.inventory.repositories[repository].password).reveal()
+    password = secrets.resolve(loaded.inventory.repositories[repository].password).reveal()
     transport = transports(host)
     gathered = gather_restore_facts(loaded, service, transport, mode="target" if target else "in-place",
                                     password=password, snapshot=snapshot, repository=repository,

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import Locks, Transport
+from chaton_ops.core.ports import Locks, Secrets, Transport
 from chaton_ops.core.restore import RestorePlan, RestoreRefused
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import ChatonError, ExitCode
+from chaton_ops.ops.compose import inventory_secrets
 from chaton_ops.ops.engine import (
     GO,
     EventSink,
@@ -164,11 +165,14 @@ class RestoreAction:
         return status, code
 
 
-def plan_restore_run(loaded: LoadedInventory, request: RestoreRequest,
-                     transports: Callable[[str], Transport]) -> tuple[PreparedRestore, PlannedRestore]:
-    """Facts, restore plan and runbook (read-only: what --dry-run shows)."""
-    prepared = prepare_restore(loaded, request.service, transports, snapshot=request.snapshot, to=request.to,
-                               target=request.target, repository=request.repository)
+def plan_restore_run(loaded: LoadedInventory, request: RestoreRequest, transports: Callable[[str], Transport], *,
+                     secrets: Secrets | None = None) -> tuple[PreparedRestore, PlannedRestore]:
+    """Facts, restore plan and runbook (read-only: what --dry-run shows); the repository's password from
+    `secrets`, the inventory's references by default."""
+    prepared = prepare_restore(loaded, request.service, transports,
+                               secrets=secrets if secrets is not None else inventory_secrets(loaded),
+                               snapshot=request.snapshot, to=request.to, target=request.target,
+                               repository=request.repository)
     return prepared, PlannedRestore(restore_runbook(prepared.plan), prepared.plan)
 
 

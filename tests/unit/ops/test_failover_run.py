@@ -15,7 +15,7 @@ from chaton_ops.errors import UsageError
 from chaton_ops.ops import failover_run
 from chaton_ops.ops.failover.context import FailoverContext
 from chaton_ops.ops.failover_run import MoveRequest, move_services
-from tests.fakes import FakeProbes
+from tests.fakes import FakeProbes, FakeSecrets
 from tests.unit.ops.test_runbooks import LOADED
 
 
@@ -25,7 +25,8 @@ def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Journal
         @contextmanager
         def context(loaded, *, jobs: int = 2) -> Iterator[FailoverContext]:
             yield FailoverContext(loaded=loaded, transports=lambda host: pytest.fail(f"{host} was contacted"),
-                                  journal=opened, dns=None, probes=FakeProbes(), passwords={}, jobs=jobs)
+                                  journal=opened, dns=None, probes=FakeProbes(), passwords={},
+                                  secrets=FakeSecrets({}), jobs=jobs)
 
         monkeypatch.setattr(failover_run, "failover_context", context)
         yield opened

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Dns, FailoverJournal, Locks, Probes, Transport
+from chaton_ops.core.ports import Dns, FailoverJournal, Locks, Probes, Secrets, Transport
 from chaton_ops.errors import UsageError
 from chaton_ops.ops.engine import NoLocks
 from chaton_ops.ops.restic_calls import VersionCache
@@ -27,6 +27,7 @@ class FailoverContext:
     dns: Dns | None
     probes: Probes
     passwords: dict[str, str]  # repository → password (revealed once, masked everywhere)
+    secrets: Secrets  # the inventory's secrets, for a restore the preflight did not prepare
     versions: VersionCache = field(default_factory=VersionCache)
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     # services worked on at once (their lanes, in priority order): a restore overlaps the previous

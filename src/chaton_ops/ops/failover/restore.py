@@ -53,7 +53,8 @@ class RestoreAction(_Base):
         name, host = step.inputs["service"], step.host
         assert host is not None
         prepared = self.ctx.prepared_restore(name, host, step.inputs["snapshot"]) or prepare_restore(
-            self.ctx.loaded, name, self.ctx.transports, snapshot=step.inputs["snapshot"], to=host)
+            self.ctx.loaded, name, self.ctx.transports, secrets=self.ctx.secrets, snapshot=step.inputs["snapshot"],
+            to=host)
         plan = prepared.plan
         if plan.refusals:
             raise FailoverStepError(f"{host}: restore of {name} refused: {'; '.join(plan.refusals)} (nothing written)")
