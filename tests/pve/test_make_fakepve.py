@@ -18,8 +18,10 @@ CHATON = Path(sys.executable).parent / "chaton"
 
 def test_make_fakepve_serves_the_example_cluster_and_writes_its_inventory(tmp_path: Path) -> None:
     state = tmp_path / "fakepve"
+    # started the way a script's `make fakepve &` starts it: with SIGINT ignored (Ctrl-C must still stop it)
     server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pve" / "serve.py"), "--dir", str(state)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 30
         lines = []
