@@ -82,7 +82,8 @@ def test_free_space_is_asked_over_sftp_when_the_repository_host_is_not_in_the_in
     accepted = blab.chaton("--json", "backup", "site")
 
     assert refused.returncode == 1 and "below min_free_percent 99.99 %" in refused.stderr
-    assert accepted.returncode == 0 and "free space" not in accepted.json()["results"][0]["message"]
+    assert accepted.returncode == 0, accepted.stderr
+    assert "free space" not in accepted.json()["results"][0]["message"], accepted.stdout
 
 
 def test_unreadable_file_gives_exit_3_and_is_listed(blab, lab):

@@ -333,10 +333,10 @@ def _back_up_target(context: _BackupRun, target: BackupTarget, started: float) -
     # the path check runs while the free space is measured in the background (another host,
     # usually): both must pass before restic starts, and a full disk is reported first
     missing = _missing_paths(transport, target.paths)
-    space = context.space.get(target)
+    space, unknown_because = context.space.get(target)
     notes: list[str] = []
     if space is None:
-        notes.append("free space of the repository unknown")
+        notes.append(f"free space of the repository unknown ({unknown_because})")
     else:
         problem = space_problem(space, target.min_free_percent, target.repository)
         if problem:

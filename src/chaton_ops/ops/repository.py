@@ -16,7 +16,7 @@ from chaton_ops.core.backup_plan import BackupTarget
 from chaton_ops.core.free_space import FreeSpace, parse_df_posix, parse_sftp_df
 from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import CommandResult, Transport
 from chaton_ops.core.repository_location import locate_repository, repository_host
 from chaton_ops.core.restic import (
     ResticRun,
@@ -33,7 +33,14 @@ SPACE_TIMEOUT = 30.0
 
 
 def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace | None:
-    """Free space of the repository's filesystem, measured from the host that runs restic.
+    """Free space of the repository's filesystem, measured from the host that runs restic; None when
+    it cannot be known (`explain_free_space` says why)."""
+    return explain_free_space(transport, repository_url)[0]
+
+
+def explain_free_space(transport: Transport, repository_url: str) -> tuple[FreeSpace | None, str]:
+    """Free space of the repository's filesystem, measured from the host that runs restic, or None and
+    the reason it is unknown.
 
     SFTP: OpenSSH's `sftp` client in batch mode, `df` (the statvfs@openssh.com extension that
     internal-sftp serves even to an sftp-only account). A local path: `df -P`. For other
@@ -52,12 +59,21 @@ def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace |
             batch = f"-df {_sftp_quote(location.path)}\n-df {_sftp_quote(parent)}\n"
             result = transport.run([*argv, destination], stdin=batch.encode(), timeout=SPACE_TIMEOUT,
                                    check=False)
-            return parse_sftp_df(result.stdout)
+            space = parse_sftp_df(result.stdout)
+            if space is None:
+                return None, f"sftp df to {destination} from {transport.host}: {_why(result)}"
+            return space, ""
         if location.kind == "local":
-            return measure_free_space_on(transport, location.path)
-    except ChatonError:
-        return None
-    return None
+            return explain_free_space_on(transport, location.path)
+    except ChatonError as failure:
+        return None, failure.message
+    return None, f"not measurable for {location.kind} repositories"
+
+
+def _why(result: CommandResult) -> str:
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    said = lines[-1] if lines else "no output"
+    return f"exit {result.returncode}: {said}" if result.returncode else f"no sizes in its answer ({said})"
 
 
 def _parent_of(path: str) -> str:
@@ -122,25 +138,41 @@ def access_host(inventory: Inventory, repository: str, via: str | None = None) -
 
 def measure_free_space_on(transport: Transport, path: str) -> FreeSpace | None:
     """`df -P` on the host that stores the repository (the folder, or its parent before init)."""
+    return explain_free_space_on(transport, path)[0]
+
+
+def explain_free_space_on(transport: Transport, path: str) -> tuple[FreeSpace | None, str]:
+    """`df -P` on the host that stores the repository, or None and the reason it is unknown."""
     parent = _parent_of(path)
-    script = 'for p; do if [ -e "$p" ]; then exec df -P -k "$p"; fi; done; exit 1'
+    script = 'for p; do if [ -e "$p" ]; then exec df -P -k "$p"; fi; done; echo "neither $1 nor $2 exists" >&2; exit 1'
     try:
         result = transport.run(["sh", "-c", script, "sh", path, parent], timeout=SPACE_TIMEOUT, check=False)
-    except ChatonError:
-        return None
-    return parse_df_posix(result.stdout) if result.ok else None
+    except ChatonError as failure:
+        return None, failure.message
+    space = parse_df_posix(result.stdout) if result.ok else None
+    if space is None:
+        return None, f"df on {transport.host}: {_why(result)}"
+    return space, ""
 
 
 def measure_repository_space(inventory: Inventory, transports: Callable[[str], Transport], url: str,
                              user_host: str) -> FreeSpace | None:
     """Free space of a repository: `df` on its own host when the inventory has it, else asked over
     SFTP (or `df` for a local path) from `user_host`, a host that runs restic against it."""
+    return explain_repository_space(inventory, transports, url, user_host)[0]
+
+
+def explain_repository_space(inventory: Inventory, transports: Callable[[str], Transport], url: str,
+                             user_host: str) -> tuple[FreeSpace | None, str]:
+    """`measure_repository_space`, with the reason when the free space is unknown."""
     storing_host = repository_host(inventory, url)
+    first_reason = ""
     if storing_host is not None:
-        space = measure_free_space_on(transports(storing_host), locate_repository(url).path)
+        space, first_reason = explain_free_space_on(transports(storing_host), locate_repository(url).path)
         if space is not None:
-            return space
-    return measure_free_space(transports(user_host), url)
+            return space, ""
+    space, reason = explain_free_space(transports(user_host), url)
+    return space, "; ".join(r for r in (first_reason, reason) if r)
 
 
 SPACE_MAX_AGE = 60.0  # seconds a free-space measurement stays good for the next targets
@@ -158,7 +190,7 @@ class SpaceProbe:
         self.loaded = loaded
         self.transports = transports
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="space")
-        self.futures: dict[str, Future[tuple[FreeSpace | None, float]]] = {}
+        self.futures: dict[str, Future[tuple[FreeSpace | None, str, float]]] = {}
         self.lock = threading.Lock()
 
     def start(self, target: BackupTarget) -> None:
@@ -166,23 +198,25 @@ class SpaceProbe:
             if target.repository not in self.futures:
                 self.futures[target.repository] = self.pool.submit(self._measure, target)
 
-    def get(self, target: BackupTarget) -> FreeSpace | None:
+    def get(self, target: BackupTarget) -> tuple[FreeSpace | None, str]:
+        """The free space, or None and the reason it is unknown."""
         self.start(target)
         with self.lock:
             future = self.futures[target.repository]
-        space, measured_at = future.result()
+        space, reason, measured_at = future.result()
         if time.monotonic() - measured_at <= SPACE_MAX_AGE:
-            return space
-        space, measured_at = self._measure(target)
+            return space, reason
+        measured = self._measure(target)
         with self.lock:
-            done: Future[tuple[FreeSpace | None, float]] = Future()
-            done.set_result((space, measured_at))
+            done: Future[tuple[FreeSpace | None, str, float]] = Future()
+            done.set_result(measured)
             self.futures[target.repository] = done
-        return space
+        return measured[0], measured[1]
 
-    def _measure(self, target: BackupTarget) -> tuple[FreeSpace | None, float]:
-        space = measure_repository_space(self.loaded.inventory, self.transports, target.repository_url, target.host)
-        return space, time.monotonic()
+    def _measure(self, target: BackupTarget) -> tuple[FreeSpace | None, str, float]:
+        space, reason = explain_repository_space(self.loaded.inventory, self.transports, target.repository_url,
+                                                 target.host)
+        return space, reason, time.monotonic()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
