@@ -52,7 +52,10 @@ def explain_free_space(transport: Transport, repository_url: str) -> tuple[FreeS
     try:
         if location.kind == "sftp":
             destination = f"{location.user}@{location.host}" if location.user else str(location.host)
-            argv = ["sftp", "-q", "-b", "-", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+            # not `-q`: it silences ssh's own errors too, and an unknown free space must say why;
+            # LogLevel=ERROR keeps those and drops the chatter. A second TCP attempt rides out a blip.
+            argv = ["sftp", "-b", "-", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ConnectionAttempts=2",
+                    "-o", "LogLevel=ERROR"]
             if location.port:
                 argv += ["-P", str(location.port)]
             # a leading '-' lets the batch go on when the first path does not exist yet
@@ -72,7 +75,9 @@ def explain_free_space(transport: Transport, repository_url: str) -> tuple[FreeS
 
 def _why(result: CommandResult) -> str:
     lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    said = lines[-1] if lines else "no output"
+    said = " / ".join(lines[-3:])[-300:] if lines else "no output"  # ssh's own error, then sftp's
+    if result.returncode < 0:  # sshd sent no exit status: the command was killed by a signal
+        return f"ended without an exit status (killed by a signal): {said}"
     return f"exit {result.returncode}: {said}" if result.returncode else f"no sizes in its answer ({said})"
 
 
