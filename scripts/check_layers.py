@@ -37,13 +37,9 @@ COMPOSITION_ROOTS = frozenset({"ops.backup_run", "ops.check_run", "ops.deploy_ru
 # cli module → adapters it still imports. Shrink this list; never grow it.
 CLI_ADAPTER_DEBT: dict[str, frozenset[str]] = {}
 
-# ops module → adapters it still imports. Shrink this list; never grow it.
-OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {
-    # deploy's `wait` steps probe through the Probes port, the real probes by default
-    "ops.deploy": frozenset({"probes", "templates"}),
-    # the files under /etc (or --root) are read and written with adapters/atomic.py
-    "ops.schedule": frozenset({"atomic"}),
-}
+# ops module → adapters it still imports. The list is empty (every use case takes ports from its
+# composition root) and may not grow: a new pair fails the check.
+OPS_ADAPTER_DEBT: dict[str, frozenset[str]] = {}
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -98,6 +98,16 @@ def read_regular_file(path: Path, *, limit: int = MAX_READ_BYTES) -> bytes:
         raise PathError(f"cannot read {path}: {error.strerror or error}") from None
 
 
+class LocalFiles:
+    """The Files port (core/ports.py) on this machine: `read_regular_file` and `write_text_atomically`."""
+
+    def read_text(self, path: Path) -> str:
+        return read_regular_file(path).decode("utf-8", "replace")
+
+    def write_text(self, path: Path, text: str, *, mode: int = 0o644) -> None:
+        write_text_atomically(path, text, mode=mode)
+
+
 def open_lock_file(path: Path) -> int:
     """A descriptor on the lock file `path` (made if missing, 0600), for flock: never through a symlink
     and only a regular file, since the holder's pid is written into it."""

@@ -31,13 +31,13 @@ import re
 import shlex
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import markupsafe
 
+from chaton_ops.core.ports import Rendered
 from chaton_ops.core.values import dns_name_problem
 from chaton_ops.errors import Problem
 
@@ -162,16 +162,9 @@ def _environment(loader: jinja2.BaseLoader | None, finalize: Any) -> jinja2.Envi
     return environment
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """The text, or the problem that stopped rendering."""
-
-    text: str | None
-    problem: Problem | None = None
-
-
 class TemplateRenderer:
-    """Renders the files of one playbook folder and the template strings of its YAML file."""
+    """Renders the files of one playbook folder and the template strings of its YAML file (the
+    Templates port of core/ports.py; the class itself is a TemplatesFor: `TemplateRenderer(folder)`)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

@@ -22,7 +22,7 @@ RootOption = Annotated[str | None, typer.Option(
 
 
 def _context(ctx: typer.Context, kind: str, root: str | None) -> tuple[Any, Any, Any, Any]:
-    from chaton_ops.ops.compose import journal_path, service_manager, state_folder
+    from chaton_ops.ops.compose import journal_path, local_files, service_manager, state_folder
     from chaton_ops.ops.schedule import ROOT_VARIABLE, choose_target, describe_installation
 
     opts = global_options(ctx)
@@ -30,7 +30,7 @@ def _context(ctx: typer.Context, kind: str, root: str | None) -> tuple[Any, Any,
     manager = service_manager()
     target = choose_target(kind, root or os.environ.get(ROOT_VARIABLE) or None, manager)
     where = describe_installation(loaded, journal=journal_path(), state_dir=state_folder())
-    return opts, loaded, manager, (target, where)
+    return opts, loaded, manager, (target, where, local_files())
 
 
 @app.command("install")
@@ -42,9 +42,9 @@ def install(ctx: typer.Context, kind: KindOption = "auto", root: RootOption = No
     Only files chaton wrote are replaced or removed. Exit 0 done, 1 failed or refused, 2 usage."""
     from chaton_ops.ops.schedule import plan_install
 
-    opts, loaded, manager, (target, where) = _context(ctx, kind, root)
-    plan = plan_install(loaded, target, where, manager)
-    _apply(opts, plan, manager, f"Install the {target.kind} schedule in {target.folder}", ["install"])
+    opts, loaded, manager, (target, where, files) = _context(ctx, kind, root)
+    plan = plan_install(loaded, target, where, manager, files=files)
+    _apply(opts, plan, manager, files, f"Install the {target.kind} schedule in {target.folder}", ["install"])
 
 
 @app.command("remove")
@@ -52,9 +52,9 @@ def remove(ctx: typer.Context, kind: KindOption = "auto", root: RootOption = Non
     """Disable the timers and remove every file chaton's schedule wrote (the plan first; asks)."""
     from chaton_ops.ops.schedule import plan_remove
 
-    opts, _loaded, manager, (target, _where) = _context(ctx, kind, root)
-    plan = plan_remove(target, manager)
-    _apply(opts, plan, manager, f"Remove the {target.kind} schedule from {target.folder}", ["remove"])
+    opts, _loaded, manager, (target, _where, files) = _context(ctx, kind, root)
+    plan = plan_remove(target, manager, files=files)
+    _apply(opts, plan, manager, files, f"Remove the {target.kind} schedule from {target.folder}", ["remove"])
 
 
 @app.command("show")
@@ -64,8 +64,8 @@ def show(ctx: typer.Context, kind: KindOption = "auto", root: RootOption = None)
     Exit 0 everything as the inventory says, 1 a difference (not installed, changed, extra, not enabled)."""
     from chaton_ops.ops.schedule import compare
 
-    opts, loaded, manager, (target, where) = _context(ctx, kind, root)
-    states = compare(loaded, target, where, manager)
+    opts, loaded, manager, (target, where, files) = _context(ctx, kind, root)
+    states = compare(loaded, target, where, manager, files=files)
     drift = [state for state in states if state.drift]
     if opts.json:
         print_json({"kind": target.kind, "folder": str(target.folder), "in_place": not drift,
@@ -93,7 +93,7 @@ def _detail(step: Any) -> str:
     return what
 
 
-def _apply(opts: Any, plan: Any, manager: Any, question: str, args: list[str]) -> None:
+def _apply(opts: Any, plan: Any, manager: Any, files: Any, question: str, args: list[str]) -> None:
     from chaton_ops.cli.plan_view import Progress, print_run, run_as_json, show_plan_and_confirm
     from chaton_ops.ops.schedule import change_schedule
 
@@ -107,7 +107,7 @@ def _apply(opts: Any, plan: Any, manager: Any, question: str, args: list[str]) -
                     stdout().print(f"\n{step.inputs['path']}:\n{step.inputs['content']}", markup=False,
                                    highlight=False, soft_wrap=True)
         return
-    result = change_schedule(plan, manager, args, on_event=Progress(opts))
+    result = change_schedule(plan, manager, args, files=files, on_event=Progress(opts))
     if opts.json:
         print_json(run_as_json(result, outputs=lambda r: {k: v for k, v in r.outputs.items() if k != "content"}))
     elif not opts.quiet:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chaton_ops.core.masking import SecretValue
     from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
     from chaton_ops.core.proxmox import ApiCall
+    from chaton_ops.errors import Problem
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,14 @@ class CommandResult:
 
     def stderr_tail(self, lines: int = 10) -> str:
         return "\n".join(self.stderr.strip().splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A template rendered: the text, or the problem that stopped rendering (file and line)."""
+
+    text: str | None
+    problem: Problem | None = None
 
 
 class Transport(Protocol):
@@ -303,3 +312,32 @@ class Locks(Protocol):
 
     def hold(self, names: Sequence[str], *, wait: float = 0.0,
              wait_option: bool = True) -> AbstractContextManager[None]: ...
+
+
+class Templates(Protocol):
+    """The templates of one playbook folder rendered (adapters/templates.py `TemplateRenderer`: strict
+    Jinja2, each value fitted to the file it is written into). Rendering never raises for a template's
+    problem: the Rendered result carries it, naming the file and line, so that every problem of a
+    playbook is reported at once, before a host is touched."""
+
+    def render_file(self, src: str, context: dict[str, Any]) -> Rendered: ...
+
+    def render_string(self, text: str, context: dict[str, Any], *, file: str, line: int | None) -> Rendered: ...
+
+
+# the templates of a playbook folder: `templates(folder)` (the TemplateRenderer class is one)
+TemplatesFor = Callable[[Path], Templates]
+
+
+class Files(Protocol):
+    """Regular files on the machine running chaton (adapters/atomic.py `LocalFiles`): read with a bound,
+    written in one piece (a reader sees the old content or the new), never a device, folder or FIFO."""
+
+    def read_text(self, path: Path) -> str:
+        """The file's text (UTF-8, undecodable bytes replaced); FileNotFoundError when there is none,
+        PathError when it is not a regular file or cannot be read."""
+        ...
+
+    def write_text(self, path: Path, text: str, *, mode: int = 0o644) -> None:
+        """Replace `path` (its folder must exist) with `text`; PathError when it cannot."""
+        ...

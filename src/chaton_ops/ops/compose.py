@@ -9,7 +9,10 @@ hands them to the use cases as ports.
   prune, tenant remove);
 - the machine's service manager (`schedule`, `inventory check`), the journal read back
   (`open_journal_for_reading`: `history`, `runbook`, the placements every command loads the inventory
-  with), a document written in one piece (`runbook`).
+  with), a document written in one piece (`runbook`), the Files port over this machine's files
+  (`local_files`: `schedule`);
+- the playbooks' templates and the probes of their `wait` steps (`playbook_templates`,
+  `network_probes`: `tenant remove`'s undeploy).
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from typing import TypeVar
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import JournalReader, RunJournal, Secrets, ServiceManager, Transport
+from chaton_ops.core.ports import (
+    Files,
+    JournalReader,
+    Probes,
+    RunJournal,
+    Secrets,
+    ServiceManager,
+    TemplatesFor,
+    Transport,
+)
 from chaton_ops.core.runbook import Plan
 from chaton_ops.ops.engine import RunResult
 
@@ -66,6 +78,27 @@ def inventory_secrets(loaded: LoadedInventory) -> Secrets:
     from chaton_ops.adapters.secrets import InventorySecrets
 
     return InventorySecrets(loaded)
+
+
+def playbook_templates() -> TemplatesFor:
+    """The Templates port of a playbook folder (strict Jinja2)."""
+    from chaton_ops.adapters.templates import TemplateRenderer
+
+    return TemplateRenderer
+
+
+def network_probes() -> Probes:
+    """The Probes port from this machine (HTTP with httpx, SMTP, TCP)."""
+    from chaton_ops.adapters.probes import NetworkProbes
+
+    return NetworkProbes()
+
+
+def local_files() -> Files:
+    """The Files port over this machine's files (bounded reads, atomic writes)."""
+    from chaton_ops.adapters.atomic import LocalFiles
+
+    return LocalFiles()
 
 
 def service_manager() -> ServiceManager:

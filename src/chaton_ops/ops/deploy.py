@@ -4,6 +4,9 @@ Everything is validated and rendered before the host is touched (problems: Inven
 Each step gathers its facts just before it runs, so it sees what earlier steps did; a failing step
 stops the run and later steps' files stay as they were. Failover calls `prepare_deploy(...,
 phase="after_restore")` then `run_playbook` for the steps a playbook runs after a data restore.
+
+The templates (`templates`: a playbook folder → the Templates port) and the probes of `wait` steps
+(`probe`, built with `probing_with(probes)`) come from the callers' composition roots.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 
-from chaton_ops.adapters.templates import TemplateRenderer
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.playbook import (
     LoadedPlaybook,
@@ -38,7 +41,7 @@ from chaton_ops.core.playbook_plan import (
     template_context,
 )
 from chaton_ops.core.playbook_variables import variable_defaults
-from chaton_ops.core.ports import Probes, StepNotes, Transport
+from chaton_ops.core.ports import Probes, StepNotes, Templates, TemplatesFor, Transport
 from chaton_ops.errors import ChatonError, InventoryError, Problem, UsageError
 from chaton_ops.ops.inventory_check import service_variable_problems
 
@@ -121,8 +124,10 @@ class DeployJournal(Protocol):
 
 # ------------------------------------------------------------------------------ prepare (no host)
 def prepare_deploy(loaded: LoadedInventory, service_name: str, host_name: str | None = None, *,
-                   phase: Phase = "steps", environ: dict[str, str] | None = None) -> PreparedDeploy:
-    """Find, validate and render the service's playbook for a host; every problem at once (InventoryError)."""
+                   templates: TemplatesFor, phase: Phase = "steps",
+                   environ: dict[str, str] | None = None) -> PreparedDeploy:
+    """Find, validate and render (with `templates` of the playbook's folder) the service's playbook for a
+    host; every problem at once (InventoryError)."""
     inventory = loaded.inventory
     if service_name not in inventory.services:
         raise UsageError(f"unknown service '{service_name}' (known: {', '.join(sorted(inventory.services)) or 'none'})")
@@ -141,13 +146,12 @@ def prepare_deploy(loaded: LoadedInventory, service_name: str, host_name: str | 
     defaults = variable_defaults(loaded_playbook.playbook.variables)
     context = template_context(inventory, service_name, host, defaults)
     manager = inventory.hosts[host].service_manager
-    steps = render_steps(loaded_playbook, context, phase, manager)
+    steps = render_steps(loaded_playbook, context, phase, manager, templates(loaded_playbook.folder))
     return PreparedDeploy(service_name, host, manager, loaded_playbook, steps, phase)
 
 
 def render_steps(loaded: LoadedPlaybook, context: dict[str, Any], phase: Phase,
-                 manager: ServiceManager) -> tuple[PreparedStep, ...]:
-    renderer = TemplateRenderer(loaded.folder)
+                 manager: ServiceManager, renderer: Templates) -> tuple[PreparedStep, ...]:
     problems: list[Problem] = []
     prepared: list[PreparedStep] = []
     for index, step in enumerate(getattr(loaded.playbook, phase)):
@@ -184,7 +188,7 @@ def render_steps(loaded: LoadedPlaybook, context: dict[str, Any], phase: Phase,
     return tuple(prepared)
 
 
-def _render_value(value: Any, path: tuple[str | int, ...], renderer: TemplateRenderer, context: dict[str, Any],
+def _render_value(value: Any, path: tuple[str | int, ...], renderer: Templates, context: dict[str, Any],
                   loaded: LoadedPlaybook, problems: list[Problem]) -> Any:
     if isinstance(value, str):
         file, line = loaded.where(path)
@@ -251,11 +255,11 @@ def plan_deploy(prepared: PreparedDeploy, transport: Transport) -> tuple[StepPla
     return tuple(plans)
 
 
-def run_playbook(prepared: PreparedDeploy, transport: Transport, *, dry_run: bool = False,
-                 journal: DeployJournal | None = None, probe: Probe | None = None) -> DeployReport:
+def run_playbook(prepared: PreparedDeploy, transport: Transport, *, probe: Probe, dry_run: bool = False,
+                 journal: DeployJournal | None = None) -> DeployReport:
     """Apply the prepared steps one by one (or only plan them with dry_run), as a run of its own in
-    `journal` when one is given. `chaton deploy` runs `apply_playbook` as a runbook step instead
-    (ops/deploy_run.py)."""
+    `journal` when one is given; `wait` steps ask `probe`. `chaton deploy` runs `apply_playbook` as a
+    runbook step instead (ops/deploy_run.py)."""
     if dry_run:
         return DeployReport(prepared.service, prepared.host, prepared.playbook.name, prepared.phase, dry_run=True,
                             plans=plan_deploy(prepared, transport))
@@ -276,11 +280,10 @@ def journal_args(prepared: PreparedDeploy) -> list[str]:
     return [prepared.service, "--to", prepared.host, f"--phase={prepared.phase}"]
 
 
-def apply_playbook(prepared: PreparedDeploy, transport: Transport, *, notes: StepNotes | None = None,
-                   run_id: int | None = None, probe: Probe | None = None) -> DeployReport:
+def apply_playbook(prepared: PreparedDeploy, transport: Transport, *, probe: Probe, notes: StepNotes | None = None,
+                   run_id: int | None = None) -> DeployReport:
     """Apply the prepared steps one by one, each step's outcome a row of run `run_id` in `notes` (the
-    run itself is the caller's); the first failing step stops the playbook."""
-    probe = probe or probe_until_answering
+    run itself is the caller's); the first failing step stops the playbook; `wait` steps ask `probe`."""
     outcomes: list[StepOutcome] = []
     failure: StepFailure | None = None
     for item in prepared.steps:
@@ -338,14 +341,15 @@ def _apply_action(action: Action, transport: Transport, probe: Probe, index: int
                        tuple(result.argv), result.returncode, tail)
 
 
-def probe_until_answering(target: str, timeout: float, status: int = 200, *,
-                          probes: Probes | None = None) -> str | None:
+def probing_with(probes: Probes) -> Probe:
+    """The probe of `wait` steps: `probe_until_answering` through `probes` (the real ones are built by
+    the composition roots: adapters/probes.py NetworkProbes)."""
+    return partial(probe_until_answering, probes=probes)
+
+
+def probe_until_answering(target: str, timeout: float, status: int = 200, *, probes: Probes) -> str | None:
     """Poll an http(s) URL (until it answers `status`) or a host:port (until it accepts a TCP
     connection) through the probes port, or time out."""
-    if probes is None:
-        from chaton_ops.adapters.probes import NetworkProbes  # the real probes, unless a caller hands others
-
-        probes = NetworkProbes()
     deadline = time.monotonic() + timeout
     while True:
         last = _probe_once(probes, target, status)

@@ -27,6 +27,7 @@ from chaton_ops.ops.deploy import (
     journal_args,
     plan_deploy,
     prepare_deploy,
+    probing_with,
 )
 from chaton_ops.ops.engine import (
     GO,
@@ -83,7 +84,7 @@ class PlaybookAction:
     journals_parts = True
 
     def __init__(self, prepared: Mapping[str, PreparedDeploy], transports: Callable[[str], Transport],
-                 notes: StepNotes | None, *, probe: Probe | None = None) -> None:
+                 notes: StepNotes | None, *, probe: Probe) -> None:
         self.prepared = prepared
         self.transports = transports
         self.notes = notes
@@ -125,9 +126,12 @@ def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, on_event:
     (an unreachable host) after the run is journaled."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.adapters.probes import NetworkProbes
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.adapters.templates import TemplateRenderer
 
-    prepared = [prepare_deploy(loaded, request.service, request.host, phase=request.phase)]
+    prepared = [prepare_deploy(loaded, request.service, request.host, templates=TemplateRenderer,
+                               phase=request.phase)]
     plan = deploy_runbook(prepared)
     by_key = {step_key(p): p for p in prepared}
     with HostPool(loaded) as pool:
@@ -136,7 +140,7 @@ def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, on_event:
                 DeployReport(p.service, p.host, p.playbook.name, p.phase, dry_run=True,
                              plans=plan_deploy(p, pool.transport(p.host))) for p in prepared))
         with FileLocks().hold(run_locks(plan), wait_option=False), Journal(default_journal_path()) as journal:
-            action = PlaybookAction(by_key, pool.transport, journal)
+            action = PlaybookAction(by_key, pool.transport, journal, probe=probing_with(NetworkProbes()))
             run_id = start_run(journal, plan, journal_args(prepared[0]))
             result = apply_plan(plan, {"playbook": action}, journal, run_id, on_event=on_event,
                                 summarize=action.summarize)

@@ -25,6 +25,7 @@ def failover_context(loaded: LoadedInventory, *, jobs: int = 2) -> Iterator[Fail
     from chaton_ops.adapters.probes import NetworkProbes
     from chaton_ops.adapters.run_locks import FileLocks
     from chaton_ops.adapters.secrets import InventorySecrets
+    from chaton_ops.adapters.templates import TemplateRenderer
 
     inventory = loaded.inventory
     secrets = InventorySecrets(loaded)
@@ -35,7 +36,7 @@ def failover_context(loaded: LoadedInventory, *, jobs: int = 2) -> Iterator[Fail
     dns = Rfc2136Dns(inventory.dns, tsig) if used_zones else None
     with Journal(default_journal_path()) as journal, HostPool(loaded) as pool:
         yield FailoverContext(loaded=loaded, transports=pool.transport, journal=journal, dns=dns,
-                              probes=NetworkProbes(), passwords=passwords, secrets=secrets, jobs=jobs,
+                              probes=NetworkProbes(), templates=TemplateRenderer, passwords=passwords, secrets=secrets, jobs=jobs,
                               locks=FileLocks())
 
 

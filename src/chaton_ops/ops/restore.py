@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal, Secrets, Transport
+from chaton_ops.core.ports import RunJournal, Secrets, TemplatesFor, Transport
 from chaton_ops.core.restic_output import SnapshotListing
 from chaton_ops.core.restore import RestorePlan, RestoreRefused, plan_restore
 from chaton_ops.errors import ChatonError, ExitCode, UsageError
-from chaton_ops.ops.deploy import DeployReport, PreparedDeploy, prepare_deploy, run_playbook
+from chaton_ops.ops.deploy import DeployReport, PreparedDeploy, Probe, prepare_deploy, run_playbook
 from chaton_ops.ops.restic_calls import run_restic
 from chaton_ops.ops.restore_db import DatabaseLoaded, database_of, load_database
 from chaton_ops.ops.restore_facts import (  # noqa: F401 - gather_restore_facts and current_host, for failover
@@ -181,10 +181,10 @@ class PreparedRestore:
 
 
 def prepare_restore(loaded: LoadedInventory, service: str, transports: Callable[[str], Transport], *,
-                    secrets: Secrets, snapshot: str = "latest", to: str | None = None, target: str | None = None,
-                    repository: str | None = None) -> PreparedRestore:
+                    secrets: Secrets, templates: TemplatesFor, snapshot: str = "latest", to: str | None = None,
+                    target: str | None = None, repository: str | None = None) -> PreparedRestore:
     """Facts and plan of `chaton restore` (read-only: what --dry-run shows); the repository's password
-    from `secrets`."""
+    from `secrets`, the playbook's steps rendered with `templates`."""
     check_service_and_host(loaded, service, to)
     if target is not None and not target.startswith("/"):
         raise UsageError(f"--target needs an absolute path, not {target!r}")
@@ -194,16 +194,17 @@ def prepare_restore(loaded: LoadedInventory, service: str, transports: Callable[
     transport = transports(host)
     gathered = gather_restore_facts(loaded, service, transport, mode="target" if target else "in-place",
                                     password=password, snapshot=snapshot, repository=repository,
-                                    root=target.rstrip("/") or "/" if target else None)
+                                    root=target.rstrip("/") or "/" if target else None, templates=templates)
     return PreparedRestore(plan_restore(gathered.facts), gathered.listing, password,
                            loaded.inventory.hosts[host].restic, loaded.inventory.repositories[repository].url)
 
 
 def apply_restore(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transport, *,
-                  journal: RestoreJournal | None = None, run_id: int | None = None,
-                  progress: Progress | None = None) -> RestoreReport:
+                  templates: TemplatesFor, probe: Probe, journal: RestoreJournal | None = None,
+                  run_id: int | None = None, progress: Progress | None = None) -> RestoreReport:
     """Apply a plan: space → restore and verify in staging → databases into staging → stop → swaps →
-    start → after_restore. Until the swaps nothing live is touched; a failure says what is where."""
+    start → after_restore. Until the swaps nothing live is touched; a failure says what is where. The
+    playbook's phases are rendered with `templates`; their `wait` steps ask `probe`."""
     plan = prepared.plan
     if plan.refusals:
         raise RestoreRefused("; ".join(plan.refusals))
@@ -214,7 +215,7 @@ def apply_restore(loaded: LoadedInventory, prepared: PreparedRestore, transport:
                                 "files": plan.total_entries, "kept_aside": plan.kept_aside,
                                 "staging": sorted({p.staging for p in plan.paths if p.staging})})
     try:
-        _apply(loaded, prepared, transport, steps, report, progress)
+        _apply(loaded, prepared, transport, steps, report, progress, Playbook(templates, probe))
     except (ChatonError, KeyboardInterrupt) as failure:
         report.error = str(failure) if isinstance(failure, ChatonError) else "interrupted"
         raise
@@ -223,8 +224,16 @@ def apply_restore(loaded: LoadedInventory, prepared: PreparedRestore, transport:
     return report
 
 
+@dataclass(frozen=True)
+class Playbook:
+    """What the playbook's phases of a restore run with: its templates and the probe of `wait` steps."""
+
+    templates: TemplatesFor
+    probe: Probe
+
+
 def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transport, steps: Steps,
-           report: RestoreReport, progress: Progress | None) -> None:
+           report: RestoreReport, progress: Progress | None, playbook: Playbook) -> None:
     plan = prepared.plan
     with steps.step("space", {"host": plan.host}) as detail:
         detail["filesystems"] = [s.detail() for s in check_space(transport, plan.space)]
@@ -238,7 +247,7 @@ def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transp
     try:
         if plan.stop:
             stopped = True
-            _run_phase(loaded, plan, transport, "stop", steps, report, progress)
+            _run_phase(loaded, plan, transport, "stop", steps, report, progress, playbook)
         for item in plan.databases:
             if progress is not None:
                 progress(f"loading {item.engine}:{item.name}", None)
@@ -259,9 +268,9 @@ def _apply(loaded: LoadedInventory, prepared: PreparedRestore, transport: Transp
             remove_staging(transport, folder)
     finally:
         if stopped:
-            _run_phase(loaded, plan, transport, "start", steps, report, progress)
+            _run_phase(loaded, plan, transport, "start", steps, report, progress, playbook)
     if plan.after_restore:
-        _run_phase(loaded, plan, transport, "after_restore", steps, report, progress)
+        _run_phase(loaded, plan, transport, "after_restore", steps, report, progress, playbook)
 
 
 def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps,
@@ -288,12 +297,13 @@ def _write_dumps(transport: Transport, prepared: PreparedRestore, steps: Steps,
 
 
 def _run_phase(loaded: LoadedInventory, plan: RestorePlan, transport: Transport, phase: str, steps: Steps,
-               report: RestoreReport, progress: Progress | None) -> None:
+               report: RestoreReport, progress: Progress | None, playbook: Playbook) -> None:
     if progress is not None:
         progress(f"playbook: {phase}", None)
-    prepared: PreparedDeploy = prepare_deploy(loaded, plan.service, plan.host, phase=phase)  # type: ignore[arg-type]
+    prepared: PreparedDeploy = prepare_deploy(loaded, plan.service, plan.host, templates=playbook.templates,
+                                              phase=phase)  # type: ignore[arg-type]
     with steps.step(phase, {"host": plan.host, "steps": [s.step.label for s in prepared.steps]}) as detail:
-        outcome = run_playbook(prepared, transport)
+        outcome = run_playbook(prepared, transport, probe=playbook.probe)
         report.playbook.append(outcome)
         detail["outcomes"] = [f"{o.label}: {o.status}" for o in outcome.outcomes]
         if outcome.failure is not None:

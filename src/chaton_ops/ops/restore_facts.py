@@ -16,7 +16,7 @@ from typing import Any
 
 from chaton_ops.core.inventory import Database
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Transport
+from chaton_ops.core.ports import TemplatesFor, Transport
 from chaton_ops.core.restic import ResticError, ResticRun, build_ls_argv, build_snapshots_argv, format_version
 from chaton_ops.core.restic_output import SnapshotListing, parse_ls, parse_snapshots
 from chaton_ops.core.restore import (
@@ -87,8 +87,12 @@ def gather_restore_facts(
     root: str | None = None,
     home: str | None = None,
     started: dt.datetime | None = None,
+    templates: TemplatesFor | None = None,
 ) -> GatheredRestore:
-    """Read-only: what a restore of `service` onto `transport.host` depends on."""
+    """Read-only: what a restore of `service` onto `transport.host` depends on. An in-place restore
+    renders the playbook's stop/start/after_restore steps with `templates` (required for that mode)."""
+    if mode == "in-place" and templates is None:
+        raise TypeError("an in-place restore renders the playbook: pass templates")
     inventory = loaded.inventory
     host = transport.host
     check_service_and_host(loaded, service, host)
@@ -124,7 +128,8 @@ def gather_restore_facts(
     if targets != guessed:
         states = destination_states(transport, [*targets, *([root] if root else [])])
     root_state = states.pop() if root else None
-    stop, start, after = _playbook_labels(loaded, service, host) if mode == "in-place" else ((), (), ())
+    stop, start, after = _playbook_labels(loaded, service, host, templates) \
+        if mode == "in-place" and templates is not None else ((), (), ())
     facts = RestoreFacts(
         service=service, host=host, home=home or current_host(loaded, service), mode=mode, repository=repository,
         restic_version=format_version(version), started=started or dt.datetime.now(dt.UTC), snapshot=data_snapshot,
@@ -259,12 +264,12 @@ def destination_states(transport: Transport, paths: list[str]) -> list[Destinati
     return states
 
 
-def _playbook_labels(loaded: LoadedInventory, service: str,
-                     host: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _playbook_labels(loaded: LoadedInventory, service: str, host: str,
+                     templates: TemplatesFor) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     if loaded.inventory.services[service].playbook is None:
         return (), (), ()
     labels = []
     for phase in ("stop", "start", "after_restore"):
-        prepared = prepare_deploy(loaded, service, host, phase=phase)  # type: ignore[arg-type]
+        prepared = prepare_deploy(loaded, service, host, templates=templates, phase=phase)  # type: ignore[arg-type]
         labels.append(tuple(step.step.label for step in prepared.steps))
     return labels[0], labels[1], labels[2]

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import Locks, Secrets, Transport
+from chaton_ops.core.ports import Locks, Secrets, TemplatesFor, Transport
 from chaton_ops.core.restore import RestorePlan, RestoreRefused
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import ChatonError, ExitCode
-from chaton_ops.ops.compose import inventory_secrets
+from chaton_ops.ops.compose import inventory_secrets, network_probes, playbook_templates
+from chaton_ops.ops.deploy import Probe, probing_with
 from chaton_ops.ops.engine import (
     GO,
     EventSink,
@@ -125,8 +126,10 @@ class RestoreAction:
     journals_parts = True
 
     def __init__(self, loaded: LoadedInventory, prepared: PreparedRestore, transports: Callable[[str], Transport],
-                 journal: RestoreRunJournal | None) -> None:
+                 journal: RestoreRunJournal | None, *, templates: TemplatesFor, probe: Probe) -> None:
         self.loaded = loaded
+        self.templates = templates
+        self.probe = probe
         self.prepared = prepared
         self.transports = transports
         self.journal = journal
@@ -145,8 +148,8 @@ class RestoreAction:
 
         try:
             self.report = apply_restore(self.loaded, self.prepared, self.transports(self.prepared.plan.host),
-                                        journal=self.journal, run_id=run.run_id if self.journal else None,
-                                        progress=progress)
+                                        templates=self.templates, probe=self.probe, journal=self.journal,
+                                        run_id=run.run_id if self.journal else None, progress=progress)
         except ChatonError as error:
             self.error = error
             raise
@@ -166,11 +169,14 @@ class RestoreAction:
 
 
 def plan_restore_run(loaded: LoadedInventory, request: RestoreRequest, transports: Callable[[str], Transport], *,
-                     secrets: Secrets | None = None) -> tuple[PreparedRestore, PlannedRestore]:
+                     secrets: Secrets | None = None,
+                     templates: TemplatesFor | None = None) -> tuple[PreparedRestore, PlannedRestore]:
     """Facts, restore plan and runbook (read-only: what --dry-run shows); the repository's password from
-    `secrets`, the inventory's references by default."""
+    `secrets` (the inventory's references by default), the playbook rendered with `templates` (the
+    playbooks' Jinja2 templates by default)."""
     prepared = prepare_restore(loaded, request.service, transports,
                                secrets=secrets if secrets is not None else inventory_secrets(loaded),
+                               templates=templates if templates is not None else playbook_templates(),
                                snapshot=request.snapshot, to=request.to, target=request.target,
                                repository=request.repository)
     return prepared, PlannedRestore(restore_runbook(prepared.plan), prepared.plan)
@@ -183,7 +189,8 @@ def run_restore_plan(loaded: LoadedInventory, request: RestoreRequest, transport
     then, holding the run's locks (core/locks.py: the service, for a restore in place on its host), the
     runbook on the engine, journaled as one run. Raises the error that stopped the restore after its run
     is journaled (the message says what is where)."""
-    prepared, planned = plan_restore_run(loaded, request, transports)
+    templates = playbook_templates()
+    prepared, planned = plan_restore_run(loaded, request, transports, templates=templates)
     plan = prepared.plan
     if request.dry_run:
         return Restoration(planned)
@@ -191,7 +198,8 @@ def run_restore_plan(loaded: LoadedInventory, request: RestoreRequest, transport
         raise RestoreRefused("; ".join(plan.refusals) + " (nothing was written)")
     if plan.live and (confirm is None or not confirm(planned)):
         raise ChatonError("not confirmed: nothing was changed")
-    action = RestoreAction(loaded, prepared, transports, journal)
+    action = RestoreAction(loaded, prepared, transports, journal, templates=templates,
+                           probe=probing_with(network_probes()))
     run_journal = journal if journal is not None else NoJournal()
     with locks.hold(run_locks(planned.runbook), wait_option=False) if locks is not None else nullcontext():
         run_id = start_run(run_journal, planned.runbook, request.journal_args())

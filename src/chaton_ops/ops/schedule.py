@@ -6,7 +6,8 @@ enable or disable timers; a step with nothing to do is a no-op with its reason) 
 runbook engine. `show` compares the installed files with what the inventory says, file by file.
 Files are written under `root` when one is given (tests, a machine image): `ROOT/etc/systemd/system`,
 `ROOT/etc/cron.d`; timers are then enabled with `systemctl --root`, which needs no running systemd.
-Only files carrying chaton's marker are ever replaced or removed.
+Only files carrying chaton's marker are ever replaced or removed; they are read and written through
+the Files port (ops/compose.py `local_files`: bounded reads, atomic writes).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from chaton_ops.adapters.atomic import read_regular_file, write_text_atomically
 from chaton_ops.core.calendar import CalendarError, parse_calendar
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal, ServiceManager
+from chaton_ops.core.ports import Files, RunJournal, ServiceManager
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.core.schedule import (
     CRON_FILE,
@@ -149,7 +149,7 @@ def verify_units(files: Mapping[str, str], manager: ServiceManager) -> str | Non
     return None
 
 
-def installed_files(target: Target) -> dict[str, str]:
+def installed_files(target: Target, files: Files) -> dict[str, str]:
     """chaton's files in the target folder (those carrying its marker), name → content."""
     folder = target.folder
     if not folder.is_dir():
@@ -163,7 +163,7 @@ def installed_files(target: Target) -> dict[str, str]:
         if not path.is_file() or path.is_symlink():
             continue
         try:
-            text = read_regular_file(path).decode("utf-8", "replace")
+            text = files.read_text(path)
         except PathError:
             continue
         if text.startswith(MARKER):
@@ -189,11 +189,12 @@ class JobState:
         return self.state != "in place"
 
 
-def compare(loaded: LoadedInventory, target: Target, where: Installation, manager: ServiceManager) -> list[JobState]:
+def compare(loaded: LoadedInventory, target: Target, where: Installation, manager: ServiceManager, *,
+            files: Files) -> list[JobState]:
     """Each job: the inventory's schedule against what is installed (content, and for systemd whether the
     timer is enabled)."""
     wanted = wanted_files(loaded, target, where, manager)
-    installed = installed_files(target)
+    installed = installed_files(target, files)
     jobs = loaded.inventory.schedule.jobs()
     if target.kind == "cron":
         installed_jobs = jobs_of_cron_file(installed.get(CRON_FILE, ""))
@@ -212,20 +213,20 @@ def compare(loaded: LoadedInventory, target: Target, where: Installation, manage
     names = list(dict.fromkeys([*jobs, *(n.removeprefix(UNIT_PREFIX).rsplit(".", 1)[0] for n in installed)]))
     states = []
     for name in names:
-        files = (f"{UNIT_PREFIX}{name}.service", f"{UNIT_PREFIX}{name}.timer")
-        timer = installed.get(files[1])
+        units = (f"{UNIT_PREFIX}{name}.service", f"{UNIT_PREFIX}{name}.timer")
+        timer = installed.get(units[1])
         on = jobs[name].on if name in jobs else None
         if name not in jobs:
             state = "not in the inventory"
-        elif not any(f in installed for f in files):
+        elif not any(f in installed for f in units):
             state = "not installed"
-        elif any(wanted.get(f) != installed.get(f) for f in files):
+        elif any(wanted.get(f) != installed.get(f) for f in units):
             state = "differs"
-        elif not manager.is_enabled(files[1], root=str(target.root) if target.root else None):
+        elif not manager.is_enabled(units[1], root=str(target.root) if target.root else None):
             state = "not enabled"
         else:
             state = "in place"
-        states.append(JobState(name, on, calendar_of_unit(timer) if timer else None, state, files))
+        states.append(JobState(name, on, calendar_of_unit(timer) if timer else None, state, units))
     return states
 
 
@@ -234,13 +235,14 @@ def compare(loaded: LoadedInventory, target: Target, where: Installation, manage
 # ---------------------------------------------------------------------------------------------
 
 
-def plan_install(loaded: LoadedInventory, target: Target, where: Installation, manager: ServiceManager) -> Plan:
+def plan_install(loaded: LoadedInventory, target: Target, where: Installation, manager: ServiceManager, *,
+                 files: Files) -> Plan:
     wanted = wanted_files(loaded, target, where, manager)
-    return _plan("schedule install", target, wanted, installed_files(target), manager)
+    return _plan("schedule install", target, wanted, installed_files(target, files), manager)
 
 
-def plan_remove(target: Target, manager: ServiceManager) -> Plan:
-    return _plan("schedule remove", target, {}, installed_files(target), manager)
+def plan_remove(target: Target, manager: ServiceManager, *, files: Files) -> Plan:
+    return _plan("schedule remove", target, {}, installed_files(target, files), manager)
 
 
 def _plan(command: str, target: Target, wanted: Mapping[str, str], installed: Mapping[str, str],
@@ -273,10 +275,12 @@ def _plan(command: str, target: Target, wanted: Mapping[str, str], installed: Ma
 
 @dataclass
 class WriteFile:
+    files: Files
+
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
         path = Path(step.inputs["path"])
         if path.is_file() and not path.is_symlink():
-            current = read_regular_file(path).decode("utf-8", "replace")
+            current = self.files.read_text(path)
             if current == step.inputs["content"]:
                 return Done("already as the inventory says")
             if not current.startswith(MARKER):
@@ -288,17 +292,19 @@ class WriteFile:
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
         path = Path(step.inputs["path"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(path, step.inputs["content"], mode=0o644)
+        self.files.write_text(path, step.inputs["content"], mode=0o644)
         return StepOutput("changed", {"path": str(path)})
 
 
 @dataclass
 class RemoveFile:
+    files: Files
+
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
         path = Path(step.inputs["path"])
         if not path.exists():
             return Done("already gone")
-        text = read_regular_file(path).decode("utf-8", "replace")
+        text = self.files.read_text(path)
         return GO if text.startswith(MARKER) else Refuse(f"{path} was not written by chaton: left alone")
 
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
@@ -347,17 +353,18 @@ def describe_file(name: str, text: str) -> str:
     return f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}: " + ", ".join(f"{job} at {on}" for job, on in jobs.items())
 
 
-def change_schedule(plan: Plan, manager: ServiceManager, args: list[str], *,
+def change_schedule(plan: Plan, manager: ServiceManager, args: list[str], *, files: Files,
                     on_event: EventSink | None = None) -> RunResult:
     """`chaton schedule install|remove` as one use case: chaton's schedule lock, the journal, the plan."""
     from chaton_ops.ops.compose import run_here
 
-    return run_here(plan, lambda journal: apply_schedule(plan, manager, journal, args, on_event=on_event))
+    return run_here(plan, lambda journal: apply_schedule(plan, manager, journal, args, files=files,
+                                                         on_event=on_event))
 
 
-def apply_schedule(plan: Plan, manager: ServiceManager, journal: RunJournal, args: list[str], *,
+def apply_schedule(plan: Plan, manager: ServiceManager, journal: RunJournal, args: list[str], *, files: Files,
                    on_event: EventSink | None = None) -> RunResult:
     run_id = start_run(journal, plan, args)
-    actions: dict[str, Action] = {"write": WriteFile(), "remove": RemoveFile(), "enable": Timers(manager, True),
-               "disable": Timers(manager, False)}
+    actions: dict[str, Action] = {"write": WriteFile(files), "remove": RemoveFile(files),
+                                  "enable": Timers(manager, True), "disable": Timers(manager, False)}
     return apply_plan(plan, actions, journal, run_id, on_event=on_event)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chaton_ops.core.database import drop_argv, list_databases_argv, parse_database_names
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import RunJournal, Secrets, Transport
+from chaton_ops.core.ports import Probes, RunJournal, Secrets, TemplatesFor, Transport
 from chaton_ops.core.restic import build_forget_ids_argv
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.core.tenants import (
@@ -57,6 +57,7 @@ def default_export_path(state_dir: Path, tenant: str, now: dt.datetime) -> Path:
 def prepare_removal(loaded: LoadedInventory, tenant: str, *, export_to: Path, force: bool,
                     today: dt.date | None = None) -> Plan:
     """The plan, or UsageError when the tenant is unknown or inside the collective's limit (without --force)."""
+    from chaton_ops.ops.compose import playbook_templates
     from chaton_ops.ops.deploy import prepare_deploy
 
     inventory = loaded.inventory
@@ -68,9 +69,11 @@ def prepare_removal(loaded: LoadedInventory, tenant: str, *, export_to: Path, fo
         raise UsageError(f"{export_to} exists: give --export-to another file")
     hosts = {name: current_host(loaded, name) for name in inventory.services_of(tenant)}
     undeploy = {}
+    templates = playbook_templates()
     for name, host in hosts.items():
         service = inventory.services[name]
-        undeploy[name] = bool(service.playbook) and bool(prepare_deploy(loaded, name, host, phase="undeploy").steps)
+        undeploy[name] = bool(service.playbook) and bool(
+            prepare_deploy(loaded, name, host, templates=templates, phase="undeploy").steps)
     return plan_tenant_removal(inventory, tenant, hosts=hosts, export_to=str(export_to), undeploy=undeploy)
 
 
@@ -100,16 +103,19 @@ class Export:
 class Undeploy:
     loaded: LoadedInventory
     transports: Callable[[str], Transport]
+    templates: TemplatesFor
+    probes: Probes
 
     def check(self, step: PlannedStep, run: RunState) -> Verdict:
         return GO
 
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
-        from chaton_ops.ops.deploy import prepare_deploy, run_playbook
+        from chaton_ops.ops.deploy import prepare_deploy, probing_with, run_playbook
 
         assert step.host is not None
-        prepared = prepare_deploy(self.loaded, step.inputs["service"], step.host, phase="undeploy")
-        outcome = run_playbook(prepared, self.transports(step.host))
+        prepared = prepare_deploy(self.loaded, step.inputs["service"], step.host, templates=self.templates,
+                                  phase="undeploy")
+        outcome = run_playbook(prepared, self.transports(step.host), probe=probing_with(self.probes))
         if outcome.failure is not None:
             raise ChatonError(f"{step.host}: undeploy step {outcome.failure.label!r} failed: "
                               f"{outcome.failure.message} {outcome.failure.output_tail}".strip())
@@ -203,19 +209,20 @@ def remove_tenant(loaded: LoadedInventory, plan: Plan, *, args: list[str],
                   on_event: EventSink | None = None) -> RunResult:
     """`chaton tenant remove` as one use case: the locks of its services and repositories, the hosts,
     the journal, then the plan."""
-    from chaton_ops.ops.compose import inventory_secrets, run_on_hosts
+    from chaton_ops.ops.compose import inventory_secrets, network_probes, playbook_templates, run_on_hosts
 
-    secrets = inventory_secrets(loaded)
+    secrets, templates, probes = inventory_secrets(loaded), playbook_templates(), network_probes()
     return run_on_hosts(loaded, plan, lambda transports, journal: run_removal(
-        loaded, plan, transports=transports, secrets=secrets, journal=journal, args=args, on_event=on_event),
-        wait_option=False)
+        loaded, plan, transports=transports, secrets=secrets, templates=templates, probes=probes, journal=journal,
+        args=args, on_event=on_event), wait_option=False)
 
 
 def run_removal(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], secrets: Secrets,
-                journal: RunJournal, args: list[str], on_event: EventSink | None = None) -> RunResult:
+                templates: TemplatesFor, probes: Probes, journal: RunJournal, args: list[str],
+                on_event: EventSink | None = None) -> RunResult:
     run_id = start_run(journal, plan, args)
     actions: dict[str, Action] = {"export": Export(loaded, transports, secrets),
-                                  "undeploy": Undeploy(loaded, transports),
+                                  "undeploy": Undeploy(loaded, transports, templates, probes),
                                   "remove-data": RemoveData(loaded, transports),
                                   "forget": ForgetAll(loaded, transports, secrets)}
     return apply_plan(plan, actions, journal, run_id, on_event=on_event)

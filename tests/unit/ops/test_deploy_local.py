@@ -9,6 +9,7 @@ import yaml
 
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
+from chaton_ops.adapters.templates import TemplateRenderer
 from chaton_ops.core.loader import load_inventory
 from chaton_ops.core.playbook import PlaybookError
 from chaton_ops.ops.deploy import prepare_deploy, run_playbook
@@ -63,7 +64,7 @@ def answering(target: str, timeout: float, status: int) -> str | None:
 
 
 def deploy(loaded, **kwargs):
-    prepared = prepare_deploy(loaded, "web", environ={}, phase=kwargs.pop("phase", "steps"))
+    prepared = prepare_deploy(loaded, "web", templates=TemplateRenderer, environ={}, phase=kwargs.pop("phase", "steps"))
     return run_playbook(prepared, LocalTransport("here"), probe=answering, **kwargs)
 
 
@@ -119,7 +120,7 @@ def test_a_failing_step_stops_the_run_with_command_exit_code_and_output_and_late
 def test_a_missing_variable_names_the_template_file_and_line_before_anything_runs(setup, tmp_path):
     loaded = setup(template="line one\n{{ vars.greeting }} {{ vars.nope }}\n")
     with pytest.raises(PlaybookError) as caught:
-        prepare_deploy(loaded, "web", environ={})
+        prepare_deploy(loaded, "web", templates=TemplateRenderer, environ={})
     assert "demo/greeting.txt.j2:2" in str(caught.value) and "nope" in str(caught.value)
     assert caught.value.exit_code == 2
     assert not (tmp_path / "data").exists()
@@ -128,7 +129,7 @@ def test_a_missing_variable_names_the_template_file_and_line_before_anything_run
 def test_an_undefined_variable_in_a_playbook_value_names_the_playbook_line(setup):
     loaded = setup(playbook=PLAYBOOK.replace('"{{ data[0] }}/built"]', '"{{ vars.missing }}/built"]', 1))
     with pytest.raises(PlaybookError) as caught:
-        prepare_deploy(loaded, "web", environ={})
+        prepare_deploy(loaded, "web", templates=TemplateRenderer, environ={})
     assert "demo.yml:9" in str(caught.value) and "missing" in str(caught.value)
 
 
@@ -136,7 +137,7 @@ def test_a_rendered_value_is_validated_again(setup):
     loaded = setup(vars={"where": "relative/path"},
                    playbook=PLAYBOOK.replace('path: "{{ data[0] }}", mode', 'path: "{{ vars.where }}", mode'))
     with pytest.raises(PlaybookError, match="'relative/path' is not an absolute path"):
-        prepare_deploy(loaded, "web", environ={})
+        prepare_deploy(loaded, "web", templates=TemplateRenderer, environ={})
 
 
 def test_every_step_goes_to_the_journal(setup, tmp_path):
@@ -150,7 +151,7 @@ def test_every_step_goes_to_the_journal(setup, tmp_path):
 
 
 def test_a_wait_that_never_answers_fails_the_step(setup):
-    prepared = prepare_deploy(setup(), "web", environ={})
+    prepared = prepare_deploy(setup(), "web", templates=TemplateRenderer, environ={})
     report = run_playbook(prepared, LocalTransport("here"), probe=lambda target, timeout, status: "refused")
     assert report.outcomes[-1].status == "failed" and report.failure is not None
     assert report.failure.message == "refused"
@@ -167,11 +168,11 @@ def test_the_target_host_defaults_to_the_service_s_and_must_exist(setup):
     from chaton_ops.errors import UsageError
 
     loaded = setup()
-    assert prepare_deploy(loaded, "web", environ={}).host == "here"
+    assert prepare_deploy(loaded, "web", templates=TemplateRenderer, environ={}).host == "here"
     with pytest.raises(UsageError, match="unknown host 'elsewhere'"):
-        prepare_deploy(loaded, "web", "elsewhere", environ={})
+        prepare_deploy(loaded, "web", "elsewhere", templates=TemplateRenderer, environ={})
     with pytest.raises(UsageError, match="unknown service 'nope'"):
-        prepare_deploy(loaded, "nope", environ={})
+        prepare_deploy(loaded, "nope", templates=TemplateRenderer, environ={})
 
 
 def test_shipped_playbooks_render_for_a_lab_like_service(setup):
@@ -187,9 +188,9 @@ def test_shipped_playbooks_render_for_a_lab_like_service(setup):
 
     other = replace(loaded, inventory=Inventory.model_validate(data), source=Path("/nonexistent/inventory.yml"))
     for service in ("web", "mail", "app"):
-        prepared = prepare_deploy(other, service, environ={})
+        prepared = prepare_deploy(other, service, templates=TemplateRenderer, environ={})
         assert prepared.steps
-    main_cf = next(s.content for s in prepare_deploy(other, "mail", environ={}).steps if s.content and
+    main_cf = next(s.content for s in prepare_deploy(other, "mail", templates=TemplateRenderer, environ={}).steps if s.content and
                    b"relay_domains" in s.content)
     assert b"relay_domains = test.example" in main_cf and b"defer_transports = relay" in main_cf
 
@@ -218,7 +219,10 @@ def test_the_default_wait_probe_reaches_a_real_http_server_with_httpx() -> None:
     import http.server
     import threading
 
-    from chaton_ops.ops.deploy import probe_until_answering
+    from chaton_ops.adapters.probes import NetworkProbes
+    from chaton_ops.ops.deploy import probing_with
+
+    probe_until_answering = probing_with(NetworkProbes())  # what the composition roots hand the playbooks
 
     class Teapot(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaton_ops.adapters.journal import Journal
+from chaton_ops.adapters.templates import TemplateRenderer
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.errors import UsageError
 from chaton_ops.ops import failover_run
@@ -25,7 +26,8 @@ def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Journal
         @contextmanager
         def context(loaded, *, jobs: int = 2) -> Iterator[FailoverContext]:
             yield FailoverContext(loaded=loaded, transports=lambda host: pytest.fail(f"{host} was contacted"),
-                                  journal=opened, dns=None, probes=FakeProbes(), passwords={},
+                                  journal=opened, dns=None, probes=FakeProbes(), templates=TemplateRenderer,
+                                  passwords={},
                                   secrets=FakeSecrets({}), jobs=jobs)
 
         monkeypatch.setattr(failover_run, "failover_context", context)

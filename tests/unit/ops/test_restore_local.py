@@ -14,6 +14,7 @@ import pytest
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.adapters.secrets import InventorySecrets
+from chaton_ops.adapters.templates import TemplateRenderer
 from chaton_ops.core.loader import load_inventory
 from chaton_ops.core.restic_output import ListedNode
 from chaton_ops.errors import ChatonError, UsageError
@@ -144,10 +145,10 @@ def test_a_snapshot_of_another_service_is_refused_naming_both(setup):
     snapshot = back_up(setup, "www")
     with pytest.raises(UsageError, match=f"snapshot {snapshot[:8]} belongs to service www, not to mail"):
         prepare_restore(setup["loaded"], "mail", transports, secrets=InventorySecrets(setup["loaded"]),
-                        snapshot=snapshot)
+                        templates=TemplateRenderer, snapshot=snapshot)
     with pytest.raises(UsageError, match="no snapshot 0123abcd"):
         prepare_restore(setup["loaded"], "mail", transports, secrets=InventorySecrets(setup["loaded"]),
-                        snapshot="0123abcd")
+                        templates=TemplateRenderer, snapshot="0123abcd")
 
 
 def test_verification_finds_what_differs_from_the_listing(tmp_path):

@@ -11,6 +11,7 @@ import yaml
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.adapters.local import LocalTransport
 from chaton_ops.adapters.run_locks import FileLocks
+from chaton_ops.adapters.templates import TemplateRenderer
 from chaton_ops.core.backup_plan import plan_backup
 from chaton_ops.core.inventory import Vzdump
 from chaton_ops.core.loader import LoadedInventory, load_inventory
@@ -36,14 +37,14 @@ from chaton_ops.core.vm_plan import (
 from chaton_ops.errors import ConnectError, ExitCode, LockError, UsageError
 from chaton_ops.ops.backup import BackupSettings, backup_runbook, run_backup
 from chaton_ops.ops.check import check_runbook, plan_check
-from chaton_ops.ops.deploy import prepare_deploy
+from chaton_ops.ops.deploy import prepare_deploy, probing_with
 from chaton_ops.ops.deploy_run import PlaybookAction, deploy_runbook
 from chaton_ops.ops.drill_run import drill_runbook, run_drills
 from chaton_ops.ops.engine import apply_plan, load_plan, start_run
 from chaton_ops.ops.repository_run import repository_runbook, run_on_repositories
 from chaton_ops.ops.restore import measured_restore_speed
 from chaton_ops.ops.restore_run import RestoreRequest, describe_step, restore_runbook, run_restore_plan
-from tests.fakes import FakeTransport
+from tests.fakes import FakeProbes, FakeTransport
 from tests.unit.core.test_backup import make_inventory
 from tests.unit.ops.test_backup_run import PASSWORD, FakeResticHost
 
@@ -149,8 +150,8 @@ SITE_STEPS = ("  - directory: {path: \"{{ data[0] }}\"}\n"
 
 def test_deploy_steps_are_one_per_service_and_host_the_whole_playbook_in_a_lane_per_host(tmp_path: Path):
     loaded = deploy_inventory(tmp_path, SITE_STEPS)
-    prepared = [prepare_deploy(loaded, "www", environ={}), prepare_deploy(loaded, "wiki", "web", environ={}),
-                prepare_deploy(loaded, "wiki", environ={}, phase="after_restore")]
+    prepared = [prepare_deploy(loaded, "www", templates=TemplateRenderer, environ={}), prepare_deploy(loaded, "wiki", "web", templates=TemplateRenderer, environ={}),
+                prepare_deploy(loaded, "wiki", templates=TemplateRenderer, environ={}, phase="after_restore")]
 
     runbook = deploy_runbook(prepared)
 
@@ -168,11 +169,11 @@ def test_deploy_steps_are_one_per_service_and_host_the_whole_playbook_in_a_lane_
 def test_a_deploy_runbook_journals_the_playbook_steps_as_rows_and_a_failing_one_stops_its_lane(tmp_path: Path):
     loaded = deploy_inventory(tmp_path, SITE_STEPS + "  - command: [ls, /nonexistent/chaton-test]\n"
                                                      "  - command: [touch, \"{{ data[0] }}/after\"]\n")
-    prepared = [prepare_deploy(loaded, "www", environ={}), prepare_deploy(loaded, "wiki", "web", environ={})]
+    prepared = [prepare_deploy(loaded, "www", templates=TemplateRenderer, environ={}), prepare_deploy(loaded, "wiki", "web", templates=TemplateRenderer, environ={})]
     runbook = deploy_runbook(prepared)
     with Journal(tmp_path / "journal.sqlite3") as journal:
         action = PlaybookAction({s.key: p for s, p in zip(runbook.steps, prepared, strict=True)},
-                                LocalTransport, journal)
+                                LocalTransport, journal, probe=probing_with(FakeProbes()))
         run_id = start_run(journal, runbook, ["www"])
         result = apply_plan(runbook, {"playbook": action}, journal, run_id, summarize=action.summarize)
         rows = [(row.step, row.status) for row in journal.steps(run_id)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chaton_ops.adapters.atomic import LocalFiles
 from chaton_ops.adapters.journal import Journal
 from chaton_ops.cli.main import main
 from chaton_ops.core.schedule import MARKER
@@ -298,15 +299,16 @@ def test_without_systemds_tools_the_units_are_read_back_by_chaton_and_enabled_th
     target = choose_target("systemd", str(root), manager)
 
     with Journal(tmp_path / "ops-journal.sqlite3") as journal:
-        result = apply_schedule(plan_install(loaded, target, where, manager), manager, journal, ["install"])
+        result = apply_schedule(plan_install(loaded, target, where, manager, files=LocalFiles()), manager, journal,
+                                ["install"], files=LocalFiles())
 
     assert result.exit_code == 0 and manager.verified == []  # nothing to ask: chaton's own parser read them
     assert manager.enabled == {(str(root), f"chaton-{job}.timer") for job in ("backup", "check", "status", "prune",
                                                                              "runbook")}
     assert manager.reloads == 0  # under a root: no daemon to reload
-    assert {s.job: s.state for s in compare(loaded, target, where, manager)}["check"] == "in place"
+    assert {s.job: s.state for s in compare(loaded, target, where, manager, files=LocalFiles())}["check"] == "in place"
     manager.disable(["chaton-check.timer"], root=str(root))
-    assert {s.job: s.state for s in compare(loaded, target, where, manager)}["check"] == "not enabled"
+    assert {s.job: s.state for s in compare(loaded, target, where, manager, files=LocalFiles())}["check"] == "not enabled"
 
 
 def test_units_systemd_analyze_refuses_are_never_written(world):
@@ -319,6 +321,6 @@ def test_units_systemd_analyze_refuses_are_never_written(world):
 
     with pytest.raises(ChatonError, match="systemd-analyze verify refuses the units, nothing was written: "
                                           "chaton-backup.service: Unknown key name"):
-        plan_install(loaded, choose_target("systemd", str(root), manager), where, manager)
+        plan_install(loaded, choose_target("systemd", str(root), manager), where, manager, files=LocalFiles())
 
     assert len(manager.verified) == 1 and not (root / "etc").exists()

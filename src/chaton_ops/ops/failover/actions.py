@@ -17,7 +17,7 @@ from chaton_ops.core.probes import HttpResult, SmtpResult, TcpResult
 from chaton_ops.core.runbook import PlannedStep
 from chaton_ops.errors import ChatonError
 from chaton_ops.ops.backup import BackupSettings, run_backup
-from chaton_ops.ops.deploy import gather_facts, prepare_deploy, run_playbook
+from chaton_ops.ops.deploy import gather_facts, prepare_deploy, probing_with, run_playbook
 from chaton_ops.ops.engine import GO, Action, Done, RunState, StepOutput, Verdict
 from chaton_ops.ops.failover.context import FailoverContext
 
@@ -74,11 +74,11 @@ class DeployAction(_Base):
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
         name, host, phase = step.inputs["service"], step.host, step.inputs.get("phase", "steps")
         assert host is not None
-        prepared = prepare_deploy(self.ctx.loaded, name, host, phase=phase)
+        prepared = prepare_deploy(self.ctx.loaded, name, host, templates=self.ctx.templates, phase=phase)
         transport = self.ctx.transports(host)
         before = {item.index: gather_facts(transport, item.step, prepared.manager) for item in prepared.steps
                   if item.step.template is not None or item.step.reload is not None}
-        report = run_playbook(prepared, transport)
+        report = run_playbook(prepared, transport, probe=probing_with(self.ctx.probes))
         files: list[dict[str, Any]] = []
         started: list[str] = []
         reloaded: list[str] = []

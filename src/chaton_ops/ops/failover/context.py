@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.ports import Dns, FailoverJournal, Locks, Probes, Secrets, Transport
+from chaton_ops.core.ports import Dns, FailoverJournal, Locks, Probes, Secrets, TemplatesFor, Transport
 from chaton_ops.errors import UsageError
 from chaton_ops.ops.engine import NoLocks
 from chaton_ops.ops.restic_calls import VersionCache
@@ -25,7 +25,8 @@ class FailoverContext:
     transports: Callable[[str], Transport]
     journal: FailoverJournal
     dns: Dns | None
-    probes: Probes
+    probes: Probes  # the services' checks, and the `wait` steps of their playbooks
+    templates: TemplatesFor  # the playbooks' templates (a playbook folder → Templates)
     passwords: dict[str, str]  # repository → password (revealed once, masked everywhere)
     secrets: Secrets  # the inventory's secrets, for a restore the preflight did not prepare
     versions: VersionCache = field(default_factory=VersionCache)

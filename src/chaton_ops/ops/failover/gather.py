@@ -142,7 +142,7 @@ def latest_snapshots(ctx: FailoverContext, to: str, services: Sequence[str]) -> 
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare-restore") as pool:
         jobs = {name: pool.submit(prepare_restore, ctx.loaded, name, ctx.transports, secrets=ctx.secrets,
-                                 snapshot="latest", to=to)
+                                 templates=ctx.templates, snapshot="latest", to=to)
                 for name in services if ctx.inventory.services[name].host != to}
         for name, job in jobs.items():
             try:

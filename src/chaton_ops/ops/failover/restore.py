@@ -21,7 +21,7 @@ from chaton_ops.core.restic_output import RestoreProgress
 from chaton_ops.core.runbook import PlannedStep
 from chaton_ops.core.units import format_bytes
 from chaton_ops.errors import ChatonError
-from chaton_ops.ops.deploy import prepare_deploy, run_playbook
+from chaton_ops.ops.deploy import prepare_deploy, probing_with, run_playbook
 from chaton_ops.ops.engine import RunState, StepOutput
 from chaton_ops.ops.failover.actions import FailoverStepError, _Base
 from chaton_ops.ops.restore import apply_restore, prepare_restore
@@ -38,8 +38,8 @@ class StopAction(_Base):
     def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
         name, host = step.inputs["service"], step.host
         assert host is not None
-        prepared = prepare_deploy(self.ctx.loaded, name, host, phase="stop")
-        report = run_playbook(prepared, self.ctx.transports(host))
+        prepared = prepare_deploy(self.ctx.loaded, name, host, templates=self.ctx.templates, phase="stop")
+        report = run_playbook(prepared, self.ctx.transports(host), probe=probing_with(self.ctx.probes))
         if report.failure is not None:
             raise FailoverStepError(f"{host}: stopping {name}: {report.failure.label}: {report.failure.message}")
         return StepOutput("changed" if report.changed else "ok", {"changed": report.changed},
@@ -53,8 +53,8 @@ class RestoreAction(_Base):
         name, host = step.inputs["service"], step.host
         assert host is not None
         prepared = self.ctx.prepared_restore(name, host, step.inputs["snapshot"]) or prepare_restore(
-            self.ctx.loaded, name, self.ctx.transports, secrets=self.ctx.secrets, snapshot=step.inputs["snapshot"],
-            to=host)
+            self.ctx.loaded, name, self.ctx.transports, secrets=self.ctx.secrets, templates=self.ctx.templates,
+            snapshot=step.inputs["snapshot"], to=host)
         plan = prepared.plan
         if plan.refusals:
             raise FailoverStepError(f"{host}: restore of {name} refused: {'; '.join(plan.refusals)} (nothing written)")
@@ -63,7 +63,8 @@ class RestoreAction(_Base):
             shown = f" {status.fraction:.0%}" if status is not None else ""
             run.progress(step, f"{name}: {text}{shown} on {host}")
 
-        report = apply_restore(self.ctx.loaded, prepared, self.ctx.transports(host), progress=progress)
+        report = apply_restore(self.ctx.loaded, prepared, self.ctx.transports(host), templates=self.ctx.templates,
+                               probe=probing_with(self.ctx.probes), progress=progress)
         snapshot = plan.snapshot
         age = (self.ctx.clock() - snapshot.time).total_seconds() if snapshot else None
         speed = report.bytes / report.restore_seconds if report.restore_seconds else None
@@ -121,13 +122,13 @@ class UndoAction(_Base):
         return outputs[0], [o for o in outputs[1:] if o]
 
     def _stop(self, name: str, host: str) -> None:
-        prepared = prepare_deploy(self.ctx.loaded, name, host, phase="stop")
-        report = run_playbook(prepared, self.ctx.transports(host))
+        prepared = prepare_deploy(self.ctx.loaded, name, host, templates=self.ctx.templates, phase="stop")
+        report = run_playbook(prepared, self.ctx.transports(host), probe=probing_with(self.ctx.probes))
         if report.failure is not None:
             raise FailoverStepError(f"{host}: stopping {name}: {report.failure.label}: {report.failure.message}")
 
     def _reload(self, name: str, host: str, service: str) -> None:
-        prepared = prepare_deploy(self.ctx.loaded, name, host, phase="steps")
+        prepared = prepare_deploy(self.ctx.loaded, name, host, templates=self.ctx.templates, phase="steps")
         for item in prepared.steps:
             if item.step.reload is not None and item.step.reload.service == service:
                 commands = service_commands(item.step, prepared.manager)
