@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from chaton_ops.cli.context import global_options
-from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout
+from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout, warn
 
 
 def check(
@@ -39,7 +39,7 @@ def check(
     from chaton_ops.cli.plan_view import runbook_json
     from chaton_ops.ops.check_run import check as run_check
 
-    report = run_check(loaded, plan, lock_wait=lock_wait)
+    report = run_check(loaded, plan, warn=warn, lock_wait=lock_wait)
     now = report.checked_at
     if opts.json:
         print_json({"ok": report.exit_code == 0, "checked_at": now.isoformat(), "repositories": [

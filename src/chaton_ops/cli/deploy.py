@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from chaton_ops.cli.context import global_options
-from chaton_ops.cli.output import escape, print_json, print_table, stdout
+from chaton_ops.cli.output import escape, print_json, print_table, stdout, warn
 
 if TYPE_CHECKING:
     from chaton_ops.ops.deploy import DeployReport
@@ -29,7 +29,7 @@ def deploy(
 
     opts = global_options(ctx)
     request = DeployRequest(service, to, phase="after_restore" if after_restore else "steps", dry_run=opts.dry_run)
-    deployment = deploy_service(opts.load(), request, on_event=Progress(opts))
+    deployment = deploy_service(opts.load(), request, on_event=Progress(opts), warn=warn)
     if opts.dry_run and not opts.json:
         print_runbook(deployment.plan, "Runbook: deploy (dry run)",
                       detail=lambda step: f"playbook {step.inputs['playbook']}, {step.inputs['steps']} steps"

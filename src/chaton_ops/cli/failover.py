@@ -78,7 +78,7 @@ def _move(opts: GlobalOptions, request: Any, *, show: Any) -> None:
 
     with _interrupt_on_sigterm(), RunbookProgress(opts) as progress:
         outcome = move_services(opts.load(), request, show=show, confirm=lambda question: confirm(opts, question),
-                                on_event=progress)
+                                on_event=progress, warn=warn)
     if request.abandon:
         command = request.command
         print(f"{command} run {outcome.set_aside} set aside" if outcome.set_aside else f"no unfinished {command}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from chaton_ops.cli.context import global_options
-from chaton_ops.cli.output import print_json
+from chaton_ops.cli.output import print_json, warn
 
 
 def prune(
@@ -42,7 +42,7 @@ def prune(
     from chaton_ops.ops.prune import prune as run_prune
 
     result = run_prune(loaded, plan, args=[*names, *(["--max-unused", max_unused] if max_unused else [])],
-                       lock_wait=lock_wait, on_event=Progress(opts))
+                       lock_wait=lock_wait, on_event=Progress(opts), warn=warn)
     if opts.json:
         print_json(_as_json(result))
     elif not opts.quiet:

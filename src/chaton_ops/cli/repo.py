@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from chaton_ops.cli.context import global_options
-from chaton_ops.cli.output import error, print_json, print_table, stdout
+from chaton_ops.cli.output import error, print_json, print_table, stdout, warn
 
 app = typer.Typer(help="Create repositories and remove stale restic locks.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def init(
     opts = global_options(ctx)
     loaded, targets = _targets(ctx, repository, via)
     results = repository_command(loaded, "init", targets, initialise(opts.dry_run), dry_run=opts.dry_run,
-                                 args=[name for name, _ in targets])
+                                 args=[name for name, _ in targets], warn=warn)
     _print_results(ctx, results, lambda r: f"{r['repository']}: {'created' if r['created'] else 'already exists'} "
                                            f"(via {r['via']})")
 
@@ -63,7 +63,7 @@ def unlock(
                       f"processes too (a backup or check running now may then fail)")
     results = repository_command(loaded, "unlock", targets, unlock(opts.dry_run, remove_all=remove_all),
                                  dry_run=opts.dry_run,
-                                 args=[*(name for name, _ in targets), *(["--remove-all"] if remove_all else [])])
+                                 args=[*(name for name, _ in targets), *(["--remove-all"] if remove_all else [])], warn=warn)
     _print_results(ctx, results, lambda r: f"{r['repository']}: {r['removed']} lock(s) removed, "
                                            f"{r['remaining']} remaining (via {r['via']})")
 

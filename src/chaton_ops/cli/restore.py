@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from chaton_ops.cli.context import global_options
-from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout
+from chaton_ops.cli.output import escape, print_json, print_table, stderr, stdout, warn
 
 if TYPE_CHECKING:
     from chaton_ops.core.restore import RestorePlan
@@ -43,7 +43,7 @@ def restore(
     request = RestoreRequest(service, snapshot, to, target, repository, dry_run=opts.dry_run)
     with _RestoreProgress(opts, service) as progress:
         done = restore_service(opts.load(), request, confirm=lambda planned: _confirm(planned, opts),
-                               on_event=progress)
+                               on_event=progress, warn=warn)
     if done.report is None:  # dry run
         if opts.json:
             print_json(planned_as_json(done.planned))
@@ -255,7 +255,7 @@ def drill(
     opts = global_options(ctx)
     request = DrillRequest(tuple(services or ()), all_services, on, dry_run=opts.dry_run)
     with _DrillProgress(opts) as progress:
-        drills = drill_services(opts.load(), request, on_event=progress)
+        drills = drill_services(opts.load(), request, on_event=progress, warn=warn)
     if drills.run is None:  # dry run
         from chaton_ops.cli.plan_view import plan_as_json, print_plan
 

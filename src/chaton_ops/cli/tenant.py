@@ -125,7 +125,7 @@ def remove(
     if not show_plan_and_confirm(opts, plan, f"Removal of {tenant}", question, detail=_detail):
         return
     result = remove_tenant(loaded, plan, args=[tenant, *(["--force"] if force else []), "--export-to", str(target)],
-                           on_event=Progress(opts))
+                           on_event=Progress(opts), warn=warn)
     if opts.json:
         print_json(run_as_json(result))
     elif not opts.quiet:

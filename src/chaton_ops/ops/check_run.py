@@ -1,7 +1,10 @@
 """`chaton check` as one use case: chaton's repository locks, the journal's run with its plan, the
-checks on the runbook engine over the hosts' connections. The CLI parses, calls `check` and renders."""
+checks on the runbook engine over the hosts' connections, then the admins told how it went. The CLI
+parses, calls `check` and renders."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
@@ -9,11 +12,12 @@ from chaton_ops.ops.check import CheckPlan, CheckReport, check_repositories, che
 from chaton_ops.ops.engine import start_run
 
 
-def check(loaded: LoadedInventory, plan: CheckPlan, *, lock_wait: float = 0.0) -> CheckReport:
+def check(loaded: LoadedInventory, plan: CheckPlan, *, warn: Callable[[str], None], lock_wait: float = 0.0) -> CheckReport:
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
     from chaton_ops.adapters.secrets import InventorySecrets
+    from chaton_ops.ops.compose import announce_run
 
     runbook = check_runbook(plan)
     flags = list(runbook.inputs["flags"]) + ([] if plan.integrity else ["--no-integrity"])
@@ -22,9 +26,11 @@ def check(loaded: LoadedInventory, plan: CheckPlan, *, lock_wait: float = 0.0) -
         run_id = start_run(journal, runbook, [*plan.repositories, *flags])
         try:
             with HostPool(loaded) as pool:
-                return check_repositories(loaded, pool.transport, plan, secrets=InventorySecrets(loaded),
-                                          jobs=loaded.inventory.defaults.jobs, lock_wait=lock_wait,
-                                          journal=journal, run_id=run_id)
+                report = check_repositories(loaded, pool.transport, plan, secrets=InventorySecrets(loaded),
+                                            jobs=loaded.inventory.defaults.jobs, lock_wait=lock_wait,
+                                            journal=journal, run_id=run_id)
         except BaseException:
             journal.finish_run(run_id, "failed", 1)
             raise
+    announce_run(loaded, report.runbook, warn)  # delivery problems to `warn`: never a failed check
+    return report

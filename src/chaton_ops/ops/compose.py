@@ -3,7 +3,10 @@ hands them to the use cases as ports.
 
 - runbooks (`prune`, `tenant remove`, `schedule install|remove`): the locks of the one lock policy
   (core/locks.py), the connections to the hosts the steps run on (opened in the background), the
-  journal; then the use case (`run_on_hosts`, `run_here`);
+  journal; then the use case (`run_on_hosts`, `run_here`), then the admins told how it went
+  (`run_on_hosts`);
+- the notifier, the last statuses and the secrets that tell the admins how a run went
+  (`announce_run`: every composition root of a command that changes something, but backup's);
 - commands that read hosts (`ping`, `snapshots`): the connections (`on_hosts`);
 - the Secrets port over the inventory's references (`inventory_secrets`: snapshots, tenant list|export,
   prune, tenant remove);
@@ -34,17 +37,42 @@ from chaton_ops.core.ports import (
     TemplatesFor,
     Transport,
 )
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan
 from chaton_ops.ops.engine import RunResult
 
 T = TypeVar("T")
 OnHosts = Callable[[Callable[[str], Transport], RunJournal], RunResult]
 Local = Callable[[RunJournal], RunResult]
+Warn = Callable[[str], None]
 
 
-def run_on_hosts(loaded: LoadedInventory, plan: Plan, use: OnHosts, *, lock_wait: float = 0.0,
+def announce_run(loaded: LoadedInventory, summary: RunSummary | None, warn: Warn) -> None:
+    """Tell the admins how a run went (ops/notify.py `send_run_summary`: apprise messages per
+    `notify.apprise`, never the backup's healthchecks) through the real notifier, each subject's status
+    remembered in the state folder; delivery problems go to `warn`: they never fail the run, and say
+    no URL. `summary` None (a dry run, nothing ran): nothing is sent."""
+    if summary is None:
+        return
+    from chaton_ops.adapters.notifiers import NetworkNotifier
+    from chaton_ops.adapters.run_state import LastStatusFile, default_state_path
+    from chaton_ops.adapters.secrets import InventorySecrets
+    from chaton_ops.core.masking import mask_text
+    from chaton_ops.ops.notify import send_run_summary
+
+    try:
+        problems = send_run_summary(loaded, summary, NetworkNotifier(), LastStatusFile(default_state_path()),
+                                    secrets=InventorySecrets(loaded))
+    except Exception as error:  # noqa: BLE001 - the run is done: telling about it must not turn it into a traceback
+        problems = [mask_text(f"notifications not sent: unexpected error: {type(error).__name__}: {error}")]
+    for problem in problems:
+        warn(problem)
+
+
+def run_on_hosts(loaded: LoadedInventory, plan: Plan, use: OnHosts, *, warn: Warn, lock_wait: float = 0.0,
                  wait_option: bool = True) -> RunResult:
-    """`use(transports, journal)` with the plan's locks held and its hosts' connections open."""
+    """`use(transports, journal)` with the plan's locks held and its hosts' connections open; then the
+    admins told how the run went (`announce_run`, its problems to `warn`)."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
@@ -52,7 +80,9 @@ def run_on_hosts(loaded: LoadedInventory, plan: Plan, use: OnHosts, *, lock_wait
     with FileLocks().hold(run_locks(plan), wait=lock_wait, wait_option=wait_option), \
             HostPool(loaded) as pool, Journal(default_journal_path()) as journal:
         pool.connect_in_background(sorted({step.host for step in plan.steps if step.host}))
-        return use(pool.transport, journal)
+        result = use(pool.transport, journal)
+    announce_run(loaded, result.summary(), warn)
+    return result
 
 
 def run_here(plan: Plan, use: Local, *, lock_wait: float = 0.0, wait_option: bool = False) -> RunResult:

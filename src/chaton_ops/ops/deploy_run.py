@@ -119,16 +119,19 @@ class PlaybookAction:
         return status, code
 
 
-def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, on_event: EventSink | None = None) -> Deployment:
-    """Validate and render, then run the playbook as a runbook (or, dry run, plan it on the host).
+def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, warn: Callable[[str], None],
+                   on_event: EventSink | None = None) -> Deployment:
+    """Validate and render, then run the playbook as a runbook (or, dry run, plan it on the host), then
+    tell the admins how the run went (ops/compose.py `announce_run`; delivery problems to `warn`).
 
     Raises what `prepare_deploy` raises before any host is touched, and an error that stopped a step
-    (an unreachable host) after the run is journaled."""
+    (an unreachable host) after the run is journaled and told."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.probes import NetworkProbes
     from chaton_ops.adapters.run_locks import FileLocks
     from chaton_ops.adapters.templates import TemplateRenderer
+    from chaton_ops.ops.compose import announce_run
 
     prepared = [prepare_deploy(loaded, request.service, request.host, templates=TemplateRenderer,
                                phase=request.phase)]
@@ -144,6 +147,7 @@ def deploy_service(loaded: LoadedInventory, request: DeployRequest, *, on_event:
             run_id = start_run(journal, plan, journal_args(prepared[0]))
             result = apply_plan(plan, {"playbook": action}, journal, run_id, on_event=on_event,
                                 summarize=action.summarize)
+    announce_run(loaded, result.summary(), warn)
     for error in action.errors.values():
         raise error
     return Deployment(plan, tuple(action.reports[s.key] for s in plan.steps if s.key in action.reports), result)

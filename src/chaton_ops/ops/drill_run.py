@@ -126,12 +126,15 @@ def run_drills(loaded: LoadedInventory, plan: Plan, transports: Callable[[str], 
     return Drills(plan, results, result)
 
 
-def drill_services(loaded: LoadedInventory, request: DrillRequest, *, on_event: EventSink | None = None) -> Drills:
-    """Choose, plan, then drill as a runbook (or, dry run, return the runbook). Raises UsageError
-    (unknown service or host, nothing chosen) before any host is touched."""
+def drill_services(loaded: LoadedInventory, request: DrillRequest, *, warn: Callable[[str], None],
+                   on_event: EventSink | None = None) -> Drills:
+    """Choose, plan, then drill as a runbook (or, dry run, return the runbook), then tell the admins how
+    it went (ops/compose.py `announce_run`; delivery problems to `warn`). Raises UsageError (unknown
+    service or host, nothing chosen) before any host is touched."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.ops.compose import announce_run
 
     names = select_services(loaded.inventory, list(request.services), all_services=request.all_services)
     plan = drill_runbook(loaded, names, request.on)
@@ -140,4 +143,6 @@ def drill_services(loaded: LoadedInventory, request: DrillRequest, *, on_event: 
     with HostPool(loaded) as pool, FileLocks().hold(run_locks(plan), wait_option=False), \
             Journal(default_journal_path()) as journal:  # a drill locks nothing today (core/locks.py)
         run_id = start_run(journal, plan, [*names, *(["--on", request.on] if request.on else [])])
-        return run_drills(loaded, plan, pool.transport, journal=journal, run_id=run_id, on_event=on_event)
+        drills = run_drills(loaded, plan, pool.transport, journal=journal, run_id=run_id, on_event=on_event)
+    announce_run(loaded, drills.run.summary() if drills.run is not None else None, warn)
+    return drills

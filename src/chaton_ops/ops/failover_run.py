@@ -1,7 +1,9 @@
 """`chaton failover` and `chaton failback` as one use case (`move_services`), and their composition
 root (`failover_context`): the inventory (placed), the hosts' connections, the journal, the DNS servers
 (with their TSIG keys), the probes, the repositories' passwords and chaton's locks (the services a run
-moves: core/locks.py), handed to the use cases of ops/failover/ as one FailoverContext."""
+moves: core/locks.py), handed to the use cases of ops/failover/ as one FailoverContext. Once a run
+has applied (or resumed), the admins are told how it went (ops/compose.py `announce_run`): failover
+and failback always, whatever `notify.events` says; a rehearsal as `notify.events` says."""
 
 from __future__ import annotations
 
@@ -67,11 +69,23 @@ class MoveOutcome:
 
 
 def move_services(loaded: LoadedInventory, request: MoveRequest, *, show: Callable[[Any], None],
-                  confirm: Callable[[str], None], on_event: EventSink | None = None) -> MoveOutcome:
+                  confirm: Callable[[str], None], warn: Callable[[str], None],
+                  on_event: EventSink | None = None) -> MoveOutcome:
     """`chaton failover|failback` as one use case: set aside or resume an unfinished run, or preflight
     (changing nothing), `show` the plan, refuse what the preflight refused, stop there for a dry run,
-    `confirm` (raises when not confirmed), then apply. `show` gets a FailoverPlan (failover, rehearsal)
-    or the failback's Plan."""
+    `confirm` (raises when not confirmed), then apply, then tell the admins how the run went (delivery
+    problems to `warn`: never a failed run). `show` gets a FailoverPlan (failover, rehearsal) or the
+    failback's Plan."""
+    from chaton_ops.ops.compose import announce_run
+
+    outcome = _move(loaded, request, show=show, confirm=confirm, on_event=on_event)
+    if outcome.report is not None:
+        announce_run(loaded, outcome.report.run.summary(), warn)
+    return outcome
+
+
+def _move(loaded: LoadedInventory, request: MoveRequest, *, show: Callable[[Any], None],
+          confirm: Callable[[str], None], on_event: EventSink | None) -> MoveOutcome:
     from chaton_ops.core.failover import select_failover_services
     from chaton_ops.ops.failover import run as usecase
 

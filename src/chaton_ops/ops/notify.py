@@ -1,5 +1,10 @@
 """Tell people and monitors how a run went: healthchecks pings and apprise messages, through the
-Notifier port (core/ports.py; the composition root, ops/backup_run.py, hands down the real one).
+Notifier port (core/ports.py; the composition roots hand down the real one: ops/backup_run.py for a
+backup, ops/compose.py `notify_run_summary` for every other command that changes something).
+
+`send_run_notifications`: the backup's pings and messages, from its RunReport. `send_run_summary`:
+the apprise messages of any other command's run, from its RunSummary (no pings: healthchecks are
+the backup's dead-man's switch).
 
 Delivery problems are returned, never raised: a monitor that is down must not turn a good backup
 into a failed run. The caller shows them as warnings. URLs are secrets, resolved only here, right
@@ -17,9 +22,18 @@ from collections.abc import Iterable
 
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import SecretValue, mask_text, register_secret
-from chaton_ops.core.notifications import Message, Ping, ping_url, plan_notifications, plan_start_pings
+from chaton_ops.core.notifications import (
+    Message,
+    NotificationPlan,
+    Ping,
+    ping_url,
+    plan_notifications,
+    plan_run_messages,
+    plan_start_pings,
+)
 from chaton_ops.core.ports import LastStatuses, Notifier, Secrets
 from chaton_ops.core.report import RunReport
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.errors import PathError, SecretError
 
 log = logging.getLogger(__name__)
@@ -44,12 +58,34 @@ def send_run_notifications(loaded: LoadedInventory, run: RunReport, notifier: No
     """
     problems: list[str] = []
     if previous is None:
-        try:
-            previous = last_statuses.load(run.command)
-        except ValueError as error:
-            problems.append(f"notifications: previous statuses unknown, recoveries not reported: {error}")
-            previous = {}
+        previous = _previous(last_statuses, run.command, problems)
     plan = plan_notifications(loaded.inventory, run, previous)
+    return _send(plan, run.command, notifier, last_statuses, secrets, problems)
+
+
+def send_run_summary(loaded: LoadedInventory, summary: RunSummary | None, notifier: Notifier,
+                     last_statuses: LastStatuses, *, secrets: Secrets) -> list[str]:
+    """Send the apprise messages of a run of any command but backup (`summary` None: a dry run or a
+    plan refused before it started: nothing is sent); remember each subject's status for the next run
+    of the same command; return delivery problems (never raises for them)."""
+    if summary is None or not summary.steps:
+        return []
+    problems: list[str] = []
+    previous = _previous(last_statuses, summary.command, problems)
+    plan = plan_run_messages(loaded.inventory, summary, previous)
+    return _send(plan, summary.command, notifier, last_statuses, secrets, problems)
+
+
+def _previous(last_statuses: LastStatuses, command: str, problems: list[str]) -> dict[str, str]:
+    try:
+        return last_statuses.load(command)
+    except ValueError as error:
+        problems.append(f"notifications: previous statuses unknown, recoveries not reported: {error}")
+        return {}
+
+
+def _send(plan: NotificationPlan, command: str, notifier: Notifier, last_statuses: LastStatuses, secrets: Secrets,
+          problems: list[str]) -> list[str]:
     known = _Secrets(secrets)
     for ping in plan.pings:
         if (problem := _deliver_ping(known, notifier, ping)) is not None:
@@ -58,7 +94,7 @@ def send_run_notifications(loaded: LoadedInventory, run: RunReport, notifier: No
         if (problem := _deliver_message(known, notifier, message)) is not None:
             problems.append(problem)
     try:
-        last_statuses.save(run.command, plan.statuses)
+        last_statuses.save(command, plan.statuses)
     except PathError as error:
         problems.append(f"notifications: cannot record this run's statuses: {error.message}")
     return [mask_text(problem) for problem in problems]

@@ -102,15 +102,16 @@ class PruneAction:
         return StepOutput("changed" if report.removed_bytes else "ok", outputs)
 
 
-def prune(loaded: LoadedInventory, plan: Plan, *, args: list[str], lock_wait: float = PRUNE_LOCK_WAIT,
-          on_event: EventSink | None = None) -> RunResult:
-    """`chaton prune` as one use case: the repositories' locks, the hosts, the journal, then the plan."""
+def prune(loaded: LoadedInventory, plan: Plan, *, args: list[str], warn: Callable[[str], None],
+          lock_wait: float = PRUNE_LOCK_WAIT, on_event: EventSink | None = None) -> RunResult:
+    """`chaton prune` as one use case: the repositories' locks, the hosts, the journal, then the plan,
+    then the admins told (delivery problems to `warn`)."""
     from chaton_ops.ops.compose import inventory_secrets, run_on_hosts
 
     secrets = inventory_secrets(loaded)
     return run_on_hosts(loaded, plan, lambda transports, journal: run_prune(
         loaded, plan, transports=transports, secrets=secrets, journal=journal, args=args, lock_wait=lock_wait,
-        on_event=on_event), lock_wait=lock_wait)
+        on_event=on_event), warn=warn, lock_wait=lock_wait)
 
 
 def run_prune(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], secrets: Secrets,

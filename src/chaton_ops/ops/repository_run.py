@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.masking import mask_text
 from chaton_ops.core.ports import RunJournal, Secrets, Transport
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan, PlannedStep
 from chaton_ops.errors import ChatonError, ConnectError
 from chaton_ops.ops.engine import GO, NoJournal, RunState, StepOutput, Verdict, apply_plan
@@ -73,15 +74,19 @@ def unlock(dry_run: bool, *, remove_all: bool) -> ActOn:
 
 def run_on_repositories(loaded: LoadedInventory, plan: Plan, act_on: ActOn, *,
                         transports: Callable[[str], Transport], dry_run: bool, secrets: Secrets | None = None,
-                        journal: RunJournal | None = None, run_id: int = 0) -> list[dict[str, Any]]:
+                        journal: RunJournal | None = None, run_id: int = 0,
+                        announce: Callable[[RunSummary], None] | None = None) -> list[dict[str, Any]]:
     """One result per step: {repository, via, outcome (ok, failed, unreachable), error or act_on's data}.
-    `secrets`: where the repositories' passwords come from (the inventory's references by default)."""
+    `secrets`: where the repositories' passwords come from (the inventory's references by default);
+    `announce`: told how the run went."""
     if secrets is None:
         from chaton_ops.adapters.secrets import InventorySecrets
 
         secrets = InventorySecrets(loaded)
     action = _RepositoryAction(loaded, act_on, transports, secrets, dry_run)
-    apply_plan(plan, {plan.inputs["verb"]: action}, journal or NoJournal(), run_id)
+    result = apply_plan(plan, {plan.inputs["verb"]: action}, journal or NoJournal(), run_id)
+    if announce is not None:
+        announce(result.summary())
     return [action.results[step.key] for step in plan.steps]
 
 
@@ -119,11 +124,13 @@ class _RepositoryAction:
 
 
 def repository_command(loaded: LoadedInventory, verb: str, targets: Sequence[tuple[str, str]], act_on: ActOn, *,
-                       dry_run: bool, args: Sequence[str]) -> list[dict[str, Any]]:
+                       dry_run: bool, args: Sequence[str], warn: Callable[[str], None]) -> list[dict[str, Any]]:
     """The use case behind `chaton repo init|unlock`: the pool of hosts, the journal's run (none in a dry
-    run), the steps on the engine."""
+    run), the steps on the engine, then (not in a dry run) the admins told how it went (ops/compose.py
+    `announce_run`; delivery problems to `warn`)."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
+    from chaton_ops.ops.compose import announce_run
     from chaton_ops.ops.engine import start_run
 
     plan = repository_runbook(verb, targets)
@@ -133,4 +140,5 @@ def repository_command(loaded: LoadedInventory, verb: str, targets: Sequence[tup
         with Journal(default_journal_path()) as journal:
             run_id = start_run(journal, plan, [verb, *args])
             return run_on_repositories(loaded, plan, act_on, transports=pool.transport, dry_run=False,
-                                       journal=journal, run_id=run_id)
+                                       journal=journal, run_id=run_id,
+                                       announce=lambda summary: announce_run(loaded, summary, warn))

@@ -18,6 +18,7 @@ from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
 from chaton_ops.core.ports import Locks, Secrets, TemplatesFor, Transport
 from chaton_ops.core.restore import RestorePlan, RestoreRefused
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan, PlannedStep, RunStatus
 from chaton_ops.errors import ChatonError, ExitCode
 from chaton_ops.ops.compose import inventory_secrets, network_probes, playbook_templates
@@ -184,11 +185,12 @@ def plan_restore_run(loaded: LoadedInventory, request: RestoreRequest, transport
 
 def run_restore_plan(loaded: LoadedInventory, request: RestoreRequest, transports: Callable[[str], Transport], *,
                      journal: RestoreRunJournal | None = None, confirm: Confirm | None = None,
-                     on_event: EventSink | None = None, locks: Locks | None = None) -> Restoration:
+                     on_event: EventSink | None = None, locks: Locks | None = None,
+                     announce: Callable[[RunSummary], None] | None = None) -> Restoration:
     """Plan; refuse, or ask when live data is replaced (`confirm`; without it a live restore is refused);
     then, holding the run's locks (core/locks.py: the service, for a restore in place on its host), the
-    runbook on the engine, journaled as one run. Raises the error that stopped the restore after its run
-    is journaled (the message says what is where)."""
+    runbook on the engine, journaled as one run, then `announce`d (the admins told). Raises the error
+    that stopped the restore after its run is journaled and announced (the message says what is where)."""
     templates = playbook_templates()
     prepared, planned = plan_restore_run(loaded, request, transports, templates=templates)
     plan = prepared.plan
@@ -205,6 +207,8 @@ def run_restore_plan(loaded: LoadedInventory, request: RestoreRequest, transport
         run_id = start_run(run_journal, planned.runbook, request.journal_args())
         result = apply_plan(planned.runbook, {"restore": action}, run_journal, run_id, on_event=on_event,
                             summarize=action.summarize)
+    if announce is not None:
+        announce(result.summary())
     if action.error is not None:
         raise action.error
     if action.report is None:  # a bug in the step: the engine journaled it as failed
@@ -224,13 +228,15 @@ def run_restore(loaded: LoadedInventory, service: str, transports: Callable[[str
     return done.report
 
 
-def restore_service(loaded: LoadedInventory, request: RestoreRequest, *, confirm: Confirm | None = None,
-                    on_event: EventSink | None = None) -> Restoration:
+def restore_service(loaded: LoadedInventory, request: RestoreRequest, *, warn: Callable[[str], None],
+                    confirm: Confirm | None = None, on_event: EventSink | None = None) -> Restoration:
     """`chaton restore`: connections (started early), then `run_restore_plan` with the journal (none
-    for a dry run). Raises UsageError for an unknown service or host before any host is touched."""
+    for a dry run), the admins told how the run went (ops/compose.py `announce_run`; delivery problems
+    to `warn`). Raises UsageError for an unknown service or host before any host is touched."""
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.ops.compose import announce_run
 
     check_service_and_host(loaded, request.service, request.to)
     with HostPool(loaded) as pool:
@@ -239,4 +245,5 @@ def restore_service(loaded: LoadedInventory, request: RestoreRequest, *, confirm
             return run_restore_plan(loaded, request, pool.transport)
         with Journal(default_journal_path()) as journal:
             return run_restore_plan(loaded, request, pool.transport, journal=journal, confirm=confirm,
-                                    on_event=on_event, locks=FileLocks())
+                                    on_event=on_event, locks=FileLocks(),
+                                    announce=lambda summary: announce_run(loaded, summary, warn))

@@ -205,16 +205,16 @@ class ForgetAll:
                                       "note": "the space comes back at the next `chaton prune`"})
 
 
-def remove_tenant(loaded: LoadedInventory, plan: Plan, *, args: list[str],
+def remove_tenant(loaded: LoadedInventory, plan: Plan, *, args: list[str], warn: Callable[[str], None],
                   on_event: EventSink | None = None) -> RunResult:
     """`chaton tenant remove` as one use case: the locks of its services and repositories, the hosts,
-    the journal, then the plan."""
+    the journal, then the plan, then the admins told (delivery problems to `warn`)."""
     from chaton_ops.ops.compose import inventory_secrets, network_probes, playbook_templates, run_on_hosts
 
     secrets, templates, probes = inventory_secrets(loaded), playbook_templates(), network_probes()
     return run_on_hosts(loaded, plan, lambda transports, journal: run_removal(
         loaded, plan, transports=transports, secrets=secrets, templates=templates, probes=probes, journal=journal,
-        args=args, on_event=on_event), wait_option=False)
+        args=args, on_event=on_event), warn=warn, wait_option=False)
 
 
 def run_removal(loaded: LoadedInventory, plan: Plan, *, transports: Callable[[str], Transport], secrets: Secrets,

@@ -43,7 +43,8 @@ def interrupted_run(journal: Journal, command: str) -> int:
 
 def move(request: MoveRequest) -> failover_run.MoveOutcome:
     return move_services(LOADED, request, show=lambda plan: pytest.fail("a plan was shown"),
-                         confirm=lambda question: pytest.fail(f"asked: {question}"))
+                         confirm=lambda question: pytest.fail(f"asked: {question}"),
+                         warn=lambda problem: pytest.fail(f"warned: {problem}"))
 
 
 @pytest.mark.parametrize("command", ["failover", "rehearsal", "failback"])

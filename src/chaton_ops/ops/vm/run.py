@@ -20,6 +20,7 @@ from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import LoadedInventory
 from chaton_ops.core.locks import run_locks
 from chaton_ops.core.ports import Locks, RunJournal
+from chaton_ops.core.run_report import RunSummary
 from chaton_ops.core.runbook import Plan, RunStatus
 from chaton_ops.core.vm_plan import Change, GuestResult, OnbootCheck, PrunePlan, exit_code_for
 from chaton_ops.errors import ChatonError, ExitCode
@@ -67,6 +68,7 @@ class VmSession:
     on_event: EventSink | None = None
     now: Callable[[], dt.datetime] = _utc_now
     locks: Locks | None = None  # chaton's locks (core/locks.py; none for the vm actions today)
+    announce: Callable[[RunSummary], None] = lambda summary: None  # the admins told how a run went
 
 
 def connect(loaded: LoadedInventory, *, confirm: Confirm, notify: Notify = lambda note: None,
@@ -80,8 +82,11 @@ def connect(loaded: LoadedInventory, *, confirm: Confirm, notify: Notify = lambd
         notify(f"proxmox.{cluster}: verify_tls is false: the API's certificate is not checked, so anyone on the "
                "way can pose as the cluster and read the token; set ca_file instead")
 
+    from chaton_ops.ops.compose import announce_run
+
     return VmSession(loaded.inventory, ProxmoxClients(loaded, on_insecure=insecure),
-                     lambda: Journal(default_journal_path()), confirm, notify, on_event, locks=FileLocks())
+                     lambda: Journal(default_journal_path()), confirm, notify, on_event, locks=FileLocks(),
+                     announce=lambda summary: announce_run(loaded, summary, notify))
 
 
 # ------------------------------------------------------------------------------------------ reports
@@ -225,6 +230,7 @@ def _apply(session: VmSession, prepared: PreparedRun, *, jobs: int = 1, tolerate
 
         result = apply_plan(plan, vm_actions(shared), journal, run_id, jobs=jobs, on_event=session.on_event,
                             summarize=summarize)
+    session.announce(result.summary())
     for error in shared.errors.values():
         raise error
     return VmRun(plan.command, prepared.sent, tuple(shared.results_in([s.key for s in plan.steps])),
