@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,14 @@ from chaton_ops.core.notifications import (
     Ping,
     ping_url,
     plan_notifications,
+    plan_run_messages,
     plan_start_pings,
     service_events,
+    step_subject,
+    subject_status,
 )
 from chaton_ops.core.report import RunReport, TargetResult
+from chaton_ops.core.run_report import RunSummary, StepSummary
 from chaton_ops.errors import InventoryError
 
 STARTED = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -153,3 +158,160 @@ def test_notify_rejects_unknown_events_and_keys() -> None:
         make_inventory({"events": ["sometimes"]})
     with pytest.raises(ValueError, match="webhook"):
         make_inventory({"webhook": ["admins"]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Any command's run, planned from its RunSummary
+# ---------------------------------------------------------------------------------------------
+
+
+def step(key: str, action: str, target: str, host: str | None, status: str, message: str = "") -> StepSummary:
+    return StepSummary(key, action, target, host, status, message)
+
+
+def summary(command: str, *steps: StepSummary, status: str = "ok") -> RunSummary:
+    return RunSummary(7, command, status, 0 if status == "ok" else 1, "2026-11-22T03:00:00+00:00",
+                      "2026-11-22T03:01:01+00:00", steps)
+
+
+@pytest.mark.parametrize(
+    ("given", "subject"),
+    [
+        (step("backup:www@main", "backup", "www@main", "web", "ok"), "www"),
+        (step("backup:www@me@offsite", "backup", "www@me@offsite", "web", "ok"), "www@me"),
+        (step("forget:main", "forget", "main", "web", "ok"), "main"),
+        (step("deploy:www@web", "playbook", "www", "web", "changed"), "www"),
+        (step("restore:www@web", "restore", "www", "web", "changed"), "www"),
+        (step("drill:www@backup", "drill", "www", "backup", "ok"), "www"),
+        (step("check:main", "check", "main", "web", "failed"), "main"),
+        (step("prune:offsite", "prune", "offsite", "web", "changed"), "offsite"),
+        (step("init:main@web", "init", "main", "web", "changed"), "main"),
+        (step("unlock:main@web", "unlock", "main", "web", "changed"), "main"),
+        (step("export", "export", "cigales", None, "changed"), "cigales"),
+        (step("remove-data:cloud@web", "remove-data", "cloud", "web", "changed"), "cloud"),
+        (step("forget:cloud@main", "forget", "cloud", "web", "changed"), "cloud"),
+        (step("final-backup:www@web", "backup", "www", "web", "changed"), "www"),
+        (step("dns:www", "dns", "www", None, "changed"), "www"),
+        (step("verify:www", "check", "www", None, "ok"), "www"),
+        (step("clean:www@vps", "undo", "www", "vps", "changed"), "www"),
+        (step("snapshot:pve/101", "vm-snapshot", "web", "pve1", "changed"), "web"),
+        (step("write:chaton-backup.timer", "write", "chaton-backup.timer", None, "changed"), "chaton-backup.timer"),
+        (step("enable", "enable", "", None, "changed"), "enable"),
+    ],
+)
+def test_a_step_is_about_its_service_else_its_target(given: StepSummary, subject: str) -> None:
+    assert step_subject(given) == subject
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["changed", "ok"], "ok"),
+        (["noop"], "ok"),
+        (["changed", "warning"], "warning"),
+        (["changed", "failed", "skipped"], "failed"),
+        (["changed", "skipped"], "failed"),
+        (["changed", "interrupted"], "failed"),
+        (["warning", "failed"], "failed"),
+    ],
+)
+def test_a_subject_fails_with_any_of_its_steps(statuses: list[str], expected: str) -> None:
+    assert subject_status([step(f"s{i}", "a", "x", None, s) for i, s in enumerate(statuses)]) == expected
+
+
+def test_a_failed_deploy_sends_one_failure_message_naming_the_service_and_the_step() -> None:
+    run = summary("deploy", step("deploy:www@web", "playbook", "www", "web", "failed",
+                                 "step 2 (reload nginx): exit 1\nnginx: [emerg] …"), status="failed")
+
+    plan = plan_run_messages(make_inventory(), run, {})
+
+    assert plan.pings == ()
+    assert plan.statuses == {"www": "failed"}
+    assert [(m.secret, m.title, m.notify_type) for m in plan.messages] == [
+        ("admins", "[Ti Nuage] deploy failed: www", "failure")]
+    assert plan.messages[0].body == (
+        "Ti Nuage: deploy (run 7) started 2026-11-22 03:00:00 UTC, took 61 s, failed (0 ok, 0 warning, 1 failed)\n"
+        "\n"
+        "Failed:\n"
+        "- www on web: playbook failed: step 2 (reload nginx): exit 1")
+
+
+def test_a_failover_that_succeeded_is_told_even_when_only_failures_are_asked_for() -> None:
+    inventory = make_inventory({"apprise": ["admins"], "events": ["failure"]})
+    run = summary("failover",
+                  step("stop:www@web", "stop", "www", "web", "noop", "web does not answer"),
+                  step("restore:www@vps", "restore", "www", "vps", "changed"),
+                  step("dns:www", "dns", "www", None, "changed", "www.ti-nuage.example → 198.51.100.7"),
+                  step("restore:cloud@vps", "restore", "cloud", "vps", "changed"),
+                  step("dns:cloud", "dns", "cloud", None, "changed"))
+
+    plan = plan_run_messages(inventory, run, {})
+
+    assert [(m.title, m.notify_type) for m in plan.messages] == [("[Ti Nuage] failover ok: www, cloud", "success")]
+    assert plan.messages[0].body.splitlines()[2:] == [
+        "Succeeded:",
+        "- www on web: stop noop: web does not answer",
+        "- www on vps: restore changed",
+        "- www: dns changed: www.ti-nuage.example → 198.51.100.7",
+        "- cloud on vps: restore changed",
+        "- cloud: dns changed",
+    ]
+    # the same success from any other command is not news with events [failure]
+    assert plan_run_messages(inventory, replace(run, command="deploy"), {}).messages == ()
+    # a rehearsal follows notify.events too: nothing moved
+    assert plan_run_messages(inventory, replace(run, command="rehearsal"), {}).messages == ()
+
+
+def test_a_check_with_a_failed_repository_names_the_repository() -> None:
+    run = summary("check", step("check:main", "check", "main", "web", "ok"),
+                  step("check:offsite", "check", "offsite", "web", "failed", "pack abc: checksum mismatch"),
+                  status="partial")
+
+    plan = plan_run_messages(make_inventory(), run, {})
+
+    assert plan.statuses == {"main": "ok", "offsite": "failed"}
+    assert [m.title for m in plan.messages] == ["[Ti Nuage] check failed: offsite"]
+    assert "- offsite on web: check failed: pack abc: checksum mismatch" in plan.messages[0].body
+    assert "main" not in plan.messages[0].body.split("\n", 1)[1]  # a steady success is not listed
+
+
+def test_a_drill_with_one_failed_service_among_others_tells_that_one() -> None:
+    run = summary("drill", *(step(f"drill:{s}@backup", "drill", s, "backup", "failed" if s == "mail" else "ok",
+                                  "restic exit 1: wrong password" if s == "mail" else "")
+                             for s in ("www", "mail", "cloud")), status="partial")
+
+    plan = plan_run_messages(make_inventory(), run, {})
+
+    assert plan.events == {"www": ("success",), "mail": ("failure",), "cloud": ("success",)}
+    assert [m.title for m in plan.messages] == ["[Ti Nuage] drill failed: mail"]
+    assert plan.messages[0].body.endswith("Failed:\n- mail on backup: drill failed: restic exit 1: wrong password")
+
+
+def test_the_second_run_that_works_tells_a_recovery() -> None:
+    first = summary("deploy", step("deploy:www@web", "playbook", "www", "web", "failed", "exit 1"), status="failed")
+    second = summary("deploy", step("deploy:www@web", "playbook", "www", "web", "changed", "2 of 5 steps changed"))
+    inventory = make_inventory()
+
+    remembered = plan_run_messages(inventory, first, {}).statuses
+    plan = plan_run_messages(inventory, second, remembered)
+
+    assert remembered == {"www": "failed"}
+    assert plan.events == {"www": ("recovery", "success")}
+    assert [(m.title, m.notify_type) for m in plan.messages] == [("[Ti Nuage] deploy recovered: www", "success")]
+    assert plan.messages[0].body.endswith("Recovered:\n- www on web: playbook changed: 2 of 5 steps changed")
+
+
+def test_a_dry_run_tells_nothing() -> None:
+    plan = plan_run_messages(make_inventory({"apprise": ["admins"], "events": ["failure", "success"]}), None, {})
+    assert (plan.messages, plan.pings, plan.statuses) == ((), (), {})
+
+
+def test_a_service_apprise_list_routes_its_own_subject_and_a_repository_goes_to_the_collective() -> None:
+    inventory = make_inventory(www={"apprise": ["cigales"]})
+    run = summary("tenant", step("undeploy:www@web", "undeploy", "www", "web", "failed", "gone"),
+                  step("check:main", "check", "main", "web", "failed", "locked"), status="failed")
+
+    plan = plan_run_messages(inventory, run, {})
+
+    assert {m.secret: m.title for m in plan.messages} == {"cigales": "[Ti Nuage] tenant failed: www",
+                                                         "admins": "[Ti Nuage] tenant failed: main"}

@@ -141,3 +141,22 @@ def test_an_unwritable_state_dir_is_a_problem(tmp_path: Path, monkeypatch: pytes
     problems = notify_run(loaded, make_run(www="ok"), previous={})
 
     assert len(problems) == 1 and "cannot record this run's statuses" in problems[0]
+
+
+def test_announcing_a_run_to_a_closed_port_warns_once_without_the_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
+    from chaton_ops.core.run_report import RunSummary, StepSummary
+    from chaton_ops.ops.compose import announce_run
+
+    loaded = write_inventory(tmp_path, monkeypatch, "notify: {healthchecks: [hc], apprise: [chat]}")
+    failed = RunSummary(3, "deploy", "failed", 1, "2026-11-22T03:00:00+00:00", "2026-11-22T03:00:09+00:00",
+                        (StepSummary("deploy:www@web", "playbook", "www", "web", "failed", "step 1 (x): exit 1"),))
+    warnings: list[str] = []
+
+    announce_run(loaded, failed, warnings.append)
+    announce_run(loaded, None, warnings.append)  # a dry run: nothing
+
+    assert len(warnings) == 1  # the message only: no healthchecks ping for a deploy
+    assert warnings[0].startswith("apprise 'chat' (failure) failed: ")
+    assert "\n" not in warnings[0] and "secret-hook-0002" not in warnings[0], warnings
+    assert load_last_statuses(state_dir / "last-status.json", "deploy") == {"www": "failed"}

@@ -13,7 +13,10 @@ from chaton_ops.adapters.secrets import InventorySecrets
 from chaton_ops.core.health import Finding, StatusReport
 from chaton_ops.core.loader import LoadedInventory, load_inventory
 from chaton_ops.core.report import RunReport, TargetResult
-from chaton_ops.ops.notify import send_run_notifications, send_start_pings
+from chaton_ops.core.runbook import Plan, PlannedStep
+from chaton_ops.errors import ChatonError
+from chaton_ops.ops.engine import GO, NoJournal, RunResult, RunState, StepOutput, Verdict, apply_plan
+from chaton_ops.ops.notify import send_run_notifications, send_run_summary, send_start_pings
 from chaton_ops.ops.status_alerts import follow_up, read_silences, set_silence
 from tests.fakes import FakeAlertStore, FakeLastStatuses, FakeNotifier
 
@@ -160,3 +163,71 @@ def test_a_silence_is_kept_in_the_store_and_read_back(loaded: LoadedInventory) -
     assert read_silences(store, STARTED + dt.timedelta(hours=1)) == {"www": until}
     assert read_silences(store, STARTED + dt.timedelta(hours=3)) == {}
     assert store.writes_outside_lock == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Any other command: apprise messages from the engine's RunSummary, no pings
+# ---------------------------------------------------------------------------------------------
+
+
+class _Playbook:
+    """A deploy-like engine action: `www`'s playbook fails at its second step while `failing` says so."""
+
+    def __init__(self) -> None:
+        self.failing = True
+
+    def check(self, step: PlannedStep, run: RunState) -> Verdict:
+        return GO
+
+    def apply(self, step: PlannedStep, run: RunState) -> StepOutput:
+        if self.failing and step.target == "www":
+            raise ChatonError("step 2 (reload nginx): exit 1")
+        return StepOutput("changed", {"steps": 3}, "1 of 3 steps changed")
+
+
+def deploy_run(action: _Playbook, command: str = "deploy") -> RunResult:
+    plan = Plan(command, tuple(PlannedStep(f"deploy:{s}@web", "playbook", f"deploy {s} on web", host="web", target=s,
+                                           lane=f"service:{s}") for s in ("www", "mail")))
+    return apply_plan(plan, {"playbook": action}, NoJournal(), 0)
+
+
+def test_a_failed_deploy_is_told_without_a_ping_then_its_recovery(loaded: LoadedInventory) -> None:
+    notifier, memory, action = FakeNotifier(), FakeLastStatuses(), _Playbook()
+
+    first = send_run_summary(loaded, deploy_run(action).summary(), notifier, memory, secrets=InventorySecrets(loaded))
+    action.failing = False
+    second = send_run_summary(loaded, deploy_run(action).summary(), notifier, memory, secrets=InventorySecrets(loaded))
+
+    assert first == second == []
+    assert [(d.url, d.title, d.notify_type) for d in notifier.deliveries] == [
+        (CHAT, "[Ti Nuage] deploy failed: www", "failure"), (PAGER, "[Ti Nuage] deploy failed: www", "failure"),
+        (CHAT, "[Ti Nuage] deploy recovered: www", "success"), (PAGER, "[Ti Nuage] deploy recovered: www", "success")]
+    assert "- www on web: playbook failed: step 2 (reload nginx): exit 1" in notifier.deliveries[0].body
+    assert memory.statuses == {"deploy": {"www": "ok", "mail": "ok"}}  # per command: backup's are apart
+
+
+def test_a_failover_success_is_told_to_every_destination_and_a_dry_run_tells_nothing(
+        loaded: LoadedInventory) -> None:
+    notifier, memory, action = FakeNotifier(failing=[PAGER]), FakeLastStatuses(), _Playbook()
+    action.failing = False
+
+    problems = send_run_summary(loaded, deploy_run(action, "failover").summary(), notifier, memory,
+                                secrets=InventorySecrets(loaded))
+    nothing = send_run_summary(loaded, None, notifier, memory, secrets=InventorySecrets(loaded))
+
+    assert [(d.url, d.title, d.arrived) for d in notifier.deliveries] == [
+        (CHAT, "[Ti Nuage] failover ok: www, mail", True), (PAGER, "[Ti Nuage] failover ok: www, mail", False)]
+    assert problems == ["apprise 'pager' (success) failed: connection refused"]
+    assert nothing == []
+
+
+def test_delivery_and_memory_problems_of_a_run_summary_are_returned(loaded: LoadedInventory) -> None:
+    notifier, action = FakeNotifier(), _Playbook()
+
+    problems = send_run_summary(loaded, deploy_run(action).summary(), notifier,
+                                FakeLastStatuses(unreadable=True, unwritable=True), secrets=InventorySecrets(loaded))
+
+    assert problems == [
+        "notifications: previous statuses unknown, recoveries not reported: last-status.json is not valid JSON",
+        "notifications: cannot record this run's statuses: cannot write last-status.json: read-only file system"]
+    assert len(notifier.arrived()) == 2
