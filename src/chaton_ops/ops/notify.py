@@ -1,6 +1,6 @@
 """Tell people and monitors how a run went: healthchecks pings and apprise messages, through the
 Notifier port (core/ports.py; the composition roots hand down the real one: ops/backup_run.py for a
-backup, ops/compose.py `notify_run_summary` for every other command that changes something).
+backup, ops/compose.py `announce_run` for every other command that changes something).
 
 `send_run_notifications`: the backup's pings and messages, from its RunReport. `send_run_summary`:
 the apprise messages of any other command's run, from its RunSummary (no pings: healthchecks are
