@@ -242,6 +242,12 @@ def by_subject(summary: RunSummary) -> dict[str, tuple[StepSummary, ...]]:
     return {subject: tuple(steps) for subject, steps in grouped.items()}
 
 
+def apprise_configured(inventory: Inventory) -> bool:
+    """Whether any run could send a message: the collective's `notify.apprise` or a service's own."""
+    return bool(inventory.notify.apprise) or any(
+        service.notify is not None and service.notify.apprise for service in inventory.services.values())
+
+
 def plan_run_messages(inventory: Inventory, summary: RunSummary | None, previous: dict[str, str]) -> NotificationPlan:
     """The apprise messages for the end of a run of any command (`summary` None: a dry run or a plan
     refused before it started: nothing ran, nothing to tell); `previous` is the last status per

@@ -26,6 +26,7 @@ from chaton_ops.core.notifications import (
     Message,
     NotificationPlan,
     Ping,
+    apprise_configured,
     ping_url,
     plan_notifications,
     plan_run_messages,
@@ -67,8 +68,9 @@ def send_run_summary(loaded: LoadedInventory, summary: RunSummary | None, notifi
                      last_statuses: LastStatuses, *, secrets: Secrets) -> list[str]:
     """Send the apprise messages of a run of any command but backup (`summary` None: a dry run or a
     plan refused before it started: nothing is sent); remember each subject's status for the next run
-    of the same command; return delivery problems (never raises for them)."""
-    if summary is None or not summary.steps:
+    of the same command; return delivery problems (never raises for them). Without any apprise
+    destination in the inventory nothing is read or remembered either."""
+    if summary is None or not summary.steps or not apprise_configured(loaded.inventory):
         return []
     problems: list[str] = []
     previous = _previous(last_statuses, summary.command, problems)

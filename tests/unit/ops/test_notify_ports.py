@@ -231,3 +231,18 @@ def test_delivery_and_memory_problems_of_a_run_summary_are_returned(loaded: Load
         "notifications: previous statuses unknown, recoveries not reported: last-status.json is not valid JSON",
         "notifications: cannot record this run's statuses: cannot write last-status.json: read-only file system"]
     assert len(notifier.arrived()) == 2
+
+
+def test_without_any_apprise_destination_a_run_summary_reads_and_remembers_nothing(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text("""
+version: 1
+collective: {name: Ti Nuage, domain: ti-nuage.example, contact: admins@ti-nuage.example}
+hosts: {web: {address: 192.0.2.23}}
+services: {www: {host: web}, mail: {host: web}}
+""")
+    loaded = load_inventory(tmp_path / "inventory.yml")
+    notifier, memory = FakeNotifier(), FakeLastStatuses(unreadable=True, unwritable=True)
+
+    assert send_run_summary(loaded, deploy_run(_Playbook()).summary(), notifier, memory,
+                            secrets=InventorySecrets(loaded)) == []
+    assert notifier.deliveries == [] and memory.statuses == {}
