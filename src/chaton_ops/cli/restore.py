@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -289,19 +290,26 @@ class _DrillProgress:
         self.enabled = not opts.quiet and not opts.json and stderr().is_terminal
         self.display: Any = None
         self.tasks: dict[str, Any] = {}
+        self._starting = threading.Lock()  # each service's drill runs in its own lane: one display only
 
     def __enter__(self) -> _DrillProgress:
         return self
+
+    def _start(self) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                           console=stderr(), transient=True)
+        display.__enter__()
+        self.display = display  # published once started: the other lanes read it without the lock
 
     def __call__(self, event: StepEvent) -> None:
         if not self.enabled:
             return
         if self.display is None:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                    console=stderr(), transient=True)
-            self.display.__enter__()
+            with self._starting:
+                if self.display is None:
+                    self._start()
         service = event.step.target
         task = self.tasks.get(service)
         if task is None:

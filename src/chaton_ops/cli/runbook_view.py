@@ -38,10 +38,12 @@ class RunbookProgress:
         # on the run's first event, not on entering: the plan and its question come before the run
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                console=stderr(), transient=True)
-        self.display.__enter__()
-        self.task = self.display.add_task("preparing", total=None)
+        display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                           console=stderr(), transient=True)
+        display.__enter__()
+        self.task = display.add_task("preparing", total=None)
+        # published last: the other lanes' threads read `display` without the lock, then use `task`
+        self.display = display
 
     def __exit__(self, *exc_info: object) -> None:
         if self.display is not None:
