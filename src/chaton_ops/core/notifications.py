@@ -281,6 +281,7 @@ def describe_step(subject: str, step: StepSummary) -> str:
     """`subject on host: action status: message` (its first line)."""
     where = f"{subject} on {step.host}" if step.host else subject
     detail = step.message.strip().splitlines()[0] if step.message.strip() else ""
+    detail = detail.removeprefix(f"{step.status}: ")  # the engine's "skipped: needs …" says it once
     return f"{where}: {step.action} {step.status}" + (f": {detail}" if detail else "")
 
 

@@ -11,6 +11,7 @@ from chaton_ops.core.inventory import Inventory
 from chaton_ops.core.loader import load_inventory
 from chaton_ops.core.notifications import (
     Ping,
+    describe_step,
     ping_url,
     plan_notifications,
     plan_run_messages,
@@ -315,3 +316,14 @@ def test_a_service_apprise_list_routes_its_own_subject_and_a_repository_goes_to_
 
     assert {m.secret: m.title for m in plan.messages} == {"cigales": "[Ti Nuage] tenant failed: www",
                                                          "admins": "[Ti Nuage] tenant failed: main"}
+
+
+@pytest.mark.parametrize(("status", "message", "line"), [
+    ("skipped", "skipped: needs final-backup:mail@primary, which did not succeed",
+     "mail on vps: restore skipped: needs final-backup:mail@primary, which did not succeed"),
+    ("failed", "exit 1\nmore detail", "mail on vps: restore failed: exit 1"),
+    ("ok", "", "mail on vps: restore ok"),
+    ("failed", "skipped: not a prefix of this status", "mail on vps: restore failed: skipped: not a prefix of this status"),
+])
+def test_a_step_line_says_its_status_once(status: str, message: str, line: str) -> None:
+    assert describe_step("mail", step("restore:mail@vps", "restore", "mail", "vps", status, message)) == line
