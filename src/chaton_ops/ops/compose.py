@@ -23,27 +23,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from chaton_ops.core.loader import LoadedInventory
-from chaton_ops.core.locks import run_locks
-from chaton_ops.core.ports import (
-    Files,
-    JournalReader,
-    Probes,
-    RunJournal,
-    Secrets,
-    ServiceManager,
-    TemplatesFor,
-    Transport,
-)
-from chaton_ops.core.run_report import RunSummary
-from chaton_ops.core.runbook import Plan
-from chaton_ops.ops.engine import RunResult
+if TYPE_CHECKING:  # annotations only: `inventory check` and `history` load this module, not the engine
+    from chaton_ops.core.loader import LoadedInventory
+    from chaton_ops.core.ports import (
+        Files,
+        JournalReader,
+        Probes,
+        RunJournal,
+        Secrets,
+        ServiceManager,
+        TemplatesFor,
+        Transport,
+    )
+    from chaton_ops.core.run_report import RunSummary
+    from chaton_ops.core.runbook import Plan
+    from chaton_ops.ops.engine import RunResult
+
+    OnHosts = Callable[[Callable[[str], Transport], RunJournal], RunResult]
+    Local = Callable[[RunJournal], RunResult]
 
 T = TypeVar("T")
-OnHosts = Callable[[Callable[[str], Transport], RunJournal], RunResult]
-Local = Callable[[RunJournal], RunResult]
 Warn = Callable[[str], None]
 
 
@@ -76,6 +77,7 @@ def run_on_hosts(loaded: LoadedInventory, plan: Plan, use: OnHosts, *, warn: War
     from chaton_ops.adapters.hosts import HostPool
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.core.locks import run_locks
 
     with FileLocks().hold(run_locks(plan), wait=lock_wait, wait_option=wait_option), \
             HostPool(loaded) as pool, Journal(default_journal_path()) as journal:
@@ -89,6 +91,7 @@ def run_here(plan: Plan, use: Local, *, lock_wait: float = 0.0, wait_option: boo
     """`use(journal)` with the plan's locks held: a runbook that changes only this machine."""
     from chaton_ops.adapters.journal import Journal, default_journal_path
     from chaton_ops.adapters.run_locks import FileLocks
+    from chaton_ops.core.locks import run_locks
 
     with FileLocks().hold(run_locks(plan), wait=lock_wait, wait_option=wait_option), \
             Journal(default_journal_path()) as journal:
