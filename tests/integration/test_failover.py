@@ -99,9 +99,14 @@ def test_a_failover_killed_between_two_services_resumes_without_redoing_anything
     lab.raw.stop_host("primary")
     process = flab.popen_chaton("failover", "--to", "vps", "--yes")
     # mail goes first (critical): kill the run once its DNS is switched, before www is restored
-    assert wait_for(lambda: flab.journal.exists() and any(
-        key == "place:mail" and status in ("ok", "changed") for key, (status, _) in _steps_of_last(flab).items()),
-        timeout=300)
+    placed = wait_for(lambda: process.poll() is not None or (flab.journal.exists() and any(
+        key == "place:mail" and status in ("ok", "changed") for key, (status, _) in _steps_of_last(flab).items())),
+        timeout=240)
+    if process.poll() is not None or not placed:  # it ended (or hangs) before mail was placed: say how
+        process.kill()
+        out, err = process.communicate(timeout=30)
+        pytest.fail(f"the failover ended (exit {process.returncode}) or hung before placing mail:\n{out}\n{err}\n"
+                    f"steps: {_steps_of_last(flab)}")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
