@@ -32,12 +32,6 @@ from chaton_ops.ops.restic_calls import run_restic
 SPACE_TIMEOUT = 30.0
 
 
-def measure_free_space(transport: Transport, repository_url: str) -> FreeSpace | None:
-    """Free space of the repository's filesystem, measured from the host that runs restic; None when
-    it cannot be known (`explain_free_space` says why)."""
-    return explain_free_space(transport, repository_url)[0]
-
-
 def explain_free_space(transport: Transport, repository_url: str) -> tuple[FreeSpace | None, str]:
     """Free space of the repository's filesystem, measured from the host that runs restic, or None and
     the reason it is unknown.
@@ -139,11 +133,6 @@ def access_host(inventory: Inventory, repository: str, via: str | None = None) -
     if not users:
         raise UsageError(f"no service backs up to repository {repository}: name a host that can reach it with --via HOST")
     return inventory.services[inventory.services_by_priority(users)[0]].host
-
-
-def measure_free_space_on(transport: Transport, path: str) -> FreeSpace | None:
-    """`df -P` on the host that stores the repository (the folder, or its parent before init)."""
-    return explain_free_space_on(transport, path)[0]
 
 
 def explain_free_space_on(transport: Transport, path: str) -> tuple[FreeSpace | None, str]:
